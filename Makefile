@@ -1,0 +1,67 @@
+# The two commands a new user types: `make up` (run the stack) and `make test` (run the tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STACK := $(BIN)/stack
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: help venv install up down status render validate test test-deps lint bench clean
+
+help:
+	@echo "make up        create the virtualenv, install, and bring the stack up"
+	@echo "make test      install what the tests need (Debian packages included) and run them all"
+	@echo "make down | status | render | validate | lint | bench"
+
+venv: $(BIN)/python
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls only when pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	$(STACK) up $(ARGS)
+
+down: install
+	$(STACK) down $(ARGS)
+
+status: install
+	$(STACK) status $(ARGS)
+
+render: install
+	$(STACK) render $(ARGS)
+
+validate: install
+	$(STACK) validate $(ARGS)
+
+# Debian's packages give the real promtool, amtool, prometheus and alertmanager the tests run.
+test-deps:
+	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null \
+	    || ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	  echo "Installing Debian packages: prometheus prometheus-alertmanager"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
+	    prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+test: install test-deps
+	$(BIN)/pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install test-deps
+	$(BIN)/python scripts/bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+import click
+
+from stack.commands import paths_from
+from stack.project import load
+from stack.render import render_project
+from stack.validate import Status, validate_project
+
+
+@click.command("validate")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.pass_context
+def command(ctx: click.Context, *, as_json: bool) -> None:
+    """Check stack.yaml and the rendered project (Compose schema, promtool, amtool).
+
+    Each check is passed, failed (with the tool's message) or skipped (with why). Exit 1 if any failed.
+    """
+    settings = load(paths_from(ctx))
+    checks = validate_project(render_project(settings))
+    failed = any(check.status is Status.FAILED for check in checks)
+    if as_json:
+        click.echo(json.dumps([{**asdict(c), "status": c.status.value} for c in checks], indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        table.add_column("check")
+        table.add_column("result")
+        table.add_column("detail", overflow="fold")
+        colours = {Status.PASSED: "green", Status.FAILED: "red", Status.SKIPPED: "yellow"}
+        for check in checks:
+            table.add_row(check.name, f"[{colours[check.status]}]{check.status.value}[/]", check.detail)
+        Console().print(table)
+    if failed:
+        sys.exit(1)

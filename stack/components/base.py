@@ -1,0 +1,138 @@
+"""The shared interface of a component: what it renders, how it is probed, what state it keeps.
+
+A component module defines one `Component` subclass; `stack.components.REGISTRY` lists them. Adding
+a component means adding a module and a row there.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+from stack.resources import bundled
+from stack.settings import ComponentSettings, Settings
+from stack.yamlio import deep_merge, dumps, load_file
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A port the component listens on inside its container (or as a local process)."""
+
+    name: str
+    container: int
+    # The settings field that publishes it (`port`, `otlp_grpc_port`), or None: never published.
+    setting: str | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An HTTP endpoint on one of the component's ports."""
+
+    port: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A file the component reads: compose `configs:` entry `name`, mounted at `target`."""
+
+    name: str
+    target: str
+    content: str
+
+
+class Topology(Protocol):
+    """How components reach each other: service names in compose, 127.0.0.1 for local processes."""
+
+    def host(self, component: str) -> str: ...
+
+    def port(self, component: str, port: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class ComposeTopology:
+    """Inside a compose network: the service name and the container port."""
+
+    def host(self, component: str) -> str:
+        return component
+
+    def port(self, component: str, port: str) -> int:
+        from stack.components import get_component  # the registry imports this module
+
+        return get_component(component).port_spec(port).container
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    settings: Settings
+    topology: Topology = field(default_factory=ComposeTopology)
+
+    def enabled(self, name: str) -> bool:
+        return self.settings.component(name).enabled
+
+    def address(self, component: str, port: str) -> str:
+        """`host:port` of `component`'s `port` as seen from another component."""
+        return f"{self.topology.host(component)}:{self.topology.port(component, port)}"
+
+    def url(self, component: str, port: str, path: str = "") -> str:
+        return f"http://{self.address(component, port)}{path}"
+
+
+@cache
+def _bundled_yaml(tree: str, relative: str) -> Any:
+    return load_file(bundled(tree) / relative).data
+
+
+def bundled_config(relative: str, *, tree: str = "configs") -> Any:
+    """A fresh copy of a bundled YAML file (under `configs/` unless `tree` says otherwise), as data."""
+    return copy.deepcopy(_bundled_yaml(tree, relative))
+
+
+class Component:
+    """One component of the stack. Subclasses set the class attributes and override `configs`."""
+
+    name: str
+    title: str
+    # Images without a shell cannot run an in-container healthcheck; they are probed from outside.
+    has_shell: bool = False
+    ports: tuple[PortSpec, ...] = ()
+    readiness: Probe
+    metrics: Probe | None = None
+    # Named state of the component: volume key -> path inside the container.
+    state: dict[str, str] = {}
+
+    def port_spec(self, name: str) -> PortSpec:
+        for spec in self.ports:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{self.name} has no port {name!r}")
+
+    def settings(self, ctx: RenderContext) -> ComponentSettings:
+        return ctx.settings.component(self.name)
+
+    def published(self, settings: Settings) -> list[tuple[PortSpec, int]]:
+        """The ports published on the host, with their host port numbers."""
+        comp = settings.component(self.name)
+        found = []
+        for spec in self.ports:
+            if spec.setting and getattr(comp, spec.setting) is not None:
+                found.append((spec, getattr(comp, spec.setting)))
+        return found
+
+    def configs(self, ctx: RenderContext) -> list[ConfigFile]:
+        """The files this component reads, rendered for `ctx`."""
+        raise NotImplementedError
+
+    def environment(self, ctx: RenderContext) -> dict[str, str]:
+        """Environment variables beyond the base compose definition."""
+        return {}
+
+    def command_flags(self, ctx: RenderContext) -> list[str]:
+        """Command-line flags beyond the base compose definition (settings-dependent)."""
+        return []
+
+    def with_overrides(self, ctx: RenderContext, config: Any) -> str:
+        """Deep-merge the user's `overrides` into `config` and dump it."""
+        return dumps(deep_merge(config, self.settings(ctx).overrides))

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Any
+
+from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.settings import GrafanaSettings
+
+# Datasource uid -> the component behind it.
+DATASOURCE_COMPONENTS = {
+    "prometheus": "prometheus",
+    "loki": "loki",
+    "tempo": "tempo",
+    "alertmanager": "alertmanager",
+}
+PROVISIONING_DIR = "/etc/grafana/provisioning"
+
+
+def prune_references(value: Any, gone: set[str]) -> Any:
+    """Drop every mapping (and list item) that points at a datasource uid in `gone`."""
+    if isinstance(value, dict):
+        return {
+            key: prune_references(item, gone)
+            for key, item in value.items()
+            if not (isinstance(item, dict) and item.get("datasourceUid") in gone)
+        }
+    if isinstance(value, list):
+        kept = [item for item in value if not (isinstance(item, dict) and item.get("datasourceUid") in gone)]
+        return [prune_references(item, gone) for item in kept]
+    return value
+
+
+def datasources(ctx: RenderContext) -> list[dict[str, Any]]:
+    """The provisioned datasources of the enabled components, with URLs for `ctx`'s topology."""
+    document = bundled_config("datasources/datasources.yaml", tree="provisioning")
+    gone = {uid for uid, component in DATASOURCE_COMPONENTS.items() if not ctx.enabled(component)}
+    kept = []
+    for source in document["datasources"]:
+        if source["uid"] in gone:
+            continue
+        component = DATASOURCE_COMPONENTS[source["uid"]]
+        source["url"] = ctx.url(component, "http")
+        kept.append(prune_references(source, gone))
+    return kept
+
+
+class Grafana(Component):
+    name = "grafana"
+    title = "Grafana"
+    has_shell = True
+    ports = (PortSpec("http", 3000, "port"),)
+    readiness = Probe("http", "/api/health")
+    metrics = Probe("http", "/metrics")
+    state = {"data": "/var/lib/grafana"}
+
+    def configs(self, ctx: RenderContext) -> list[ConfigFile]:
+        document = {"apiVersion": 1, "datasources": datasources(ctx)}
+        if not document["datasources"]:
+            return []
+        return [
+            ConfigFile(
+                "grafana-datasources",
+                f"{PROVISIONING_DIR}/datasources/stack.yaml",
+                self.with_overrides(ctx, document),
+            )
+        ]
+
+    def environment(self, ctx: RenderContext) -> dict[str, str]:
+        settings = self.settings(ctx)
+        assert isinstance(settings, GrafanaSettings)
+        env = {"GF_SECURITY_ADMIN_USER": settings.admin_user}
+        if settings.port is not None:
+            host = "localhost" if ctx.settings.bind_address in ("127.0.0.1", "::1") else ctx.settings.bind_address
+            env["GF_SERVER_ROOT_URL"] = f"http://{host}:{settings.port}/"
+        return env

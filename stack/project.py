@@ -1,0 +1,69 @@
+"""The steps every command shares: load the settings, render, write, with the secrets in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack.errors import OutputError, StackError
+from stack.fileio import atomic_write
+from stack.paths import Paths
+from stack.render import RenderedProject, render_project, write_project
+from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
+from stack.settings import Settings, load_settings
+
+STARTER = Path(__file__).parent / "starter.yaml"
+
+
+def load(paths: Paths) -> Settings:
+    """The validated settings at `paths` (the defaults when there is no settings file)."""
+    return load_settings(paths.settings_source())
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    compose_file: Path
+    services: list[str]
+    secrets_dir: Path
+
+
+def render_to_disk(paths: Paths, settings: Settings | None = None) -> RenderResult:
+    """Render the project into `paths.render_dir`, generating the Grafana password the first time."""
+    settings = settings or load(paths)
+    project: RenderedProject = render_project(settings)
+    compose_file = write_project(project, paths.render_dir)
+    if settings.component("grafana").enabled:
+        SecretStore.for_paths(paths).ensure(GRAFANA_ADMIN_PASSWORD)
+    return RenderResult(compose_file, list(project.compose["services"]), paths.secrets_dir)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    url: str | None
+    user: str
+    password: str
+    stored_at: Path
+
+
+def credentials(paths: Paths) -> Credentials:
+    """Grafana's admin credentials, generating the password if it does not exist yet."""
+    settings = load(paths)
+    grafana = settings.component("grafana")
+    store = SecretStore.for_paths(paths)
+    password = store.ensure(GRAFANA_ADMIN_PASSWORD)
+    host = "localhost" if settings.bind_address in ("127.0.0.1", "::1") else settings.bind_address
+    url = f"http://{host}:{grafana.port}/" if grafana.port else None
+    user = getattr(grafana, "admin_user", "admin")
+    return Credentials(url, user, password, store.path(GRAFANA_ADMIN_PASSWORD))
+
+
+def init_settings(paths: Paths, *, force: bool = False) -> Path:
+    """Write the commented starter stack.yaml; refuse to overwrite one unless `force`."""
+    target = paths.settings_file
+    if target.exists() and not force:
+        raise StackError(f"{target}: already exists", hint="use --force to overwrite it")
+    try:
+        atomic_write(target, STARTER.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write: {exc.strerror}") from None
+    return target

@@ -1,0 +1,46 @@
+"""Every outside program (promtool, amtool, binaries of the process runtime) runs through here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def output(self) -> str:
+        return "\n".join(part for part in (self.stdout.strip(), self.stderr.strip()) if part)
+
+
+def which(*names: str) -> str | None:
+    """The first of `names` found on PATH."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def run(argv: Sequence[str], *, timeout: float = 60, cwd: str | None = None) -> ToolResult:
+    """Run a program to completion and capture its output (never raises on a non-zero exit)."""
+    try:
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return ToolResult(tuple(argv), 124, "", f"timed out after {timeout:.0f} s")
+    except OSError as exc:
+        return ToolResult(tuple(argv), 127, "", str(exc))
+    return ToolResult(tuple(argv), done.returncode, done.stdout, done.stderr)

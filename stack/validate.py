@@ -1,0 +1,119 @@
+"""`stack validate`: the settings and the rendered project, checked by the real tools where possible."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from enum import Enum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stack.components.base import ConfigFile
+from stack.render import RenderedProject
+from stack.tools import run, which
+
+
+class Status(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str = ""
+
+
+@cache
+def compose_schema() -> dict[str, Any]:
+    return json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text(encoding="utf-8"))
+
+
+def compose_schema_errors(document: dict[str, Any]) -> list[str]:
+    """Every violation of the Compose JSON Schema, as `path: message`."""
+    import jsonschema  # import cost is paid only by the commands that validate
+
+    validator = jsonschema.Draft7Validator(compose_schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}" for error in errors]
+
+
+def check_compose(project: RenderedProject) -> Check:
+    # Validate what is written, not the in-memory object: a dump/load round trip catches YAML slips.
+    document = yaml.safe_load(project.text())
+    errors = compose_schema_errors(document)
+    if errors:
+        return Check("compose schema", Status.FAILED, "; ".join(errors[:5]))
+    return Check("compose schema", Status.PASSED, f"{len(document['services'])} services")
+
+
+def _materialize(files: list[ConfigFile], root: Path) -> dict[str, Path]:
+    """Write config files under `root` at their container paths; map config name -> host path."""
+    placed = {}
+    for config in files:
+        path = root / config.target.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config.content, encoding="utf-8")
+        placed[config.name] = path
+    return placed
+
+
+def check_prometheus(project: RenderedProject) -> list[Check]:
+    files = project.configs.get("prometheus")
+    if files is None:
+        return [Check("promtool check config", Status.SKIPPED, "prometheus is disabled")]
+    promtool = which("promtool")
+    if not promtool:
+        reason = "promtool is not on PATH (install Debian's 'prometheus' package or Prometheus' release)"
+        return [Check("promtool check config", Status.SKIPPED, reason), Check("promtool check rules", Status.SKIPPED, reason)]
+    with tempfile.TemporaryDirectory(prefix="stack-validate-") as tmp:
+        root = Path(tmp)
+        placed = _materialize(files, root)
+        config_path = placed["prometheus-config"]
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        # Point rule globs at the materialized copies, not at this machine's /etc.
+        config["rule_files"] = [str(root / pattern.lstrip("/")) for pattern in config.get("rule_files", [])]
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        checks = [_tool_check("promtool check config", [promtool, "check", "config", str(config_path)])]
+        rules = [str(path) for name, path in sorted(placed.items()) if name.startswith("prometheus-rules-")]
+        if rules:
+            checks.append(_tool_check("promtool check rules", [promtool, "check", "rules", *rules]))
+        else:
+            checks.append(Check("promtool check rules", Status.SKIPPED, "no rule files"))
+        return checks
+
+
+def check_alertmanager(project: RenderedProject) -> Check:
+    files = project.configs.get("alertmanager")
+    if files is None:
+        return Check("amtool check-config", Status.SKIPPED, "alertmanager is disabled")
+    amtool = which("amtool")
+    if not amtool:
+        reason = "amtool is not on PATH (install Debian's 'prometheus-alertmanager' package)"
+        return Check("amtool check-config", Status.SKIPPED, reason)
+    with tempfile.TemporaryDirectory(prefix="stack-validate-") as tmp:
+        placed = _materialize(files, Path(tmp))
+        return _tool_check("amtool check-config", [amtool, "check-config", str(placed["alertmanager-config"])])
+
+
+def _tool_check(name: str, argv: list[str]) -> Check:
+    result = run(argv)
+    if result.ok:
+        return Check(name, Status.PASSED, "accepted")
+    return Check(name, Status.FAILED, result.output or f"exit code {result.returncode}")
+
+
+def validate_project(project: RenderedProject) -> list[Check]:
+    """Run every check on a rendered project; the settings were validated when they were loaded."""
+    return [
+        Check("stack.yaml", Status.PASSED, "valid"),
+        check_compose(project),
+        *check_prometheus(project),
+        check_alertmanager(project),
+    ]

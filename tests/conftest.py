@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from stack.cli import cli
+from stack.paths import Paths
+from stack.resources import repo_root
+
+REPO = repo_root()
+SHARED_SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty directory as the current directory, with no STACK_* settings leaking in."""
+    for name in list(os.environ):
+        if name.startswith("STACK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+@pytest.fixture
+def paths(project_dir: Path) -> Paths:
+    return Paths.discover(project_dir / "stack.yaml")
+
+
+def invoke(*args: str) -> Result:
+    """Run the CLI in-process exactly as a user would (stderr kept apart from stdout)."""
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def require_tool(name: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not on PATH: `make test` installs it (Debian package)")
+        pytest.skip(f"{name} is not on PATH (run `make test`, which installs it)")
+    return found
