@@ -1,0 +1,111 @@
+"""The runtime interface: what every runtime (docker, process, remote) offers the rest of the tool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Protocol, runtime_checkable
+
+from stack.tools import ToolResult
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """One component as the runtime sees it."""
+
+    name: str
+    # running | restarting | exited | created | paused | dead | missing (never created)
+    state: str
+    # healthy | unhealthy | starting | None (no healthcheck)
+    health: str | None = None
+    exit_code: int | None = None
+    oom_killed: bool = False
+    started_at: datetime | None = None
+    image: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """Everything the rest of the tool may ask of a runtime.
+
+    Errors are `StackError` subclasses (`RuntimeUnavailable` when the engine or binaries are
+    missing) carrying the command and its stderr, never a raw library exception.
+    """
+
+    name: str
+
+    def check(self) -> None:
+        """Raise RuntimeUnavailable, with how to fix it, when this runtime cannot be used here."""
+        ...
+
+    def up(self, *, services: list[str] | None = None, pull: bool = True) -> None:
+        """Create and start the services (all when None) of the rendered project; do not wait."""
+        ...
+
+    def down(self, *, volumes: bool = False, timeout: float = 30) -> None:
+        """Stop and remove the services; delete their state only when `volumes`."""
+        ...
+
+    def stop(self, services: list[str], *, timeout: float = 30) -> None: ...
+
+    def start(self, services: list[str]) -> None: ...
+
+    def ps(self) -> list[ServiceState]:
+        """The state of every service of the project (missing ones included)."""
+        ...
+
+    def logs(
+        self, service: str | None = None, *, tail: int | None = None, follow: bool = False, since: str | None = None
+    ) -> Iterator[str]:
+        """Log lines of one service (or all, prefixed with the service name)."""
+        ...
+
+    def http(
+        self,
+        service: str,
+        port: str,
+        path: str,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5,
+    ) -> HttpReply:
+        """An HTTP request to a component's port (a PortSpec name), however the runtime reaches it:
+        a published port, a tunnel, or a request made from inside the project's network (so that
+        unpublished APIs, such as Prometheus' admin API, stay unpublished).
+
+        Raises ConnectionError (or TimeoutError) when nothing answers.
+        """
+        ...
+
+    def base_url(self, service: str, port: str) -> str | None:
+        """A URL this machine can open directly for the port (for users and API clients), or None."""
+        ...
+
+    def copy_out(self, service: str, path: str) -> IO[bytes]:
+        """A tar stream of `path` inside the service's state (works on shell-less images)."""
+        ...
+
+    def copy_in(self, service: str, path: str, archive: IO[bytes]) -> None:
+        """Unpack a tar stream into `path` inside the service's state."""
+        ...
+
+    def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:
+        """Run a command in the service's context (its container, or beside its process)."""
+        ...
