@@ -58,7 +58,6 @@ test: install test-deps
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 bench: install test-deps
 	$(BIN)/python scripts/bench/run_all.py

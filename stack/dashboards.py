@@ -64,7 +64,9 @@ def load_dashboards(packs: list[str] | None = None, user_dirs: list[Path] | None
     for pack in packs if packs is not None else bundled_packs():
         pack_dir = root / pack
         folder = _pack_folder(pack_dir)
-        found.extend(load_dashboard_file(path, folder) for path in sorted(pack_dir.glob("*.json")) if path.name != "folder.json")
+        found.extend(
+            load_dashboard_file(path, folder) for path in sorted(pack_dir.glob("*.json")) if path.name != "folder.json"
+        )
     for user_dir in user_dirs or []:
         folder = Folder(uid=f"stack-user-{user_dir.name}", title=user_dir.name)
         found.extend(load_dashboard_file(path, folder) for path in sorted(user_dir.glob("*.json")))

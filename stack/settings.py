@@ -23,6 +23,8 @@ COMPONENT_NAMES = ("otel-collector", "prometheus", "loki", "tempo", "grafana", "
 
 def _duration(value: str) -> str:
     value = str(value).strip()
+    if value.startswith("-") or value in ("0", ""):
+        raise ValueError(f"{value!r} must be longer than zero")
     seconds = parse_duration(value)
     if seconds <= 0:
         raise ValueError(f"{value!r} must be longer than zero")
@@ -51,7 +53,7 @@ def _address(value: str) -> str:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP address") from None
+        raise ValueError(f"{value!r} is not an IP address (use 127.0.0.1, 0.0.0.0 or a specific address)") from None
     return value
 
 
@@ -276,11 +278,15 @@ def _published_ports(settings: Settings) -> list[tuple[KeyPath, int]]:
     return found
 
 
-def _consistency(settings: Settings) -> tuple[KeyPath, str, str] | None:
+def _consistency(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, str] | None:
     seen: dict[int, KeyPath] = {}
     for path, port in _published_ports(settings):
         if port in seen:
-            return path, f"port {port} is already published by {_dotted(seen[port])}", "choose another port"
+            # Blame the port the user wrote, not a default they may not know about.
+            blame, other = (
+                (path, seen[port]) if path in loaded.lines or seen[port] not in loaded.lines else (seen[port], path)
+            )
+            return blame, f"port {port} is also published by {_dotted(other)}", "choose another port"
         seen[port] = path
     jobs: set[str] = set(COMPONENT_NAMES)
     for index, target in enumerate(settings.scrape_targets):
@@ -307,7 +313,7 @@ def parse_settings(data: Any, *, loaded: LoadedYaml | None = None, source: Path 
     except ValidationError as exc:
         path, message, hint = _describe(exc.errors()[0], loaded)
         raise SettingsError(f"{_where(source, loaded, path)}: {_dotted(path)}: {message}", hint=hint) from None
-    problem = _consistency(settings)
+    problem = _consistency(settings, loaded)
     if problem:
         path, message, hint = problem
         raise SettingsError(f"{_where(source, loaded, path)}: {_dotted(path)}: {message}", hint=hint)
@@ -322,7 +328,9 @@ def load_settings(path: Path | None) -> Settings:
         loaded = load_file(path)
     except YamlSyntaxError as exc:
         where = f"{path}:{exc.line}" if exc.line else str(path)
-        raise SettingsError(f"{where}: malformed YAML: {exc.problem}", hint="check the indentation and quoting") from None
+        raise SettingsError(
+            f"{where}: malformed YAML: {exc.problem}", hint="check the indentation and quoting"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: cannot be read: {exc}") from None
     return parse_settings(loaded.data, loaded=loaded, source=path)

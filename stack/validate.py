@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from stack.render import RenderedProject
 from stack.tools import run, which
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -71,7 +71,10 @@ def check_prometheus(project: RenderedProject) -> list[Check]:
     promtool = which("promtool")
     if not promtool:
         reason = "promtool is not on PATH (install Debian's 'prometheus' package or Prometheus' release)"
-        return [Check("promtool check config", Status.SKIPPED, reason), Check("promtool check rules", Status.SKIPPED, reason)]
+        return [
+            Check("promtool check config", Status.SKIPPED, reason),
+            Check("promtool check rules", Status.SKIPPED, reason),
+        ]
     with tempfile.TemporaryDirectory(prefix="stack-validate-") as tmp:
         root = Path(tmp)
         placed = _materialize(files, root)

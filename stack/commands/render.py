@@ -7,7 +7,9 @@ from stack.project import render_to_disk
 
 
 @click.command("render")
-@click.option("--out", "out", type=click.Path(file_okay=False), help="Output directory [default: .stack/ beside stack.yaml].")
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False), help="Output directory [default: .stack/ beside stack.yaml]."
+)
 @click.pass_context
 def command(ctx: click.Context, out: str | None) -> None:
     """Render the self-contained compose project from stack.yaml."""

@@ -11,8 +11,7 @@ from stack.components.prometheus import Prometheus
 from stack.components.tempo import Tempo
 
 REGISTRY: dict[str, Component] = {
-    component.name: component
-    for component in (Collector(), Prometheus(), Loki(), Tempo(), Grafana(), Alertmanager())
+    component.name: component for component in (Collector(), Prometheus(), Loki(), Tempo(), Grafana(), Alertmanager())
 }
 
 

@@ -14,4 +14,6 @@ class Alertmanager(Component):
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         config = bundled_config("alertmanager.yml")
-        return [ConfigFile("alertmanager-config", "/etc/alertmanager/alertmanager.yml", self.with_overrides(ctx, config))]
+        return [
+            ConfigFile("alertmanager-config", "/etc/alertmanager/alertmanager.yml", self.with_overrides(ctx, config))
+        ]

@@ -46,7 +46,9 @@ class Collector(Component):
             # The Collector refuses to start without a pipeline; keep one that drops nothing silently.
             exporters["debug"] = {"verbosity": "basic"}
             pipelines["traces"] = {"receivers": ["otlp"], "processors": ["memory_limiter"], "exporters": ["debug"]}
-        return [ConfigFile("otel-collector-config", "/etc/otelcol-contrib/config.yaml", self.with_overrides(ctx, config))]
+        return [
+            ConfigFile("otel-collector-config", "/etc/otelcol-contrib/config.yaml", self.with_overrides(ctx, config))
+        ]
 
     def environment(self, ctx: RenderContext) -> dict[str, str]:
         # The Go runtime should collect garbage before the container limit is hit: about 80% of it.

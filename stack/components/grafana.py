@@ -15,17 +15,25 @@ DATASOURCE_COMPONENTS = {
 PROVISIONING_DIR = "/etc/grafana/provisioning"
 
 
+def _points_at(item: Any, gone: set[str]) -> bool:
+    return isinstance(item, dict) and item.get("datasourceUid") in gone
+
+
 def prune_references(value: Any, gone: set[str]) -> Any:
-    """Drop every mapping (and list item) that points at a datasource uid in `gone`."""
+    """Drop every mapping (and list item) that points at a datasource uid in `gone`; a list
+    emptied that way goes too, so no setting is left pointing at nothing."""
     if isinstance(value, dict):
-        return {
-            key: prune_references(item, gone)
-            for key, item in value.items()
-            if not (isinstance(item, dict) and item.get("datasourceUid") in gone)
-        }
+        pruned = {}
+        for key, item in value.items():
+            if _points_at(item, gone):
+                continue
+            kept = prune_references(item, gone)
+            if isinstance(item, list) and item and not kept:
+                continue
+            pruned[key] = kept
+        return pruned
     if isinstance(value, list):
-        kept = [item for item in value if not (isinstance(item, dict) and item.get("datasourceUid") in gone)]
-        return [prune_references(item, gone) for item in kept]
+        return [prune_references(item, gone) for item in value if not _points_at(item, gone)]
     return value
 
 
