@@ -23,6 +23,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("render", "Render the compose project (default .stack/compose.yaml)."),
     "validate": ("validate", "Check stack.yaml and the rendered project with the real tools."),
     "credentials": ("credentials", "Show Grafana's URL and generated admin credentials."),
+    "up": ("up", "Start the stack, wait until ready, provision Grafana."),
+    "down": ("down", "Stop the stack (data kept; --volumes deletes it)."),
+    "status": ("status", "Each component's state, readiness, version and URL."),
+    "logs": ("logs", "Show (or follow) the components' logs."),
+    "provision": ("provision", "Push datasources, folders and dashboards to Grafana."),
+    "backup": ("backup", "Back up every component's state into one verified archive."),
+    "restore": ("restore", "Restore a backup archive (verified first)."),
+    "deploy": ("deploy", "Bring the stack up on a server over SSH."),
+    "doctor": ("doctor", "Find security and health problems."),
 }
 
 

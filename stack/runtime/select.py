@@ -1,0 +1,30 @@
+"""Choose the runtime a command talks to: Docker (local or `ssh://` host) or local processes.
+
+Runtimes are imported only here and only when chosen, so that code above the runtime interface
+(readiness, provisioning, backup) never imports Docker libraries.
+"""
+
+from __future__ import annotations
+
+from stack.errors import SettingsError
+from stack.paths import Paths
+from stack.runtime.base import Runtime
+from stack.settings import Settings
+
+RUNTIME_NAMES = ("docker", "process")
+
+
+def get_runtime(settings: Settings, paths: Paths, *, name: str | None = None, host: str | None = None) -> Runtime:
+    """The runtime `name` (default: `runtime:` in stack.yaml), on `host` for Docker (`ssh://...` or a context)."""
+    chosen = name or settings.runtime
+    if chosen == "docker":
+        from stack.runtime.docker import DockerRuntime
+
+        return DockerRuntime(settings, paths, host=host)
+    if chosen == "process":
+        if host:
+            raise SettingsError("--host works with the docker runtime only", hint="drop --runtime process")
+        from stack.runtime.process import ProcessRuntime
+
+        return ProcessRuntime(settings, paths)
+    raise SettingsError(f"unknown runtime {chosen!r}", hint=f"use one of: {', '.join(RUNTIME_NAMES)}")
