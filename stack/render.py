@@ -58,10 +58,18 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
         service["environment"] = {key: escape_compose(str(value)) for key, value in sorted(environment.items())}
     if name == "grafana":
         service["secrets"] = [{"source": GRAFANA_SECRET, "target": GRAFANA_SECRET}]
+    extra_secrets = component.secrets(ctx)
+    if extra_secrets:
+        service["secrets"] = [{"source": secret.name, "target": secret.name} for secret in extra_secrets]
     if configs:
         service["configs"] = [{"source": config.name, "target": config.target} for config in configs]
     ports = [
-        {"target": spec.container, "published": str(host_port), "host_ip": settings.bind_address, "protocol": "tcp"}
+        {
+            "target": spec.container,
+            "published": str(host_port),
+            "host_ip": component.host_ip(settings),
+            "protocol": "tcp",
+        }
         for spec, host_port in component.published(settings)
     ]
     if ports:
@@ -90,12 +98,15 @@ def render_project(settings: Settings, ctx: RenderContext | None = None) -> Rend
     services: dict[str, Any] = project.compose["services"]
     top_configs: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
+    top_secrets: dict[str, Any] = {}
     for name in settings.enabled():
         configs = REGISTRY[name].configs(ctx)
         project.configs[name] = configs
         services[name] = _service(name, base_services[name], ctx, configs)
         for config in configs:
             top_configs[config.name] = {"content": escape_compose(config.content)}
+        for secret in REGISTRY[name].secrets(ctx):
+            top_secrets[secret.name] = {"environment": secret.env}
         for key in base_services[name].get("volumes", {}):
             volumes[_volume_name(name, key)] = {"labels": {f"{LABEL_PREFIX}.project": settings.project}}
     if volumes:
@@ -104,7 +115,9 @@ def render_project(settings: Settings, ctx: RenderContext | None = None) -> Rend
         project.compose["configs"] = top_configs
     if "grafana" in services:
         # The value comes from the runtime's environment when compose runs; never from this file.
-        project.compose["secrets"] = {GRAFANA_SECRET: {"environment": GRAFANA_PASSWORD_ENV}}
+        top_secrets = {GRAFANA_SECRET: {"environment": GRAFANA_PASSWORD_ENV}, **top_secrets}
+    if top_secrets:
+        project.compose["secrets"] = top_secrets
     return project
 
 

@@ -43,6 +43,15 @@ class ConfigFile:
     content: str
 
 
+@dataclass(frozen=True)
+class SecretFile:
+    """A compose secret `name`, mounted at /run/secrets/<name>; its value comes from the environment
+    variable `env` of the `docker compose` process (see stack.secrets.compose_environment)."""
+
+    name: str
+    env: str
+
+
 class Topology(Protocol):
     """How components reach each other: service names in compose, 127.0.0.1 for local processes."""
 
@@ -120,6 +129,14 @@ class Component:
             if spec.setting and getattr(comp, spec.setting) is not None:
                 found.append((spec, getattr(comp, spec.setting)))
         return found
+
+    def host_ip(self, settings: Settings) -> str:
+        """The host address its published ports listen on."""
+        return settings.bind_address
+
+    def secrets(self, ctx: RenderContext) -> list[SecretFile]:
+        """Files handed to the container as compose secrets (their values never enter compose.yaml)."""
+        return []
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         """The files this component reads, rendered for `ctx`."""
