@@ -238,6 +238,17 @@ def _fill(defaults: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+class ProcessSettings(StrictModel):
+    """The process runtime: where its binaries are and where its state lives."""
+
+    # Searched before PATH; relative paths are taken from the directory of stack.yaml.
+    bin_dir: str | None = None
+    # Per-project data, configs, logs and pids live in <data_dir>/<project>; default .stack-state/process.
+    data_dir: str | None = None
+    # How long `stack down` waits after SIGTERM before SIGKILL.
+    stop_timeout: Duration = "30s"
+
+
 class Settings(StrictModel):
     project: Annotated[str, AfterValidator(_project)] = "observability"
     # local: a laptop or a single machine; server: larger limits and the TLS proxy in front of Grafana.
@@ -247,6 +258,7 @@ class Settings(StrictModel):
     components: Components = Field(default_factory=Components)
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    process: ProcessSettings = Field(default_factory=ProcessSettings)
 
     @model_validator(mode="before")
     @classmethod
