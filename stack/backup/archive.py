@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import shutil
 import tarfile
@@ -457,9 +458,12 @@ class SectionSpool:
             tar.close()
         self._tars.clear()
 
-    def open(self, section: str) -> IO[bytes] | None:
+    def open(self, section: str, on_bytes: ProgressFn = _no_progress) -> IO[bytes] | None:
+        """The section as a plain tar stream (for a runtime's `copy_in`), counting what is read."""
         path = self.sections.get(section)
-        return path.open("rb") if path else None
+        if not path:
+            return None
+        return io.BufferedReader(_CountingRaw(path.open("rb"), on_bytes), buffer_size=COPY_BUFSIZE)
 
     def read_members(self, section: str) -> dict[str, bytes]:
         """Every file of a (small) section, by relative name."""
@@ -474,6 +478,24 @@ class SectionSpool:
                     assert handle is not None
                     found[info.name] = handle.read()
         return found
+
+
+class _CountingRaw(io.RawIOBase):
+    def __init__(self, raw: IO[bytes], on_bytes: ProgressFn) -> None:
+        self.raw = raw
+        self.on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.on_bytes(count or 0)
+        return count or 0
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ class FlushAndCopyStep(Step):
             writer.add_tar_stream(self.section, stream, strip=1, where=f"{self.component} state")
 
     def restore_offline(self, ctx: StepContext, spool: SectionSpool) -> None:
-        stream = spool.open(self.section)
+        stream = spool.open(self.section, ctx.on_bytes)
         if stream is None:
             return
         ctx.on_phase("copying data in")

@@ -38,7 +38,7 @@ class PrometheusStep(Step):
                 ctx.notes.append(f"prometheus: could not remove snapshot {snapshot}: {removed.output[:200]}")
 
     def restore_offline(self, ctx: StepContext, spool: SectionSpool) -> None:
-        stream = spool.open(SECTION)
+        stream = spool.open(SECTION, ctx.on_bytes)
         if stream is None:
             return
         ctx.on_phase("copying blocks in")

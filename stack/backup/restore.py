@@ -113,8 +113,11 @@ def restore_backup(
     started = time.monotonic()
     with private_tempdir("stack-restore-") as scratch:
         spool = SectionSpool(scratch)
+        events.component_started("archive")
+        events.phase("archive", "verifying")
         try:
             verified = read_archive(archive, allowed_roots=ARCHIVE_ROOTS, sink=spool, on_bytes=events.transferred)
+            events.component_done("archive", verified.manifest.total_size, verified.seconds)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise BackupError(
@@ -133,7 +136,9 @@ def restore_backup(
         notes: list[str] = []
 
         def context(name: str) -> StepContext:
-            return StepContext(runtime, settings, paths, on_phase=lambda text: events.phase(name, text))
+            return StepContext(
+                runtime, settings, paths, on_phase=lambda text: events.phase(name, text), on_bytes=events.transferred
+            )
 
         restored_secrets = restore_secrets(paths, spool) if plan.secrets else []
         if plan.offline:

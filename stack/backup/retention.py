@@ -30,14 +30,19 @@ def archives_of(directory: Path, project: str) -> list[Path]:
 
 
 def free_name(directory: Path, project: str, when: datetime) -> Path:
-    """A generated name not taken yet (two backups within one second get -1, -2, ...)."""
+    """A generated name not taken yet: backups within one second get -1, -2, ... counting up from
+    the highest one present, so that name order stays age order even after pruning."""
     base = archive_name(project, when)
-    candidate = directory / base
-    counter = 0
-    while candidate.exists():
-        counter += 1
-        candidate = directory / base.replace(SUFFIX, f"-{counter}{SUFFIX}")
-    return candidate
+    stamp = base[len(project) + 1 : -len(SUFFIX)]
+    pattern = _pattern(project)
+    counters = [
+        int(match.group(2) or 0)
+        for path in (directory.iterdir() if directory.is_dir() else [])
+        if (match := pattern.match(path.name)) and match.group(1) == stamp
+    ]
+    if not counters:
+        return directory / base
+    return directory / base.replace(SUFFIX, f"-{max(counters) + 1}{SUFFIX}")
 
 
 def prune(directory: Path, project: str, keep: int, *, protect: Path) -> list[Path]:

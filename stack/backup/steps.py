@@ -26,6 +26,8 @@ class StepContext:
     paths: Paths
     # Called with a short description of what is happening now ("snapshot", "copying data").
     on_phase: Callable[[str], None] = _nothing
+    # Called with byte counts as state flows back into a component.
+    on_bytes: Callable[[int], None] = lambda _: None
     notes: list[str] = field(default_factory=list)
 
     def http(self, service: str, path: str, *, method: str = "GET", body: Any = None, timeout: float = 30) -> HttpReply:

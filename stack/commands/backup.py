@@ -59,7 +59,7 @@ def command(
             include_secrets=include_secrets,
             events=events,
         )
-    view = table(f"Backup {result.path}", ["component", "holds", "files", "size", "time"])
+    view = table("", ["component", "holds", "files", "size", "time"])
     for report in result.components:
         holds = ", ".join(report.sections) or "-"
         view.add_row(report.component, holds, str(report.files), human(report.size), f"{report.seconds:.1f} s")
