@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 up: install
-	$(STACK) up $(ARGS)
+	@$(STACK) up $(ARGS)
 
 down: install
 	$(STACK) down $(ARGS)
