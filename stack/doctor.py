@@ -311,16 +311,27 @@ def _check_alert_routing(settings: Settings) -> Iterable[Finding]:
 
     config = yaml.safe_load(files[0].content) or {}
     receivers = {r.get("name"): r for r in config.get("receivers") or [] if isinstance(r, dict)}
-    silent = sorted(name for name, r in receivers.items() if not any(k.endswith("_configs") and r[k] for k in r))
     routed = _routed_receivers(config.get("route") or {})
-    dead = [name for name in silent if name in routed]
-    if dead:
+    notifying = sorted(
+        name for name in routed if any(k.endswith("_configs") and v for k, v in receivers.get(name, {}).items())
+    )
+    if not notifying:
         yield Finding(
             "alerts-no-receiver",
             Severity.MEDIUM,
-            f"alerts routed to {', '.join(dead)} notify nobody (no e-mail, webhook, Slack, ... configured)",
-            "add a receiver in components.alertmanager.overrides (e.g. receivers: [{name: default, "
-            "webhook_configs: [{url: ...}]}])",
+            f"alerts are routed to {', '.join(sorted(routed)) or 'nothing'}, which notifies nobody",
+            "declare a receiver under alerting.receivers (webhook, slack, email or pagerduty) and name it in "
+            "alerting.page / alerting.ticket",
+            component="alertmanager",
+        )
+    from stack.alerting import missing_secrets
+
+    for problem in missing_secrets(settings):
+        yield Finding(
+            "alert-secret-missing",
+            Severity.MEDIUM,
+            f"an alerting secret cannot be read: {problem}",
+            "set the variable (or create the file) before `stack up`; compose fails without it",
             component="alertmanager",
         )
 

@@ -56,11 +56,14 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
     environment = {**base.get("environment", {}), **component.environment(ctx)}
     if environment:
         service["environment"] = {key: escape_compose(str(value)) for key, value in sorted(environment.items())}
+    secrets = [{"source": secret.name, "target": secret.name} for secret in component.secrets(ctx)]
     if name == "grafana":
-        service["secrets"] = [{"source": GRAFANA_SECRET, "target": GRAFANA_SECRET}]
-    extra_secrets = component.secrets(ctx)
-    if extra_secrets:
-        service["secrets"] = [{"source": secret.name, "target": secret.name} for secret in extra_secrets]
+        secrets.insert(0, {"source": GRAFANA_SECRET, "target": GRAFANA_SECRET})
+    if secrets:
+        service["secrets"] = secrets
+    user = component.user(ctx)
+    if user is not None:
+        service["user"] = user
     if configs:
         service["configs"] = [{"source": config.name, "target": config.target} for config in configs]
     ports = [
@@ -75,6 +78,7 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
     if ports:
         service["ports"] = ports
     volumes = [f"{_volume_name(name, key)}:{path}" for key, path in base.get("volumes", {}).items()]
+    volumes += component.mounts(ctx)
     if volumes:
         service["volumes"] = volumes
     if "healthcheck" in base and component.has_shell:
@@ -85,7 +89,11 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
         service["depends_on"] = {dep: {"condition": "service_started"} for dep in depends}
     service["restart"] = "unless-stopped"
     service["deploy"] = {"resources": {"limits": {"memory": format_mib(parse_size(comp.memory))}}}
-    service["logging"] = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+    # `labels` makes Docker add the compose service name to every line, for the Collector's docker logs.
+    service["logging"] = {
+        "driver": "json-file",
+        "options": {"max-size": "10m", "max-file": "3", "labels": "com.docker.compose.service"},
+    }
     service["labels"] = {f"{LABEL_PREFIX}.project": settings.project, f"{LABEL_PREFIX}.component": name}
     return service
 
@@ -97,8 +105,8 @@ def render_project(settings: Settings, ctx: RenderContext | None = None) -> Rend
     project = RenderedProject(compose={"name": settings.project, "services": {}})
     services: dict[str, Any] = project.compose["services"]
     top_configs: dict[str, Any] = {}
-    volumes: dict[str, Any] = {}
     top_secrets: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
     for name in settings.enabled():
         configs = REGISTRY[name].configs(ctx)
         project.configs[name] = configs
@@ -106,7 +114,7 @@ def render_project(settings: Settings, ctx: RenderContext | None = None) -> Rend
         for config in configs:
             top_configs[config.name] = {"content": escape_compose(config.content)}
         for secret in REGISTRY[name].secrets(ctx):
-            top_secrets[secret.name] = {"environment": secret.env}
+            top_secrets[secret.name] = dict(secret.source)
         for key in base_services[name].get("volumes", {}):
             volumes[_volume_name(name, key)] = {"labels": {f"{LABEL_PREFIX}.project": settings.project}}
     if volumes:

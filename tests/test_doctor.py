@@ -324,3 +324,17 @@ def test_expiry_is_read_from_the_certificate() -> None:
 
     expiry = certificate_expiry(TLS / "cert.pem")
     assert expiry is not None and expiry > datetime.now(UTC)
+
+
+def test_alert_receivers_and_their_secrets(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STACK_TEST_DOCTOR_TOKEN", raising=False)
+    paths.settings_file.write_text(
+        "alerting:\n  receivers:\n    hook:\n      webhook:\n        url: http://hooks.internal:5001/alerts\n"
+        "        bearer_token: {env: STACK_TEST_DOCTOR_TOKEN}\n  page: hook\n  ticket: hook\n"
+    )
+    report = diagnose(paths)
+    assert "alerts-no-receiver" not in _ids(report)
+    missing = next(f for f in report.findings if f.id == "alert-secret-missing")
+    assert "STACK_TEST_DOCTOR_TOKEN is not set" in missing.title
+    monkeypatch.setenv("STACK_TEST_DOCTOR_TOKEN", "t")
+    assert "alert-secret-missing" not in _ids(diagnose(paths))

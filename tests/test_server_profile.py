@@ -167,7 +167,9 @@ def test_no_bind_mount_anywhere_in_a_server_render() -> None:
     for name, service in document["services"].items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0] if isinstance(volume, str) else volume["source"]
-            assert source in document["volumes"], (name, volume)
+            # Named volumes, or the Docker host's own system paths (host metrics, container logs):
+            # both resolve on the server. Nothing from this machine's project directory.
+            assert source in document["volumes"] or source in ("/", "/var/lib/docker/containers"), (name, volume)
     for config in document["configs"].values():
         assert set(config) == {"content"}
     for secret in document["secrets"].values():

@@ -44,12 +44,15 @@ class ConfigFile:
 
 
 @dataclass(frozen=True)
-class SecretFile:
-    """A compose secret `name`, mounted at /run/secrets/<name>; its value comes from the environment
-    variable `env` of the `docker compose` process (see stack.secrets.compose_environment)."""
+class SecretMount:
+    """A compose secret: `source` is its top-level definition ({environment: VAR} or {file: PATH})."""
 
     name: str
-    env: str
+    source: dict[str, str]
+
+    @property
+    def target(self) -> str:
+        return f"/run/secrets/{self.name}"
 
 
 class Topology(Protocol):
@@ -134,10 +137,6 @@ class Component:
         """The host address its published ports listen on."""
         return settings.bind_address
 
-    def secrets(self, ctx: RenderContext) -> list[SecretFile]:
-        """Files handed to the container as compose secrets (their values never enter compose.yaml)."""
-        return []
-
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         """The files this component reads, rendered for `ctx`."""
         raise NotImplementedError
@@ -148,6 +147,18 @@ class Component:
 
     def command_flags(self, ctx: RenderContext) -> list[str]:
         """Command-line flags beyond the base compose definition (settings-dependent)."""
+        return []
+
+    def mounts(self, ctx: RenderContext) -> list[str]:
+        """Bind mounts (`host:container[:ro]`) the rendered config needs, e.g. Docker's log directory."""
+        return []
+
+    def user(self, ctx: RenderContext) -> str | None:
+        """The user to run as when the image's default cannot read what it must, else None."""
+        return None
+
+    def secrets(self, ctx: RenderContext) -> list[SecretMount]:
+        """Secrets mounted at /run/secrets/<name> (values never in the rendered files)."""
         return []
 
     def with_overrides(self, ctx: RenderContext, config: Any) -> str:

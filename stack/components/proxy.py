@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, SecretFile
+from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, SecretMount
 from stack.settings import Settings
 from stack.yamlio import deep_merge
 
@@ -126,7 +126,12 @@ class Proxy(Component):
         config = deep_merge(caddy_config(ctx), self.settings(ctx).overrides)
         return [ConfigFile("proxy-config", CONFIG_PATH, json.dumps(config, indent=2, sort_keys=True) + "\n")]
 
-    def secrets(self, ctx: RenderContext) -> list[SecretFile]:
+    def secrets(self, ctx: RenderContext) -> list[SecretMount]:
         if ctx.settings.server.tls.mode != "files":
             return []
-        return [SecretFile(TLS_CERT_SECRET, TLS_CERT_ENV), SecretFile(TLS_KEY_SECRET, TLS_KEY_ENV)]
+        # From the environment of `docker compose` (stack.secrets.compose_environment): a `file:` secret
+        # would be a bind mount resolved on the server, where the user's files are not.
+        return [
+            SecretMount(TLS_CERT_SECRET, {"environment": TLS_CERT_ENV}),
+            SecretMount(TLS_KEY_SECRET, {"environment": TLS_KEY_ENV}),
+        ]
