@@ -18,7 +18,7 @@ from stack.rules.slo import WINDOWS
 from stack.settings import RULE_PACKS, Settings, parse_settings
 from tests import realbin
 from tests.conftest import invoke, require_tool
-from tests.rulesupport import PROMTOOL_TESTS, rules_of, seed_settings, write_rules
+from tests.rulesupport import PROMTOOL_TESTS, alert_names, rules_of, seed_settings, write_rules
 
 RUNBOOKS = repo_root() / "docs" / "runbooks"
 
@@ -61,6 +61,33 @@ def _covered() -> tuple[set[str], set[str]]:
             for case in group.get("alert_rule_test", []):
                 (fires if case.get("exp_alerts") else quiet).add(case["alertname"])
     return fires, quiet
+
+
+def test_every_shipped_alert_has_a_firing_and_a_quiet_unit_test(tmp_path: Path) -> None:
+    shipped = alert_names(write_rules(seed_settings(), tmp_path))
+    fires, quiet = _covered()
+    assert shipped - fires == set(), "alerts without a promtool case where they fire"
+    assert shipped - quiet == set(), "alerts without a promtool case where they stay quiet"
+
+
+def test_every_alert_is_annotated_and_has_a_runbook(tmp_path: Path) -> None:
+    for rule in rules_of(write_rules(seed_settings(), tmp_path)):
+        if "alert" not in rule:
+            continue
+        assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
+        annotations = rule["annotations"]
+        assert set(annotations) >= {"summary", "description", "runbook_url"}, rule["alert"]
+        assert annotations["runbook_url"] == f"docs/runbooks/{rule['alert']}.md"
+        runbook = repo_root() / annotations["runbook_url"]
+        assert runbook.is_file(), f"{rule['alert']}: {runbook} is missing"
+        text = runbook.read_text()
+        assert text.startswith(f"# {rule['alert']}"), runbook
+        assert "## Check" in text and "## Fix" in text, runbook
+
+
+def test_runbooks_belong_to_alerts(tmp_path: Path) -> None:
+    shipped = alert_names(write_rules(seed_settings(), tmp_path))
+    assert {path.stem for path in RUNBOOKS.glob("*.md")} == shipped
 
 
 def test_thresholds_reach_the_rules() -> None:
