@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from stack.dashboards import bundled_packs, unknown_pack_hint
 from stack.errors import SettingsError
 from stack.units import parse_duration, parse_size
 from stack.yamlio import KeyPath, LoadedYaml, YamlSyntaxError, load_file
@@ -155,12 +156,32 @@ class ScrapeTarget(StrictModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+def _pack(value: str) -> str:
+    if value not in bundled_packs():
+        raise ValueError(f"{value!r} is not a dashboard pack")
+    return value
+
+
+def _all_packs() -> list[str]:
+    return bundled_packs()
+
+
+class DashboardSettings(StrictModel):
+    packs: list[Annotated[str, AfterValidator(_pack)]] = Field(
+        default_factory=_all_packs, description="Bundled dashboard packs to provision (default: all)."
+    )
+    dirs: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Directories of the user's own dashboard JSON, relative to stack.yaml."
+    )
+
+
 class Settings(StrictModel):
     project: Annotated[str, AfterValidator(_project)] = "observability"
     bind_address: Annotated[str, AfterValidator(_address)] = "127.0.0.1"
     runtime: Literal["docker", "process"] = "docker"
     components: Components = Field(default_factory=Components)
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
+    dashboards: DashboardSettings = Field(default_factory=DashboardSettings)
 
     def enabled(self) -> list[str]:
         """Names of the enabled components, in their canonical order."""
@@ -256,6 +277,8 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
             hint = "use a size such as 256M or 1G"
         elif "pin a version" in message:
             hint = "e.g. grafana/grafana:13.2.0"
+        elif "is not a dashboard pack" in message:
+            hint = unknown_pack_hint(str(given))
         return path, message, hint
     return path, error["msg"], None
 
