@@ -175,6 +175,17 @@ class DashboardSettings(StrictModel):
     )
 
 
+class ProcessSettings(StrictModel):
+    """The process runtime: where its binaries are and where its state lives."""
+
+    # Searched before PATH; relative paths are taken from the directory of stack.yaml.
+    bin_dir: str | None = None
+    # Per-project data, configs, logs and pids live in <data_dir>/<project>; default .stack-state/process.
+    data_dir: str | None = None
+    # How long `stack down` waits after SIGTERM before SIGKILL.
+    stop_timeout: Duration = "30s"
+
+
 class Settings(StrictModel):
     project: Annotated[str, AfterValidator(_project)] = "observability"
     bind_address: Annotated[str, AfterValidator(_address)] = "127.0.0.1"
@@ -182,6 +193,7 @@ class Settings(StrictModel):
     components: Components = Field(default_factory=Components)
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
     dashboards: DashboardSettings = Field(default_factory=DashboardSettings)
+    process: ProcessSettings = Field(default_factory=ProcessSettings)
 
     def enabled(self) -> list[str]:
         """Names of the enabled components, in their canonical order."""

@@ -1,14 +1,35 @@
-"""`stack down` (placeholder until its issue lands)."""
+"""`stack down`: stop the stack, keeping its data unless --volumes (after a confirmation)."""
 
 from __future__ import annotations
 
 import click
 
-from stack.errors import StackError
+from stack.commands.options import open_runtime, runtime_options
 
 
-@click.command("down", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available in this build yet."""
-    raise StackError("`stack down` is not available in this build yet")
+@click.command("down")
+@runtime_options
+@click.option("--volumes", is_flag=True, help="Also DELETE every component's data (asks first).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting data.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0), default=30, show_default=True, help="Seconds to let each stop."
+)
+@click.pass_context
+def command(
+    ctx: click.Context, runtime_name: str | None, host: str | None, *, volumes: bool, yes: bool, timeout: float
+) -> None:
+    """Stop and remove the components. Data is kept; --volumes deletes it."""
+    from stack import lifecycle
+
+    opened = open_runtime(ctx, runtime_name, host)
+    if volumes and not yes:
+        click.confirm(
+            f"Delete ALL data of project {opened.settings.project!r} (metrics, logs, traces, dashboards)?",
+            abort=True,
+            err=True,
+        )
+    result = lifecycle.down(opened.runtime, volumes=volumes, timeout=timeout)
+    if result.volumes_deleted:
+        click.echo(f"Stopped {opened.settings.project}; its data was deleted.")
+    else:
+        click.echo(f"Stopped {opened.settings.project}; its data is kept (`stack up` brings it back).")

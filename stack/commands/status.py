@@ -1,14 +1,56 @@
-"""`stack status` (placeholder until its issue lands)."""
+"""`stack status`: each component's state, readiness, version, URL and uptime; exit 1 unless all ready."""
 
 from __future__ import annotations
 
+import json
+import sys
+
 import click
 
-from stack.errors import StackError
+from stack.commands.options import open_runtime, runtime_options
 
 
-@click.command("status", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available in this build yet."""
-    raise StackError("`stack status` is not available in this build yet")
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+@click.command("status")
+@runtime_options
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def command(ctx: click.Context, runtime_name: str | None, host: str | None, *, as_json: bool) -> None:
+    """Each component's state, readiness, version, URL and uptime.
+
+    Exit 0 when every enabled component is ready, 1 otherwise (for scripts and cron).
+    """
+    from stack import lifecycle
+
+    opened = open_runtime(ctx, runtime_name, host)
+    report = lifecycle.status(opened.settings, opened.runtime)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for column in ("component", "state", "ready", "version", "uptime", "url", "detail"):
+            table.add_column(column, overflow="fold" if column == "detail" else "ellipsis")
+        for row in report.components:
+            ready = "[green]yes[/]" if row.ready else "[red]no[/]"
+            detail = "" if row.ready else row.detail
+            table.add_row(
+                row.name, row.state, ready, row.version or "-", _uptime(row.uptime_seconds), row.url or "-", detail
+            )
+        Console(highlight=False).print(table)
+    if not report.ok:
+        sys.exit(1)

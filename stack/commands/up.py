@@ -1,14 +1,80 @@
-"""`stack up` (placeholder until its issue lands)."""
+"""`stack up`: start the stack, wait until every component is ready, provision Grafana."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from stack.errors import StackError
+from stack.commands.options import open_runtime, runtime_options
+from stack.health import DEFAULT_TIMEOUT
 
 
-@click.command("up", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available in this build yet."""
-    raise StackError("`stack up` is not available in this build yet")
+@click.command("up")
+@runtime_options
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    envvar="STACK_UP_TIMEOUT",
+    help="Seconds to wait until every component is ready [env STACK_UP_TIMEOUT].",
+)
+@click.option("--no-pull", is_flag=True, help="Never pull images (use what the engine has).")
+@click.option("--no-provision", is_flag=True, help="Skip pushing datasources, folders and dashboards to Grafana.")
+@click.pass_context
+def command(
+    ctx: click.Context, runtime_name: str | None, host: str | None, *, timeout: float, no_pull: bool, no_provision: bool
+) -> None:
+    """Start the stack, wait until every component is ready, provision Grafana.
+
+    Idempotent: on an unchanged, healthy stack nothing is recreated and nothing is written.
+    On failure, the failing components are diagnosed and nothing is torn down.
+    """
+    from rich.console import Console
+    from rich.live import Live
+
+    from stack import lifecycle
+    from stack.commands import display as show
+    from stack.health import Readiness, readiness_table
+
+    opened = open_runtime(ctx, runtime_name, host)
+    console = Console(stderr=True, highlight=False)
+    rows: list[Readiness] = []
+    live = Live(console=console, transient=False, auto_refresh=True, refresh_per_second=4)
+
+    def on_step(message: str) -> None:
+        console.print(f"[bold]•[/] {message}")
+        if message.startswith("Waiting"):
+            live.start()
+
+    def on_readiness(current: list[Readiness]) -> None:
+        rows[:] = current
+        live.update(readiness_table(current))
+
+    provisioner = None if no_provision else show.provisioner()
+    try:
+        result = lifecycle.up(
+            opened.paths,
+            opened.settings,
+            opened.runtime,
+            timeout=timeout,
+            pull=not no_pull,
+            on_step=on_step,
+            on_readiness=on_readiness,
+            provisioner=provisioner,
+        )
+    finally:
+        if live.is_started:
+            live.stop()
+    if not result.ok:
+        for diagnosis in result.diagnoses:
+            show.diagnosis(console, diagnosis)
+        console.print(
+            "Nothing was torn down: look with `stack status` and `stack logs SERVICE`; stop with `stack down`."
+        )
+        sys.exit(1)
+    if result.provisioning is not None:
+        console.print(show.provisioning_line(result.provisioning))
+    show.endpoints(result.endpoints, result.credentials_file)
+    click.echo(f"Ready in {result.seconds:.1f} s.")

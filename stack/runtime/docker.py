@@ -1,17 +1,517 @@
-"""The Docker runtime (placeholder until it lands; see issue 4)."""
+"""The Docker runtime: the rendered compose project run by `docker compose` (through python-on-whales),
+on the local engine or a remote one (`ssh://user@server` or a docker context).
+
+This is the only module that imports python_on_whales and the docker SDK. Every failure leaves it
+as a `StackError` naming the command and what went wrong, never as a library exception.
+"""
 
 from __future__ import annotations
 
-from stack.errors import RuntimeUnavailable
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from functools import cached_property
+from typing import IO, Any
+
+from python_on_whales import DockerClient, DockerException
+from python_on_whales.utils import run as whales_run
+
+from stack.components import REGISTRY
+from stack.errors import RuntimeUnavailable, StackError
 from stack.paths import Paths
+from stack.runtime.base import HttpReply, ServiceState
+from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore
 from stack.settings import Settings
+from stack.tools import ToolResult
+from stack.tools import run as run_tool
+
+# Inline `configs: content:` needs Compose 2.23.1.
+MIN_COMPOSE = (2, 23, 1)
+PROCESS_HINT = "start Docker, or run without it: stack up --runtime process"
+
+
+class DockerError(StackError):
+    """A docker / docker compose command failed; carries the command and its stderr."""
+
+    def __init__(self, message: str, *, hint: str | None = None, command: list[str] | None = None, stderr: str = ""):
+        super().__init__(message, hint=hint)
+        self.command = command or []
+        self.stderr = stderr
+
+
+# --- turning docker's stderr into one clear line -----------------------------------------------------
+
+_ENGINE_DOWN = re.compile(
+    r"Cannot connect to the Docker daemon at (?P<where>\S+?)\.? Is the docker daemon running"
+    r"|error during connect: .*?(?P<where2>(?:ssh|tcp|unix|npipe)://\S+)"
+    r"|(?P<ssh>ssh: connect to host \S+ port \d+: [^\n]+)"
+    r"|(?P<perm>permission denied while trying to connect to the Docker daemon socket at \S+)",
+    re.IGNORECASE,
+)
+_COMPOSE_MISSING = re.compile(r"'compose' is not a docker command|unknown command: docker compose", re.IGNORECASE)
+_PORT_IN_USE = re.compile(
+    r"Bind for (?P<addr>[\d.:\[\]a-f]+?):(?P<port>\d+) failed: port is already allocated"
+    r"|listen tcp[46]? (?P<addr2>[\d.:\[\]a-f]+?):(?P<port2>\d+): bind: address already in use",
+    re.IGNORECASE,
+)
+_PULL_FAILED = re.compile(
+    r"(?P<what>manifest for (?P<image>\S+) not found[^\n]*"
+    r"|pull access denied for (?P<image2>[^,\s]+)[^\n]*"
+    r"|failed to resolve reference \"(?P<image3>[^\"]+)\"[^\n]*"
+    r"|Get \"https://[^\"]+\": [^\n]*)",
+    re.IGNORECASE,
+)
+
+
+def _first_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "error" in line.lower():
+            return line
+    return lines[-1] if lines else "no error output"
+
+
+def explain(stderr: str, settings: Settings, *, command: list[str] | None = None, action: str = "docker") -> StackError:
+    """One clear StackError for what docker printed on stderr (engine down, port in use, pull failure...)."""
+    match = _ENGINE_DOWN.search(stderr)
+    if match:
+        if match.group("perm"):
+            return RuntimeUnavailable(
+                f"no permission to use the Docker engine: {match.group('perm')}",
+                hint="add your user to the docker group (then log in again), or " + PROCESS_HINT,
+            )
+        where = match.group("where") or match.group("where2") or match.group("ssh")
+        return RuntimeUnavailable(f"no Docker engine answers at {where}", hint=PROCESS_HINT)
+    if _COMPOSE_MISSING.search(stderr):
+        return RuntimeUnavailable(
+            "the docker compose plugin is not installed",
+            hint="install docker-compose-plugin (Compose v2 >= 2.23.1), or run: stack up --runtime process",
+        )
+    match = _PORT_IN_USE.search(stderr)
+    if match:
+        port = int(match.group("port") or match.group("port2"))
+        addr = match.group("addr") or match.group("addr2")
+        owner = _port_owner(settings, port)
+        hint = f"stop what uses it, or set {owner} to a free port in stack.yaml" if owner else "stop what uses it"
+        return DockerError(f"port {port} on {addr} is already in use", hint=hint, command=command, stderr=stderr)
+    match = _PULL_FAILED.search(stderr)
+    if match and ("pull" in stderr.lower() or "manifest" in stderr.lower() or "resolve" in stderr.lower()):
+        image = match.group("image") or match.group("image2") or match.group("image3")
+        owner = _image_owner(settings, image) if image else None
+        hint = (
+            f"check {owner} in stack.yaml and that the registry is reachable"
+            if owner
+            else "check the image names in stack.yaml and that the registry is reachable"
+        )
+        subject = f"cannot pull {image}" if image else "cannot pull an image"
+        return DockerError(f"{subject}: {_clean(match.group('what'))}", hint=hint, command=command, stderr=stderr)
+    return DockerError(f"{action} failed: {_first_error_line(stderr)}", command=command, stderr=stderr)
+
+
+def _clean(text: str) -> str:
+    return text.strip().rstrip(".")
+
+
+def _port_owner(settings: Settings, port: int) -> str | None:
+    for name in settings.enabled():
+        for spec, published in REGISTRY[name].published(settings):
+            if published == port:
+                return f"components.{name}.{spec.setting}"
+    return None
+
+
+def _image_owner(settings: Settings, image: str) -> str | None:
+    bare = image.removeprefix("docker.io/").removeprefix("library/")
+    for name in settings.enabled():
+        if settings.component(name).image in (image, bare):
+            return f"components.{name}.image"
+    return None
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    numbers = re.findall(r"\d+", text.strip().lstrip("v").split("-")[0])
+    return tuple(int(n) for n in numbers[:3])
+
+
+# --- parsing what `docker compose ps` / `docker inspect` print --------------------------------------
+
+
+def parse_compose_ps(stdout: str) -> list[dict[str, Any]]:
+    """`docker compose ps --format json`: one JSON object per line (Compose >= 2.21) or one array (older)."""
+    text = stdout.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        return list(json.loads(text))
+    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value or value.startswith("0001-01-01"):
+        return None
+    # Docker prints nanoseconds; Python takes microseconds.
+    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(trimmed)
+    except ValueError:
+        return None
+
+
+def service_states(
+    ps_rows: list[dict[str, Any]], inspected: list[dict[str, Any]], services: list[str]
+) -> list[ServiceState]:
+    """Every service of `services`, with its container's state (or `missing`)."""
+    by_id = {item.get("Id", ""): item for item in inspected}
+    rows = {row.get("Service"): row for row in ps_rows}
+    found: list[ServiceState] = []
+    for name in [*services, *sorted(set(rows) - set(services) - {None})]:
+        row = rows.get(name)
+        if row is None:
+            found.append(ServiceState(name=name, state="missing"))
+            continue
+        detail = next((item for key, item in by_id.items() if key and key.startswith(row.get("ID", "-"))), {})
+        state = detail.get("State", {})
+        health = row.get("Health") or (state.get("Health") or {}).get("Status") or None
+        found.append(
+            ServiceState(
+                name=name,
+                state=row.get("State") or state.get("Status") or "unknown",
+                health=health or None,
+                exit_code=row.get("ExitCode", state.get("ExitCode")),
+                oom_killed=bool(state.get("OOMKilled", False)),
+                started_at=_parse_time(state.get("StartedAt")),
+                image=row.get("Image"),
+            )
+        )
+    return found
+
+
+# --- HTTP from inside the project's network (busybox/GNU wget) ---------------------------------------
+
+_WGET_STATUS = re.compile(r"HTTP/\d(?:\.\d)? (\d{3})")
+
+
+def parse_wget(result: ToolResult, url: str) -> HttpReply:
+    """What `wget -S -O -` printed, as an HttpReply; ConnectionError when nothing answered."""
+    statuses = _WGET_STATUS.findall(result.stderr)
+    if statuses:
+        headers: dict[str, str] = {}
+        for line in result.stderr.splitlines():
+            key, sep, value = line.strip().partition(": ")
+            if sep and not key.startswith(("wget", "Connecting")) and " " not in key:
+                headers[key.lower()] = value
+        return HttpReply(int(statuses[-1]), result.stdout.encode(), headers)
+    if result.returncode == 124 or "timed out" in result.stderr.lower():
+        raise TimeoutError(f"{url}: no answer in time")
+    raise ConnectionError(f"{url}: {_first_error_line(result.stderr or result.stdout)}")
 
 
 class DockerRuntime:
+    """The Runtime protocol over Docker Compose (python-on-whales) and the Engine API (docker SDK)."""
+
     name = "docker"
 
     def __init__(self, settings: Settings, paths: Paths, *, host: str | None = None) -> None:
         self.settings, self.paths, self.host = settings, paths, host
+        self._checked = False
+
+    # -- clients ----------------------------------------------------------------------------------
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.host) or bool(os.environ.get("DOCKER_HOST", "").startswith("ssh://"))
+
+    @cached_property
+    def client(self) -> DockerClient:
+        store = SecretStore.for_paths(self.paths)
+        if self.settings.component("grafana").enabled:
+            password = store.get(GRAFANA_ADMIN_PASSWORD)
+            if password:
+                # Compose reads the secret from its environment; it never lands in compose.yaml.
+                os.environ[GRAFANA_PASSWORD_ENV] = password
+        compose_files = [self.paths.compose_file] if self.paths.compose_file.exists() else []
+        url_host = self.host if self.host and "://" in self.host else None
+        context = self.host if self.host and "://" not in self.host else None
+        return DockerClient(
+            host=url_host,
+            context=context,
+            compose_files=compose_files,
+            compose_project_name=self.settings.project,
+            compose_project_directory=self.paths.render_dir if compose_files else None,
+        )
+
+    def _refresh_client(self) -> None:
+        self.__dict__.pop("client", None)
+
+    def _run(self, argv: list[Any], *, action: str) -> str:
+        try:
+            return str(whales_run(argv))
+        except DockerException as exc:
+            stderr = exc.stderr or exc.stdout or ""
+            raise explain(stderr, self.settings, command=exc.docker_command, action=action) from None
+        except FileNotFoundError:
+            raise self._no_cli() from None
+
+    def _no_cli(self) -> RuntimeUnavailable:
+        return RuntimeUnavailable("the docker command is not installed", hint="install Docker, or " + PROCESS_HINT)
+
+    def _compose(self, *args: str) -> list[Any]:
+        return [*self.client.docker_compose_cmd, *args]
+
+    # -- Runtime protocol -------------------------------------------------------------------------
 
     def check(self) -> None:
-        raise RuntimeUnavailable("the docker runtime is not available in this build yet")
+        if self._checked:
+            return
+        if not shutil.which("docker"):
+            raise self._no_cli()
+        self._run([*self.client.docker_cmd, "version", "--format", "{{.Server.Version}}"], action="docker version")
+        try:
+            version = str(whales_run([*self.client.docker_cmd, "compose", "version", "--short"]))
+        except DockerException as exc:
+            raise explain(exc.stderr or "", self.settings, action="docker compose version") from None
+        if _version_tuple(version) < MIN_COMPOSE:
+            raise RuntimeUnavailable(
+                f"docker compose {version.strip()} is too old (stack needs >= {'.'.join(map(str, MIN_COMPOSE))})",
+                hint="upgrade the docker compose plugin",
+            )
+        self._checked = True
+
+    def up(self, *, services: list[str] | None = None, pull: bool = True) -> None:
+        self._refresh_client()  # the compose file and the password may have been written since
+        try:
+            self.client.compose.up(
+                services,
+                detach=True,
+                remove_orphans=services is None,
+                pull="missing" if pull else "never",
+                quiet=True,
+            )
+        except DockerException as exc:
+            raise explain(
+                exc.stderr or exc.stdout or "", self.settings, command=exc.docker_command, action="docker compose up"
+            ) from None
+
+    def down(self, *, volumes: bool = False, timeout: float = 30) -> None:
+        try:
+            self.client.compose.down(volumes=volumes, timeout=int(timeout), remove_orphans=True, quiet=True)
+        except DockerException as exc:
+            stderr = exc.stderr or ""
+            raise explain(stderr, self.settings, command=exc.docker_command, action="docker compose down") from None
+
+    def stop(self, services: list[str], *, timeout: float = 30) -> None:
+        self._run(self._compose("stop", "--timeout", str(int(timeout)), *services), action="docker compose stop")
+
+    def start(self, services: list[str]) -> None:
+        self._run(self._compose("start", *services), action="docker compose start")
+
+    def ps_rows(self) -> list[dict[str, Any]]:
+        """The raw `docker compose ps --all --format json` rows of the project."""
+        return parse_compose_ps(self._run(self._compose("ps", "--all", "--format", "json"), action="docker compose ps"))
+
+    def ps(self) -> list[ServiceState]:
+        rows = self.ps_rows()
+        ids = [row["ID"] for row in rows if row.get("ID")]
+        inspected: list[dict[str, Any]] = []
+        if ids:
+            # compose ps has no OOM flag nor start time; one inspect call covers every container.
+            inspected = json.loads(
+                self._run([*self.client.docker_cmd, "container", "inspect", *ids], action="docker inspect") or "[]"
+            )
+        return service_states(rows, inspected, self.settings.enabled())
+
+    def logs(
+        self, service: str | None = None, *, tail: int | None = None, follow: bool = False, since: str | None = None
+    ) -> Iterator[str]:
+        argv = self._compose("logs", "--no-color")
+        if tail is not None:
+            argv += ["--tail", str(tail)]
+        if follow:
+            argv.append("--follow")
+        if since:
+            argv += ["--since", since]
+        if service:
+            argv += ["--no-log-prefix", service]
+        from python_on_whales.utils import stream_stdout_and_stderr
+
+        try:
+            for _source, line in stream_stdout_and_stderr(argv):
+                yield line.decode("utf-8", errors="replace").rstrip("\n")
+        except DockerException as exc:
+            raise explain(exc.stderr or "", self.settings, command=argv, action="docker compose logs") from None
+
+    def _published(self, service: str, port: str) -> int | None:
+        for spec, published in REGISTRY[service].published(self.settings):
+            if spec.name == port:
+                return published
+        return None
+
+    def base_url(self, service: str, port: str) -> str | None:
+        if self.remote:
+            return None
+        published = self._published(service, port)
+        if published is None:
+            return None
+        address = self.settings.bind_address
+        if address in ("0.0.0.0", "127.0.0.1"):
+            address = "127.0.0.1"
+        elif address in ("::", "::1"):
+            address = "[::1]"
+        elif ":" in address:
+            address = f"[{address}]"
+        return f"http://{address}:{published}"
+
+    def http(
+        self,
+        service: str,
+        port: str,
+        path: str,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5,
+    ) -> HttpReply:
+        base = self.base_url(service, port)
+        if base:
+            import requests
+
+            try:
+                reply = requests.request(method, base + path, data=body, headers=dict(headers or {}), timeout=timeout)
+            except requests.Timeout:
+                raise TimeoutError(f"{base}{path}: no answer in {timeout:g} s") from None
+            except requests.ConnectionError as exc:
+                raise ConnectionError(f"{base}{path}: {exc}") from None
+            return HttpReply(reply.status_code, reply.content, dict(reply.headers))
+        return self._http_inside(service, port, path, method=method, body=body, headers=headers, timeout=timeout)
+
+    def _http_inside(
+        self,
+        service: str,
+        port: str,
+        path: str,
+        *,
+        method: str,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+        timeout: float,
+    ) -> HttpReply:
+        """A request made with wget from a container on the project's network, so that unpublished
+        ports (Prometheus' admin API) stay unpublished. Shell-less images are reached from a sibling."""
+        component = REGISTRY[service]
+        container_port = component.port_spec(port).container
+        if component.has_shell:
+            via, url = service, f"http://127.0.0.1:{container_port}{path}"
+        else:
+            via = next(
+                (name for name in self.settings.enabled() if REGISTRY[name].has_shell),
+                None,
+            )
+            if via is None:
+                raise StackError(
+                    f"cannot reach {service}: its port {port} is not published and no component with a shell runs",
+                    hint=f"publish it: set components.{service}.port in stack.yaml",
+                )
+            url = f"http://{service}:{container_port}{path}"
+        if method not in ("GET", "POST"):
+            raise StackError(f"cannot send {method} to {service} from inside the network (wget knows GET and POST)")
+        argv = ["wget", "-S", "-q", "-O", "-", "-T", str(max(1, round(timeout)))]
+        for key, value in (headers or {}).items():
+            argv += ["--header", f"{key}: {value}"]
+        if method == "POST":
+            argv += ["--post-data", (body or b"").decode("utf-8")]
+        argv.append(url)
+        result = self.exec(via, argv, timeout=timeout + 10)
+        if result.returncode != 0 and ("is not running" in result.stderr or "no such service" in result.stderr.lower()):
+            raise ConnectionError(f"{url}: {via} is not running")
+        return parse_wget(result, url)
+
+    def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:
+        return run_tool([str(part) for part in self._compose("exec", "-T", service, *argv)], timeout=timeout)
+
+    # -- files, through the Engine API ------------------------------------------------------------
+
+    def _container_id(self, service: str) -> str:
+        for row in self.ps_rows():
+            if row.get("Service") == service and row.get("ID"):
+                return str(row["ID"])
+        raise StackError(f"{service} has no container", hint="run `stack up` first")
+
+    @cached_property
+    def engine(self) -> Any:
+        """A docker SDK client for the same engine the CLI talks to."""
+        import docker
+
+        base_url = self.host
+        if base_url and "://" not in base_url:
+            base_url = self._run(
+                [*self.client.docker_cmd[:1], "context", "inspect", base_url, "--format", "{{.Endpoints.docker.Host}}"],
+                action="docker context inspect",
+            ).strip()
+        try:
+            if base_url:
+                return docker.DockerClient(base_url=base_url, use_ssh_client=base_url.startswith("ssh://"))
+            return docker.from_env()
+        except docker.errors.DockerException as exc:
+            raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}", hint=PROCESS_HINT) from None
+
+    def copy_out(self, service: str, path: str) -> IO[bytes]:
+        import docker
+
+        container_id = self._container_id(service)
+        try:
+            chunks, _stat = self.engine.api.get_archive(container_id, path)
+        except docker.errors.NotFound:
+            raise StackError(f"{service}: {path} does not exist in its container") from None
+        except docker.errors.APIError as exc:
+            raise StackError(f"{service}: cannot copy {path} out: {exc.explanation or exc}") from None
+        return io.BufferedReader(_ChunkStream(chunks), buffer_size=1024 * 1024)
+
+    def copy_in(self, service: str, path: str, archive: IO[bytes]) -> None:
+        import docker
+
+        container_id = self._container_id(service)
+        try:
+            ok = self.engine.api.put_archive(container_id, path, archive)
+        except docker.errors.NotFound:
+            raise StackError(f"{service}: {path} does not exist in its container") from None
+        except docker.errors.APIError as exc:
+            raise StackError(f"{service}: cannot copy into {path}: {exc.explanation or exc}") from None
+        if not ok:
+            raise StackError(f"{service}: the engine refused the archive for {path}")
+
+    def describe(self) -> str:
+        """Where this runtime runs, for messages."""
+        where = self.host or os.environ.get("DOCKER_HOST") or "the local Docker engine"
+        return f"docker ({where})"
+
+    def command_line(self, *args: str) -> str:
+        """The compose command line users can run themselves (for hints)."""
+        return shlex.join(str(part) for part in self._compose(*args))
+
+
+class _ChunkStream(io.RawIOBase):
+    """A readable binary stream over an iterator of byte chunks (the Engine API's tar stream)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size

@@ -1,10 +1,96 @@
-"""The process runtime (placeholder until it lands; see issue 7)."""
+"""The process runtime: the same stack as supervised local processes, no Docker needed.
+
+Each component runs from its own binary (process.bin_dir, then PATH) with the configs rendered for
+127.0.0.1, in its own session, its output in `<root>/logs/<component>.log`. `<root>` is
+`<process.data_dir or .stack-state/process>/<project>`; `state.json` there records what was
+started (pid, start time, command) so that any later shell can report on it and stop it.
+"""
 
 from __future__ import annotations
 
-from stack.errors import RuntimeUnavailable
+import contextlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+import requests
+
+from stack.components import REGISTRY
+from stack.components.base import RenderContext
+from stack.errors import RuntimeUnavailable, StackError
+from stack.fileio import atomic_write
 from stack.paths import Paths
+from stack.runtime import binaries as bins
+from stack.runtime.base import HttpReply, ServiceState
+from stack.runtime.localrender import (
+    LOOPBACK,
+    WILDCARDS,
+    LocalTopology,
+    PathMap,
+    ProcessPlan,
+    assign_ports,
+    plan_processes,
+    port_free,
+    read_log_tail,
+)
+from stack.runtime.procstate import (
+    ProcessRecord,
+    RuntimeState,
+    StateFile,
+    boot_id,
+    poll_until,
+    port_owner,
+    start_ticks,
+    terminate_all,
+)
 from stack.settings import Settings
+from stack.tools import ToolResult, run
+from stack.units import parse_duration
+
+LOG_TAIL = 30
+# A start-up is watched until each new process is ready, or has listened this long, or this cap.
+SETTLE_SECONDS = 1.5
+WATCH_CAP_SECONDS = 15.0
+
+
+class StartupFailure(StackError):
+    """A component exited while starting: its exit code and the last lines of its log."""
+
+    def __init__(self, component: str, exit_code: int | None, log: Path, tail: list[str]) -> None:
+        code = f"code {exit_code}" if exit_code is not None else "an unknown code"
+        last = next((line.strip() for line in reversed(tail) if line.strip()), "its log is empty")
+        super().__init__(
+            f"{component} exited during start-up with {code}: {last}",
+            hint=f"its last {len(tail)} log lines are in {log} (`stack logs {component}`)",
+        )
+        self.component, self.exit_code, self.log, self.tail = component, exit_code, log, tail
+
+    def details(self) -> str:
+        return "\n".join(self.tail)
+
+
+class PortInUse(StackError):
+    """A port a component must listen on is taken by another program."""
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def _url_host(host: str) -> str:
+    if host in WILDCARDS or host.startswith("127.") or host == "::1":
+        return LOOPBACK
+    return f"[{host}]" if ":" in host else host
 
 
 class ProcessRuntime:
@@ -12,6 +98,460 @@ class ProcessRuntime:
 
     def __init__(self, settings: Settings, paths: Paths) -> None:
         self.settings, self.paths = settings, paths
+        options = settings.process
+        base = paths.base_dir
+        self.bin_dir = _resolve(base, options.bin_dir).absolute() if options.bin_dir else None
+        data_dir = _resolve(base, options.data_dir) if options.data_dir else paths.state_dir / "process"
+        # Absolute: processes run in their own directories and get these paths in their flags.
+        self.root = (data_dir / settings.project).absolute()
+        self.logs_dir = self.root / "logs"
+        self.state_file = StateFile(self.root, settings.project)
+        self.stop_timeout = parse_duration(options.stop_timeout)
+        # Version mismatches and the like: the CLI shows them, nothing fails on them.
+        self.warnings: list[str] = []
+        # The processes this very object started: their exit codes are known (others' are not).
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    # --- checks -------------------------------------------------------------------------------
 
     def check(self) -> None:
-        raise RuntimeUnavailable("the process runtime is not available in this build yet")
+        self._binaries(self.settings.enabled())
+
+    def _binaries(self, components: list[str]) -> dict[str, bins.Binary]:
+        if not Path("/proc/self/stat").exists():
+            raise RuntimeUnavailable("the process runtime needs Linux (/proc)", hint="use --runtime docker")
+        found = bins.locate(self.settings, components, self.bin_dir)
+        self.warnings = [warning for binary in found.values() if (warning := binary.warning())]
+        return found
+
+    def binaries(self) -> dict[str, bins.Binary]:
+        """The binary of every enabled component (RuntimeUnavailable listing the missing ones)."""
+        return self._binaries(self.settings.enabled())
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def up(self, *, services: list[str] | None = None, pull: bool = True) -> None:
+        """Start (or restart, when its config changed) each service; stop components no longer enabled.
+
+        Waits only until each new process runs steadily; readiness is the caller's job. A component
+        that exits at start-up raises StartupFailure after stopping everything this call started.
+        """
+        self._start(services, restart_changed=True)
+
+    def start(self, services: list[str]) -> None:
+        self._start(services, restart_changed=False)
+
+    def _start(self, services: list[str] | None, *, restart_changed: bool) -> None:
+        enabled = self.settings.enabled()
+        unknown = [name for name in services or [] if name not in enabled]
+        if unknown:
+            raise StackError(f"not an enabled component: {', '.join(unknown)}", hint=f"enabled: {', '.join(enabled)}")
+        targets = services or enabled
+        with self.state_file.locked():
+            found = self._binaries(targets)
+            state = self.state_file.load()
+            orphans = {name: rec for name, rec in state.processes.items() if name not in enabled}
+            if orphans and services is None:
+                terminate_all(orphans, self.stop_timeout)
+                for name in orphans:
+                    del state.processes[name]
+            running = {name for name, record in state.processes.items() if record.alive()}
+            ports = assign_ports(self.settings, state.ports, keep=running)
+            plans = plan_processes(
+                self.settings,
+                self.root,
+                self.paths.secrets_dir,
+                ports,
+                {name: (binary.path, binary.prefix_args) for name, binary in found.items()},
+                os.environ,
+            )
+            to_start: list[str] = []
+            restart: dict[str, ProcessRecord] = {}
+            for name in targets:
+                record = state.processes.get(name)
+                if record and record.alive():
+                    if record.config_hash == plans[name].config_hash or not restart_changed:
+                        continue
+                    restart[name] = record
+                to_start.append(name)
+            if restart:
+                terminate_all(restart, self.stop_timeout)
+            self._check_ports([plans[name] for name in to_start])
+            state.ports = {**state.ports, **ports}
+            started: dict[str, ProcessRecord] = {}
+            try:
+                for name in to_start:
+                    started[name] = self._spawn(plans[name], found[name])
+                    state.processes[name] = started[name]
+                    self.state_file.save(state)
+                self._watch({name: plans[name] for name in started}, started)
+            except BaseException:
+                terminate_all(started, self.stop_timeout)
+                for name in started:
+                    state.processes.pop(name, None)
+                self.state_file.save(state)
+                raise
+            self.state_file.save(state)
+
+    def _check_ports(self, plans: list[ProcessPlan]) -> None:
+        for plan in plans:
+            for port_name, host, port in plan.listen:
+                if port_free(host, port):
+                    continue
+                spec = REGISTRY[plan.component].port_spec(port_name)
+                setting = f"components.{plan.component}.{spec.setting}" if spec.setting else None
+                owner = port_owner(port) or "another program"
+                where = f" ({setting})" if setting else ""
+                raise PortInUse(
+                    f"{plan.component}: port {port} on {host}{where} is already in use by {owner}",
+                    hint=f"stop that program, or set {setting} to a free port in stack.yaml"
+                    if setting
+                    else "stop that program and run again",
+                )
+
+    def _spawn(self, plan: ProcessPlan, binary: bins.Binary) -> ProcessRecord:
+        plan.cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for directory in plan.dirs:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Configs are regenerated whole: a rule file removed from the settings disappears here too.
+        shutil.rmtree(plan.config_dir, ignore_errors=True)
+        for path, content in plan.files.items():
+            atomic_write(path, content, mode=0o600)
+        log = self.logs_dir / f"{plan.component}.log"
+        self.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if log.exists() and log.stat().st_size:
+            # Like a recreated container, a new start begins a new log; the previous run's is kept.
+            log.replace(log.with_name(log.name + ".1"))
+        with log.open("ab") as out:
+            os.chmod(log, 0o600)
+            try:
+                process = subprocess.Popen(
+                    plan.argv,
+                    cwd=plan.cwd,
+                    env=plan.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    # Its own session: Ctrl-C in this shell does not reach it, and down stops its group.
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise StackError(f"{plan.component}: cannot start {plan.argv[0]}: {exc.strerror}") from None
+        self._children[process.pid] = process
+        ticks = start_ticks(process.pid)
+        return ProcessRecord(
+            pid=process.pid,
+            start_ticks=ticks if ticks is not None else -1,
+            boot_id=boot_id(),
+            argv=plan.argv,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            log=str(log),
+            config_hash=plan.config_hash,
+            version=binary.version,
+        )
+
+    def _exit_code(self, record: ProcessRecord) -> int | None:
+        child = self._children.get(record.pid)
+        return child.poll() if child is not None else None
+
+    def _watch(self, plans: dict[str, ProcessPlan], records: dict[str, ProcessRecord]) -> None:
+        """Until each new process is ready (or steadily listening); raise for one that exits."""
+        listening_since: dict[str, float] = {}
+        settled: set[str] = set()
+
+        def check() -> bool:
+            for name, record in records.items():
+                if name in settled:
+                    continue
+                if self._exit_code(record) is not None or not record.alive():
+                    raise StartupFailure(
+                        name, self._exit_code(record), Path(record.log), read_log_tail(Path(record.log), LOG_TAIL)
+                    )
+                plan = plans[name]
+                if not all(_accepts(_url_host(host), port) for _, host, port in plan.listen):
+                    continue
+                now = time.monotonic()
+                listening_since.setdefault(name, now)
+                if now - listening_since[name] >= SETTLE_SECONDS or self._ready(name, plan):
+                    settled.add(name)
+            return len(settled) == len(records)
+
+        poll_until(check, WATCH_CAP_SECONDS, interval=0.05)
+
+    def _ready(self, name: str, plan: ProcessPlan) -> bool:
+        probe = REGISTRY[name].readiness
+        for port_name, host, port in plan.listen:
+            if port_name == probe.port:
+                with contextlib.suppress(requests.RequestException):
+                    return requests.get(f"http://{_url_host(host)}:{port}{probe.path}", timeout=0.5).ok
+        return False
+
+    def down(self, *, volumes: bool = False, timeout: float = 30) -> None:
+        with self.state_file.locked():
+            state = self.state_file.load()
+            terminate_all(state.processes, timeout)
+            for record in state.processes.values():
+                self._children.pop(record.pid, None)
+            state.processes.clear()
+            if volumes:
+                for entry in self.root.iterdir():
+                    if entry.name != ".lock":
+                        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            else:
+                self.state_file.save(state)
+
+    def stop(self, services: list[str], *, timeout: float = 30) -> None:
+        with self.state_file.locked():
+            state = self.state_file.load()
+            chosen = {name: record for name, record in state.processes.items() if name in services}
+            terminate_all(chosen, timeout)
+
+    # --- inspection ---------------------------------------------------------------------------
+
+    def _state(self) -> RuntimeState:
+        return self.state_file.load()
+
+    def ps(self) -> list[ServiceState]:
+        state = self._state()
+        names = [*self.settings.enabled(), *(name for name in state.processes if name not in self.settings.enabled())]
+        found: list[ServiceState] = []
+        for name in names:
+            record = state.processes.get(name)
+            if record is None:
+                found.append(ServiceState(name, "missing"))
+                continue
+            alive = record.alive()
+            image = f"{record.argv[0]} {record.version}" if record.version else record.argv[0]
+            found.append(
+                ServiceState(
+                    name,
+                    "running" if alive else "exited",
+                    exit_code=None if alive else self._exit_code(record),
+                    started_at=datetime.fromisoformat(record.started_at),
+                    image=image,
+                )
+            )
+        return found
+
+    def _log_files(self, service: str | None) -> list[tuple[str, Path]]:
+        if service is not None:
+            return [(service, self.logs_dir / f"{service}.log")]
+        state = self._state()
+        names = [*self.settings.enabled(), *(name for name in state.processes if name not in self.settings.enabled())]
+        return [(name, self.logs_dir / f"{name}.log") for name in names if (self.logs_dir / f"{name}.log").exists()]
+
+    def logs(
+        self, service: str | None = None, *, tail: int | None = None, follow: bool = False, since: str | None = None
+    ) -> Iterator[str]:
+        files = self._log_files(service)
+        cutoff = _since(since) if since else None
+        prefix = service is None
+        positions: dict[str, int] = {}
+        for name, path in files:
+            lines, positions[name] = _read_lines(path)
+            if cutoff is not None:
+                lines = _after(lines, cutoff)
+            if tail is not None:
+                lines = lines[-tail:] if tail else []
+            for line in lines:
+                yield f"{name} | {line}" if prefix else line
+        if not follow:
+            return
+        state = self._state()
+        while True:
+            for name, path in files:
+                lines, positions[name] = _read_lines(path, positions.get(name, 0))
+                for line in lines:
+                    yield f"{name} | {line}" if prefix else line
+            if not any(state.processes[name].alive() for name, _ in files if name in state.processes):
+                return
+            time.sleep(0.2)
+
+    # --- reaching components ------------------------------------------------------------------
+
+    def _port(self, service: str, port: str) -> tuple[str, int]:
+        given = self._state().ports.get(service, {}).get(port)
+        if given is None:
+            raise ConnectionError(f"{service} has no {port} port on this machine (is it up?)")
+        from stack.runtime.localrender import listen_host
+
+        return _url_host(listen_host(self.settings, service, port)), given
+
+    def http(
+        self,
+        service: str,
+        port: str,
+        path: str,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5,
+    ) -> HttpReply:
+        host, number = self._port(service, port)
+        try:
+            reply = requests.request(
+                method, f"http://{host}:{number}{path}", data=body, headers=dict(headers or {}), timeout=timeout
+            )
+        except requests.Timeout as exc:
+            raise TimeoutError(f"{service}: no answer on {host}:{number} within {timeout:g} s") from exc
+        except requests.RequestException as exc:
+            raise ConnectionError(f"{service}: nothing answers on {host}:{number}") from exc
+        return HttpReply(reply.status_code, reply.content, dict(reply.headers))
+
+    def base_url(self, service: str, port: str) -> str | None:
+        component = REGISTRY[service]
+        for spec, host_port in component.published(self.settings):
+            if spec.name == port:
+                host = self.settings.bind_address
+                shown = "localhost" if _url_host(host) == LOOPBACK else _url_host(host)
+                return f"http://{shown}:{host_port}"
+        return None
+
+    # --- files and commands -------------------------------------------------------------------
+
+    def _paths(self, service: str) -> PathMap:
+        if service not in REGISTRY:
+            raise StackError(f"unknown component {service!r}")
+        component = REGISTRY[service]
+        home = self.root / service
+        prefixes: list[tuple[str, Path]] = [(path, home / key) for key, path in component.state.items()]
+        ctx = RenderContext(settings=self.settings, topology=LocalTopology(self._state().ports))
+        with contextlib.suppress(Exception):
+            for config in component.configs(ctx):
+                top = str(PurePosixPath(*PurePosixPath(config.target).parts[:3]))
+                prefixes.append((top, home / "config" / top.lstrip("/")))
+        return PathMap(tuple(sorted(set(prefixes), key=lambda item: -len(item[0]))))
+
+    def _local(self, service: str, path: str) -> Path:
+        local = self._paths(service).local(path)
+        if local is None:
+            raise StackError(f"{service}: {path} is not part of its state or configs")
+        return local
+
+    def copy_out(self, service: str, path: str) -> IO[bytes]:
+        """A tar stream of `path`, its members under the path's base name (as `docker cp` gives)."""
+        local = self._local(service, path)
+        if not local.exists():
+            raise StackError(f"{service}: {path} does not exist ({local})")
+        return _TarStream(local, PurePosixPath(path).name or local.name)
+
+    def copy_in(self, service: str, path: str, archive: IO[bytes]) -> None:
+        """Unpack a tar stream into `path` (created if missing); members may not leave it."""
+        local = self._local(service, path)
+        local.mkdir(parents=True, exist_ok=True)
+        try:
+            with tarfile.open(fileobj=archive, mode="r|*") as tar:
+                tar.extractall(local, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise StackError(f"{service}: cannot unpack the archive into {path}: {exc}") from None
+
+    def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:
+        """Run a command beside the component: container paths in its arguments become local ones."""
+        if not argv:
+            raise StackError("exec: empty command")
+        paths = self._paths(service)
+        program = PurePosixPath(argv[0]).name
+        exe = None
+        if self.bin_dir is not None and (self.bin_dir / program).is_file():
+            exe = str(self.bin_dir / program)
+        exe = exe or shutil.which(program)
+        if exe is None:
+            return ToolResult(tuple(argv), 127, "", f"{program}: not found in process.bin_dir or PATH")
+        home = self.root / service
+        home.mkdir(parents=True, exist_ok=True)
+        return run([exe, *(paths.value(arg) for arg in argv[1:])], timeout=timeout, cwd=str(home))
+
+
+def _accepts(host: str, port: int) -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
+
+
+def _since(text: str) -> datetime:
+    """`10m` (a duration back from now) or an RFC 3339 time."""
+    with contextlib.suppress(ValueError):
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise StackError(
+            f"--since {text!r} is neither a duration nor a time", hint="e.g. 10m, 2h, 2026-11-28T15:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def _after(lines: list[str], cutoff: datetime) -> list[str]:
+    """The lines logged at or after `cutoff`; a line without a time goes with the line before it."""
+    kept: list[str] = []
+    keep = True
+    for line in lines:
+        found = _TIMESTAMP.search(line)
+        if found:
+            with contextlib.suppress(ValueError):
+                moment = datetime.fromisoformat(found.group(1).replace("Z", "+00:00"))
+                keep = (moment if moment.tzinfo else moment.astimezone()) >= cutoff
+        if keep:
+            kept.append(line)
+    return kept
+
+
+def _read_lines(path: Path, offset: int = 0) -> tuple[list[str], int]:
+    """Complete lines from `offset` on, and the offset after the last complete one."""
+    try:
+        with path.open("rb") as handle:
+            if handle.seek(0, 2) < offset:
+                offset = 0  # a new run started a new file
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return [], 0
+    end = data.rfind(b"\n") + 1
+    return data[:end].decode("utf-8", errors="replace").splitlines(), offset + end
+
+
+class _TarStream(io.RawIOBase):
+    """A tar of a directory, produced by a thread into a pipe while the caller reads it.
+
+    A failure while archiving is raised to the reader at the end, so a truncated archive is never
+    mistaken for a complete one.
+    """
+
+    def __init__(self, source: Path, arcname: str) -> None:
+        read_fd, write_fd = os.pipe()
+        self._reader = os.fdopen(read_fd, "rb", buffering=0)
+        self._error: BaseException | None = None
+
+        def produce() -> None:
+            try:
+                with os.fdopen(write_fd, "wb") as sink, tarfile.open(fileobj=sink, mode="w|") as tar:
+                    tar.add(source, arcname=arcname)
+            except BaseException as exc:  # handed to the reader
+                self._error = exc
+
+        self._thread = threading.Thread(target=produce, name=f"tar {source}", daemon=True)
+        self._thread.start()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        count = self._reader.readinto(buffer)
+        if not count:
+            self._thread.join()
+            if self._error is not None:
+                raise StackError(f"archiving failed: {self._error}")
+        return count or 0
+
+    def close(self) -> None:
+        if not self.closed:
+            self._reader.close()
+            self._thread.join(timeout=5)
+        super().close()

@@ -1,0 +1,53 @@
+"""Printing shared by the commands that run the stack (not a command itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from stack.health import Diagnosis
+    from stack.lifecycle import Endpoint, Provisioner
+
+
+def diagnosis(console: Console, found: Diagnosis) -> None:
+    """A failed component: what state it is in, its last log lines, and hints."""
+    from rich.markup import escape
+
+    console.print(f"[bold red]Error:[/] {found.component} is not ready: {escape(found.state)}")
+    if found.reason and found.reason not in found.state:
+        console.print(f"  readiness probe: {escape(found.reason)}")
+    if found.log_lines:
+        console.print(f"  last {len(found.log_lines)} log lines of {found.component}:")
+        for line in found.log_lines:
+            console.print(f"    {escape(line)}", soft_wrap=True)
+    else:
+        console.print(f"  {found.component} wrote no log lines")
+    for hint in found.hints:
+        console.print(f"  [bold]hint:[/] {escape(hint)}")
+
+
+def endpoints(found: list[Endpoint], credentials_file: Path | None) -> None:
+    width = max((len(endpoint.name) for endpoint in found), default=0)
+    for endpoint in found:
+        click.echo(f"{endpoint.name.ljust(width)}  {endpoint.url}")
+    if credentials_file is not None:
+        click.echo(f"Grafana admin credentials: `stack credentials` (password kept 0600 in {credentials_file}).")
+
+
+def provisioner() -> Provisioner | None:
+    """The Grafana provisioning step `stack up` runs once everything is ready."""
+    try:
+        from stack.grafana.provision import provision_stack
+    except ImportError:  # not in this build yet
+        return None
+    return provision_stack
+
+
+def provisioning_line(result: Any) -> str:
+    summary = getattr(result, "summary", None)
+    return f"Grafana: {summary()}" if callable(summary) else f"Grafana: {result}"

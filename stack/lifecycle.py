@@ -1,0 +1,242 @@
+"""Bring the stack up, take it down, report its status: functions that return data.
+
+Runtime-agnostic: each takes a `Runtime` (Docker, local processes, a remote engine) and the
+readiness and provisioning steps never know which one it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from stack.components import REGISTRY
+from stack.errors import StackError
+from stack.health import (
+    DEFAULT_TIMEOUT,
+    Diagnosis,
+    Readiness,
+    ReadinessReport,
+    describe_state,
+    diagnose,
+    probe,
+    wait_until_ready,
+)
+from stack.paths import Paths
+from stack.project import render_to_disk
+from stack.runtime.base import Runtime, ServiceState
+from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
+from stack.settings import Settings
+
+# Provisioning is plugged in by whoever runs `up` (the CLI passes stack.grafana's), so that this
+# module does not depend on Grafana's client and ProcessRuntime users get the same step.
+Provisioner = Callable[[Paths, Settings, Runtime], Any]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class UpResult:
+    readiness: ReadinessReport
+    diagnoses: list[Diagnosis]
+    endpoints: list[Endpoint]
+    credentials_file: Path | None
+    provisioning: Any = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.readiness.ok
+
+
+def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
+    """The URLs users and their applications need: Grafana, the backends, the OTLP endpoints."""
+    found: list[Endpoint] = []
+    wanted = [
+        ("grafana", "http", "Grafana", ""),
+        ("prometheus", "http", "Prometheus", ""),
+        ("alertmanager", "http", "Alertmanager", ""),
+        ("loki", "http", "Loki", ""),
+        ("tempo", "http", "Tempo", ""),
+        ("otel-collector", "otlp_grpc", "OTLP gRPC (apps)", ""),
+        ("otel-collector", "otlp_http", "OTLP HTTP (apps)", ""),
+    ]
+    enabled = set(settings.enabled())
+    for component, port, label, path in wanted:
+        if component not in enabled:
+            continue
+        url = runtime.base_url(component, port)
+        if url:
+            found.append(Endpoint(label, url + path))
+    return found
+
+
+def up(
+    paths: Paths,
+    settings: Settings,
+    runtime: Runtime,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    pull: bool = True,
+    on_step: Callable[[str], None] | None = None,
+    on_readiness: Callable[[list[Readiness]], None] | None = None,
+    provisioner: Provisioner | None = None,
+) -> UpResult:
+    """Render, start every enabled component, wait until all are ready, then provision Grafana.
+
+    On a readiness failure nothing is torn down: the result carries a diagnosis per failed component.
+    """
+    started = time.monotonic()
+    step = on_step or (lambda _message: None)
+    # Before anything is written or printed: no engine means one clear line, nothing else.
+    runtime.check()
+    step("Rendering the project")
+    render_to_disk(paths, settings)
+    step("Starting the components (pulling missing images)")
+    runtime.up(pull=pull)
+    components = settings.enabled()
+    step("Waiting until every component is ready")
+    report = wait_until_ready(runtime, components, timeout=timeout, on_update=on_readiness)
+    diagnoses = [diagnose(runtime, failed, report.states.get(failed.component)) for failed in report.failed]
+    provisioning = None
+    if report.ok and provisioner is not None and "grafana" in components:
+        step("Provisioning Grafana")
+        provisioning = provisioner(paths, settings, runtime)
+    store = SecretStore.for_paths(paths)
+    credentials_file = store.path(GRAFANA_ADMIN_PASSWORD) if "grafana" in components else None
+    return UpResult(
+        readiness=report,
+        diagnoses=diagnoses,
+        endpoints=endpoints(settings, runtime),
+        credentials_file=credentials_file,
+        provisioning=provisioning,
+        seconds=time.monotonic() - started,
+    )
+
+
+@dataclass(frozen=True)
+class DownResult:
+    volumes_deleted: bool
+
+
+def down(runtime: Runtime, *, volumes: bool = False, timeout: float = 30) -> DownResult:
+    """Stop and remove the components; their data is kept unless `volumes`."""
+    runtime.check()
+    runtime.down(volumes=volumes, timeout=timeout)
+    return DownResult(volumes_deleted=volumes)
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    title: str
+    state: str
+    ready: bool
+    detail: str
+    version: str | None
+    url: str | None
+    uptime_seconds: float | None
+    health: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "state": self.state,
+            "health": self.health,
+            "ready": self.ready,
+            "detail": self.detail,
+            "version": self.version,
+            "url": self.url,
+            "uptime_seconds": None if self.uptime_seconds is None else round(self.uptime_seconds, 1),
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    runtime: str
+    components: list[ComponentStatus] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.components) and all(c.ready for c in self.components)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "ok": self.ok, "components": [c.as_dict() for c in self.components]}
+
+
+def _image_version(image: str | None) -> str | None:
+    if not image:
+        return None
+    name = image.rsplit("/", 1)[-1]
+    if "@" in name:
+        return name.split("@", 1)[1][:19]
+    return name.split(":", 1)[1] if ":" in name else None
+
+
+def status(settings: Settings, runtime: Runtime, *, probe_timeout: float = 2.0) -> StatusReport:
+    """Each enabled component: container state, readiness (probed now, in parallel), version, URL, uptime."""
+    runtime.check()
+    components = settings.enabled()
+    states = {state.name: state for state in runtime.ps()}
+    now = datetime.now(UTC)
+
+    def one(name: str) -> ComponentStatus:
+        state = states.get(name, ServiceState(name=name, state="missing"))
+        readiness = REGISTRY[name].readiness
+        if state.running:
+            found = probe(runtime, name, timeout=probe_timeout)
+            ready, detail, version = found.ready, found.detail, found.version
+        else:
+            ready, detail, version = False, describe_state(state), None
+        started = state.started_at
+        uptime = (now - started).total_seconds() if started and state.running else None
+        return ComponentStatus(
+            name=name,
+            title=REGISTRY[name].title,
+            state=state.state,
+            health=state.health,
+            ready=ready,
+            detail=detail,
+            version=version or _image_version(state.image or settings.component(name).image),
+            url=runtime.base_url(name, readiness.port if name != "otel-collector" else "otlp_http"),
+            uptime_seconds=uptime,
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, len(components)), thread_name_prefix="status") as pool:
+        rows = list(pool.map(one, components))
+    return StatusReport(runtime=runtime.name, components=rows)
+
+
+def check_service(settings: Settings, service: str | None) -> None:
+    """Refuse a service name that is not an enabled component, with a did-you-mean."""
+    if service is None or service in settings.enabled():
+        return
+    choices = settings.enabled()
+    close = difflib.get_close_matches(service, choices, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(choices)}"
+    raise StackError(f"no component named {service!r} in this stack", hint=hint)
+
+
+def logs(
+    settings: Settings,
+    runtime: Runtime,
+    service: str | None = None,
+    *,
+    follow: bool = False,
+    since: str | None = None,
+    tail: int | None = None,
+) -> Iterator[str]:
+    """Log lines of one component, or of all (prefixed with the component name)."""
+    check_service(settings, service)
+    runtime.check()
+    return runtime.logs(service, tail=tail, follow=follow, since=since)

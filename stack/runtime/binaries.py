@@ -1,0 +1,159 @@
+"""The components' binaries for the process runtime: where they are, what version, how to get them."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from stack.errors import RuntimeUnavailable
+from stack.settings import Settings
+from stack.tools import run
+
+
+@dataclass(frozen=True)
+class BinarySpec:
+    # Names tried in order, each with the arguments that come before the flags (Grafana's `server`).
+    names: tuple[tuple[str, tuple[str, ...]], ...]
+    version_flag: str
+    get_it: str
+
+
+SPECS: dict[str, BinarySpec] = {
+    "otel-collector": BinarySpec(
+        (("otelcol-contrib", ()),),
+        "--version",
+        "download otelcol-contrib from https://github.com/open-telemetry/opentelemetry-collector-releases/releases",
+    ),
+    "prometheus": BinarySpec(
+        (("prometheus", ()),),
+        "--version",
+        "`apt-get install prometheus`, or download it from https://prometheus.io/download/",
+    ),
+    "loki": BinarySpec(
+        (("loki", ()), ("loki-linux-amd64", ()), ("loki-linux-arm64", ())),
+        "-version",
+        "download loki from https://github.com/grafana/loki/releases",
+    ),
+    "tempo": BinarySpec(
+        (("tempo", ()),),
+        "-version",
+        "download tempo from https://github.com/grafana/tempo/releases",
+    ),
+    "grafana": BinarySpec(
+        (("grafana", ("server",)), ("grafana-server", ())),
+        "--version",
+        "install Grafana from https://grafana.com/grafana/download (the standalone Linux binaries)",
+    ),
+    "alertmanager": BinarySpec(
+        # Debian's package names the binary prometheus-alertmanager.
+        (("alertmanager", ()), ("prometheus-alertmanager", ())),
+        "--version",
+        "`apt-get install prometheus-alertmanager`, or download it from https://prometheus.io/download/",
+    ),
+}
+
+_VERSION = re.compile(r"\bv?(\d+\.\d+\.\d+)")
+
+
+@dataclass(frozen=True)
+class Binary:
+    component: str
+    path: str
+    prefix_args: tuple[str, ...]
+    version: str | None
+    pinned: str | None
+
+    @property
+    def version_differs(self) -> bool:
+        return self.version is not None and self.pinned is not None and self.version != self.pinned
+
+    def warning(self) -> str | None:
+        if self.version is None:
+            return f"{self.component}: could not read the version of {self.path}"
+        if self.version_differs:
+            return (
+                f"{self.component}: {self.path} is version {self.version}, stack.yaml pins {self.pinned}; "
+                "the rendered config may use features it lacks"
+            )
+        return None
+
+
+def pinned_version(image: str) -> str | None:
+    """`prom/prometheus:v3.14.0` -> `3.14.0` (None for a digest or a tag that is no version)."""
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    found = _VERSION.match(tag)
+    return found.group(1) if found else None
+
+
+@cache
+def _read_version(path: str, flag: str, mtime: float) -> str | None:
+    result = run([path, flag], timeout=15)
+    found = _VERSION.search(result.output)
+    return found.group(1) if found else None
+
+
+def read_version(path: str, flag: str) -> str | None:
+    """The x.y.z version a binary prints for `flag` (cached while the file is unchanged)."""
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return None
+    return _read_version(path, flag, mtime)
+
+
+def _executable(candidate: Path) -> bool:
+    return candidate.is_file() and os.access(candidate, os.X_OK)
+
+
+def find(component: str, bin_dir: Path | None) -> tuple[str, tuple[str, ...]] | None:
+    """The binary of `component`: in `bin_dir` first, then on PATH, under each of its usual names."""
+    spec = SPECS[component]
+    if bin_dir is not None:
+        for name, prefix in spec.names:
+            if _executable(bin_dir / name):
+                return str((bin_dir / name).resolve()), prefix
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        for name, prefix in spec.names:
+            candidate = Path(directory or ".") / name
+            if _executable(candidate):
+                return str(candidate), prefix
+    return None
+
+
+def locate(settings: Settings, components: Iterable[str], bin_dir: Path | None) -> dict[str, Binary]:
+    """Every binary of `components`; RuntimeUnavailable listing all the missing ones with how to get them."""
+    found: dict[str, Binary] = {}
+    missing: list[str] = []
+    for component in components:
+        located = find(component, bin_dir)
+        if located is None:
+            missing.append(component)
+            continue
+        path, prefix = located
+        found[component] = Binary(
+            component,
+            path,
+            prefix,
+            read_version(path, SPECS[component].version_flag),
+            pinned_version(settings.component(component).image),
+        )
+    if missing:
+        raise missing_binaries(missing, bin_dir)
+    return found
+
+
+def missing_binaries(missing: list[str], bin_dir: Path | None) -> RuntimeUnavailable:
+    where = f"{bin_dir} or PATH" if bin_dir else "PATH (set process.bin_dir in stack.yaml to add a directory)"
+    parts = []
+    for component in missing:
+        names = " or ".join(name for name, _ in SPECS[component].names)
+        parts.append(f"{component} ({names}): {SPECS[component].get_it}")
+    disable = ", ".join(f"components.{component}.enabled: false" for component in missing)
+    return RuntimeUnavailable(
+        f"process runtime: binaries not found in {where}: " + "; ".join(parts),
+        hint=f"install them, or disable those components in stack.yaml ({disable})",
+    )

@@ -1,0 +1,419 @@
+"""The Docker boundary: exact compose invocations and the handling of what docker prints,
+against a stand-in `docker` executable that plays back recorded output (tests/fake_docker.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from stack.errors import RuntimeUnavailable, StackError
+from stack.paths import Paths
+from stack.runtime.base import Runtime
+from stack.runtime.docker import DockerRuntime, explain, parse_compose_ps
+from stack.settings import Settings, parse_settings
+from tests.conftest import invoke
+from tests.fake_docker import FakeDocker, install, recorded
+from tests.httpservers import http_server
+
+
+@pytest.fixture
+def fake_docker(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
+    return install(tmp_path_factory.mktemp("fake-docker"), monkeypatch)
+
+
+ENGINE_DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n"
+PORT_IN_USE = (
+    " Network observability_default  Created\n"
+    " Container observability-grafana-1  Starting\n"
+    "Error response from daemon: driver failed programming external connectivity on endpoint "
+    "observability-grafana-1 (0c1f...): Bind for 127.0.0.1:3000 failed: port is already allocated\n"
+)
+PULL_FAILED = (
+    " grafana Pulling \n"
+    " grafana Error manifest for grafana/grafana:13.9.9 not found: manifest unknown: manifest unknown\n"
+    "Error response from daemon: manifest for grafana/grafana:13.9.9 not found: manifest unknown: manifest unknown\n"
+)
+
+
+def compose_prefix(paths: Paths) -> list[str]:
+    return [
+        "compose",
+        "--file",
+        str(paths.compose_file),
+        "--project-name",
+        "observability",
+        "--project-directory",
+        str(paths.render_dir),
+    ]
+
+
+def test_docker_runtime_is_a_runtime(paths: Paths) -> None:
+    assert isinstance(DockerRuntime(Settings(), paths), Runtime)
+
+
+def test_engine_down_is_one_line_pointing_at_the_process_runtime(project_dir: Path, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario({"when": ["version", "--format"], "stderr": ENGINE_DOWN, "rc": 1})
+    result = invoke("up")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no Docker engine answers at unix:///var/run/docker.sock "
+        "(hint: start Docker, or run without it: stack up --runtime process)\n"
+    )
+    assert result.stdout == ""
+    # Nothing written, nothing started.
+    assert sorted(p.name for p in project_dir.iterdir()) == []
+    assert fake_docker.compose_calls("up") == []
+
+
+def test_ssh_host_unreachable(project_dir: Path, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario(
+        {
+            "when": ["--host", "ssh://ops@server", "version"],
+            "stderr": 'error during connect: Get "http://docker.example.com/v1.50/version": command [ssh -o '
+            "ConnectTimeout=30 -T -l ops -- server docker system dial-stdio] has exited with exit status 255, "
+            "make sure the URL is valid, and Docker 18.09 or later is installed on the remote host: "
+            "stderr=ssh: connect to host server port 22: Connection refused\n",
+            "rc": 1,
+        }
+    )
+    result = invoke("status", "--host", "ssh://ops@server")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: no Docker engine answers at ")
+    assert "ssh: connect to host server port 22: Connection refused" in result.stderr
+    assert fake_docker.calls()[0][:2] == ["--host", "ssh://ops@server"]
+
+
+def test_compose_plugin_missing_or_too_old(project_dir: Path, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario(
+        {"when": ["version", "--format"], "stdout": "28.2.2\n"},
+        {"when": ["compose", "version"], "stderr": "docker: unknown command: docker compose\n", "rc": 1},
+        engine_ok=False,
+    )
+    result = invoke("up")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: the docker compose plugin is not installed (hint: install docker-compose-plugin "
+        "(Compose v2 >= 2.23.1), or run: stack up --runtime process)\n"
+    )
+    fake_docker.scenario(
+        {"when": ["version", "--format"], "stdout": "24.0.5\n"},
+        {"when": ["compose", "version", "--short"], "stdout": "v2.20.2\n"},
+        engine_ok=False,
+    )
+    result = invoke("up")
+    assert result.stderr == (
+        "Error: docker compose v2.20.2 is too old (stack needs >= 2.23.1) (hint: upgrade the docker compose plugin)\n"
+    )
+
+
+def test_docker_cli_missing(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(project_dir))
+    result = invoke("status")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: the docker command is not installed (hint: install Docker, or start Docker, "
+        "or run without it: stack up --runtime process)\n"
+    )
+
+
+def test_up_invocation_and_its_secret_environment(paths: Paths, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario({"when": ["compose", "up"]})
+    from stack.project import render_to_disk
+
+    render_to_disk(paths)
+    runtime = DockerRuntime(Settings(), paths)
+    runtime.check()
+    runtime.up()
+    [up] = fake_docker.compose_calls("up")
+    assert up == [*compose_prefix(paths), "up", "--detach", "--remove-orphans", "--pull", "missing"]
+    record = next(r for r in fake_docker.records() if "up" in r["argv"])
+    assert record["password_set"] is True
+    runtime.up(pull=False, services=["grafana"])
+    assert fake_docker.compose_calls("up")[-1][-5:] == ["up", "--detach", "--pull", "never", "grafana"]
+    # The password itself never appears on a command line.
+    password = (paths.secrets_dir / "grafana-admin-password").read_text().strip()
+    assert all(password not in " ".join(argv) for argv in fake_docker.calls())
+
+
+def test_up_port_in_use(paths: Paths, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario({"when": ["compose", "up"], "stderr": PORT_IN_USE, "rc": 1})
+    with pytest.raises(StackError) as caught:
+        DockerRuntime(Settings(), paths).up()
+    assert caught.value.one_line() == (
+        "port 3000 on 127.0.0.1 is already in use "
+        "(hint: stop what uses it, or set components.grafana.port to a free port in stack.yaml)"
+    )
+
+
+def test_up_pull_failure(paths: Paths, fake_docker: FakeDocker) -> None:
+    settings = parse_settings({"components": {"grafana": {"image": "grafana/grafana:13.9.9"}}})
+    fake_docker.scenario({"when": ["compose", "up"], "stderr": PULL_FAILED, "rc": 18})
+    with pytest.raises(StackError) as caught:
+        DockerRuntime(settings, paths).up()
+    assert caught.value.one_line() == (
+        "cannot pull grafana/grafana:13.9.9: manifest for grafana/grafana:13.9.9 not found: manifest unknown: "
+        "manifest unknown (hint: check components.grafana.image in stack.yaml and that the registry is reachable)"
+    )
+
+
+def test_unknown_failure_keeps_the_error_line() -> None:
+    error = explain("some progress\nError response from daemon: no space left on device\n", Settings(), action="x")
+    assert error.one_line() == "x failed: Error response from daemon: no space left on device"
+    assert not isinstance(error, RuntimeUnavailable)
+
+
+def test_ps_parses_recorded_payloads(paths: Paths, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario(
+        {
+            "when": ["compose", "ps", "--all", "--format", "json"],
+            "stdout": recorded("ps-loki-restarting-tempo-oom.jsonl"),
+        },
+        {"when": ["container", "inspect"], "stdout": recorded("inspect-loki-restarting-tempo-oom.json")},
+    )
+    states = {s.name: s for s in DockerRuntime(Settings(), paths).ps()}
+    assert list(states) == ["otel-collector", "prometheus", "loki", "tempo", "grafana", "alertmanager"]
+    assert states["loki"].state == "restarting" and states["loki"].exit_code == 1
+    assert states["tempo"].state == "exited" and states["tempo"].oom_killed and states["tempo"].exit_code == 137
+    assert states["grafana"].running and states["grafana"].image == "grafana/grafana:13.2.0"
+    assert states["grafana"].started_at is not None and states["grafana"].started_at.year == 2026
+    inspect_call = next(argv for argv in fake_docker.calls() if "inspect" in argv)
+    assert len(inspect_call) == 2 + 6  # one call for every container
+
+
+def test_ps_of_a_project_never_started_and_the_legacy_format(paths: Paths, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario({"when": ["compose", "ps"], "stdout": ""})
+    states = DockerRuntime(Settings(), paths).ps()
+    assert {s.state for s in states} == {"missing"}
+    # Without a rendered file, compose is addressed by project name only.
+    assert fake_docker.compose_calls("ps")[0][:3] == ["compose", "--project-name", "observability"]
+    legacy = parse_compose_ps(recorded("ps-legacy-array.json"))
+    assert legacy[0]["Service"] == "grafana" and legacy[0]["State"] == "running"
+
+
+def test_down_and_logs_invocations(paths: Paths, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario(
+        {"when": ["compose", "down"]},
+        {"when": ["compose", "logs"], "stdout": "ts=1 level=info msg=ready\nts=2 level=warn msg=slow\n"},
+    )
+    runtime = DockerRuntime(Settings(), paths)
+    runtime.down()
+    runtime.down(volumes=True, timeout=5)
+    downs = fake_docker.compose_calls("down")
+    assert downs[0][-4:] == ["down", "--remove-orphans", "--timeout", "30"]
+    assert downs[1][-5:] == ["down", "--remove-orphans", "--timeout", "5", "--volumes"]
+    lines = list(runtime.logs("loki", tail=30, since="10m"))
+    assert lines == ["ts=1 level=info msg=ready", "ts=2 level=warn msg=slow"]
+    assert fake_docker.compose_calls("logs")[0][-8:] == [
+        "logs",
+        "--no-color",
+        "--tail",
+        "30",
+        "--since",
+        "10m",
+        "--no-log-prefix",
+        "loki",
+    ]
+
+
+def test_unpublished_port_is_reached_from_inside_the_network(paths: Paths, fake_docker: FakeDocker) -> None:
+    # Recorded busybox wget output: headers on stderr (-S), body on stdout.
+    fake_docker.scenario(
+        {
+            "when": ["compose", "exec", "-T", "prometheus", "wget"],
+            "stdout": '{"status":"success","data":{"name":"20261128T150501Z-5b8c2e0f1b2a3c4d"}}',
+            "stderr": "  HTTP/1.1 200 OK\n  Content-Type: application/json\n  Date: Sat, 28 Nov 2026 15:05:01 GMT\n",
+        }
+    )
+    runtime = DockerRuntime(Settings(), paths)
+    assert runtime.base_url("prometheus", "http") is None
+    reply = runtime.http("prometheus", "http", "/api/v1/admin/tsdb/snapshot", method="POST", body=b"")
+    assert reply.status == 200
+    assert json.loads(reply.body)["status"] == "success"
+    assert reply.headers["content-type"] == "application/json"
+    [call] = fake_docker.compose_calls("exec")
+    assert call == [
+        *compose_prefix(paths)[:1],
+        "--project-name",
+        "observability",
+        "exec",
+        "-T",
+        "prometheus",
+        "wget",
+        "-S",
+        "-q",
+        "-O",
+        "-",
+        "-T",
+        "5",
+        "--post-data",
+        "",
+        "http://127.0.0.1:9090/api/v1/admin/tsdb/snapshot",
+    ]
+    # A shell-less image with an unpublished port is reached from a sibling that has wget.
+    settings = parse_settings({"components": {"loki": {"port": None}}})
+    fake_docker.scenario(
+        {
+            "when": ["compose", "exec", "-T", "prometheus", "wget"],
+            "stderr": "wget: server returned error: HTTP/1.1 503 Service Unavailable\n",
+            "rc": 1,
+        }
+    )
+    reply = DockerRuntime(settings, paths).http("loki", "http", "/ready")
+    assert reply.status == 503
+    assert fake_docker.compose_calls("exec")[-1][-1] == "http://loki:3100/ready"
+    fake_docker.scenario(
+        {
+            "when": ["compose", "exec"],
+            "stderr": "wget: can't connect to remote host (127.0.0.1): Connection refused\n",
+            "rc": 1,
+        }
+    )
+    with pytest.raises(ConnectionError, match="Connection refused"):
+        runtime.http("prometheus", "http", "/-/ready")
+
+
+def test_published_ports_are_probed_directly(paths: Paths, fake_docker: FakeDocker) -> None:
+    with http_server(lambda m, p, b: (200, b"ready")) as url:
+        port = int(url.rsplit(":", 1)[1])
+        settings = parse_settings({"components": {"loki": {"port": port}}})
+        runtime = DockerRuntime(settings, paths)
+        assert runtime.base_url("loki", "http") == url
+        assert runtime.http("loki", "http", "/ready").status == 200
+    assert fake_docker.calls() == []
+    assert DockerRuntime(settings, paths, host="ssh://ops@server").base_url("loki", "http") is None
+
+
+def write_settings(project_dir: Path, text: str) -> None:
+    (project_dir / "stack.yaml").write_text(text)
+
+
+def test_up_with_a_container_exiting_during_start_up(project_dir: Path, fake_docker: FakeDocker) -> None:
+    grafana_log = (
+        'logger=settings t=2026-11-28T15:02:13Z level=info msg="Starting Grafana" version=13.2.0\n'
+        'Error: ✗ failed to parse "/etc/grafana/provisioning/datasources/stack.yaml": yaml: line 4: '
+        "mapping values are not allowed in this context\n"
+    )
+    with http_server(lambda m, p, b: (200, b"ready")) as loki:
+        loki_port = int(loki.rsplit(":", 1)[1])
+        write_settings(
+            project_dir,
+            "components:\n"
+            + "".join(f"  {n}: {{enabled: false}}\n" for n in ("otel-collector", "prometheus", "tempo", "alertmanager"))
+            + f"  loki: {{port: {loki_port}}}\n  grafana: {{port: 1}}\n",
+        )
+        fake_docker.scenario(
+            {"when": ["compose", "up"]},
+            {
+                "when": ["compose", "ps"],
+                "replies": [{"stdout": recorded("ps-starting.jsonl")}, {"stdout": recorded("ps-grafana-exited.jsonl")}],
+            },
+            {
+                "when": ["container", "inspect"],
+                "replies": [
+                    {"stdout": recorded("inspect-starting.json")},
+                    {"stdout": recorded("inspect-grafana-exited.json")},
+                ],
+            },
+            {"when": ["compose", "logs", "--tail", "30", "--no-log-prefix", "grafana"], "stdout": grafana_log},
+        )
+        result = invoke("up", "--timeout", "20")
+    assert result.exit_code == 1, result.output
+    assert "grafana is not ready: exited with code 1" in result.stderr
+    assert "last 2 log lines of grafana:" in result.stderr
+    assert "mapping values are not allowed in this context" in result.stderr
+    assert "hint: its config was rejected: run `stack validate`" in result.stderr
+    assert "Nothing was torn down" in result.stderr
+    assert fake_docker.compose_calls("down") == []
+    assert (project_dir / ".stack" / "compose.yaml").exists()
+
+
+def test_down_volumes_asks_first(project_dir: Path, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario({"when": ["compose", "down"]})
+    from click.testing import CliRunner
+
+    from stack.cli import cli
+
+    result = CliRunner().invoke(cli, ["down", "--volumes"], input="n\n")
+    assert result.exit_code == 1
+    assert "Delete ALL data of project 'observability'" in result.stderr
+    assert fake_docker.compose_calls("down") == []
+    result = invoke("down", "--volumes", "--yes")
+    assert result.exit_code == 0
+    assert result.stdout == "Stopped observability; its data was deleted.\n"
+    assert fake_docker.compose_calls("down")[0][-1] == "--volumes"
+    result = invoke("down")
+    assert result.stdout == "Stopped observability; its data is kept (`stack up` brings it back).\n"
+    assert "--volumes" not in fake_docker.compose_calls("down")[-1]
+
+
+def test_logs_command(project_dir: Path, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario({"when": ["compose", "logs"], "stdout": "a\nb\n"})
+    result = invoke("logs", "grafana", "--since", "10m")
+    assert result.exit_code == 0
+    assert result.stdout == "a\nb\n"
+    assert fake_docker.compose_calls("logs")[0][-4:] == ["--since", "10m", "--no-log-prefix", "grafana"]
+    result = invoke("logs", "grafna")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: no component named 'grafna' in this stack (hint: did you mean 'grafana'?)\n"
+
+
+def test_status_against_ready_components(project_dir: Path, fake_docker: FakeDocker) -> None:
+    with (
+        http_server(lambda m, p, b: (200, b"ready")) as loki,
+        http_server(lambda m, p, b: (200, b'{"database":"ok","version":"13.2.0"}')) as grafana,
+    ):
+        write_settings(
+            project_dir,
+            "components:\n"
+            + "".join(f"  {n}: {{enabled: false}}\n" for n in ("otel-collector", "prometheus", "tempo", "alertmanager"))
+            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n  grafana: {{port: {grafana.rsplit(':', 1)[1]}}}\n",
+        )
+        fake_docker.scenario(
+            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+        )
+        result = invoke("status", "--json")
+        assert result.exit_code == 0, result.output
+        shown = json.loads(result.stdout)
+        assert shown["ok"] is True
+        assert [c["name"] for c in shown["components"]] == ["loki", "grafana"]
+        grafana_row = shown["components"][1]
+        assert grafana_row["version"] == "13.2.0" and grafana_row["url"] == grafana and grafana_row["ready"]
+        assert grafana_row["uptime_seconds"] > 0
+        table = invoke("status")
+        assert table.exit_code == 0 and "grafana" in table.stdout
+    # Servers gone: not ready, exit 1.
+    result = invoke("status", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["ok"] is False
+
+
+def test_no_docker_environment_leaks(paths: Paths) -> None:
+    assert "FAKE_DOCKER_HOME" not in os.environ
+
+
+def test_up_success_prints_the_urls_and_where_the_credentials_are(project_dir: Path, fake_docker: FakeDocker) -> None:
+    with http_server(lambda m, p, b: (200, b"ready")) as loki:
+        write_settings(
+            project_dir,
+            "components:\n"
+            + "".join(
+                f"  {n}: {{enabled: false}}\n"
+                for n in ("otel-collector", "prometheus", "tempo", "alertmanager", "grafana")
+            )
+            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n",
+        )
+        fake_docker.scenario(
+            {"when": ["compose", "up"]},
+            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+        )
+        result = invoke("up")
+    assert result.exit_code == 0, result.output
+    assert f"Loki  {loki}\n" in result.stdout
+    assert result.stdout.endswith(" s.\n") and "Ready in " in result.stdout
+    assert "Waiting until every component is ready" in result.stderr
+    assert "ready" in result.stderr

@@ -1,0 +1,109 @@
+"""Configs rendered for local processes: 127.0.0.1, this machine's ports and paths, real tools agree."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stack.components import REGISTRY
+from stack.runtime.localrender import assign_ports, plan_processes
+from stack.settings import COMPONENT_NAMES, Settings, parse_settings
+from tests.conftest import require_tool
+
+ROOT = Path("/srv/stack-root")
+SECRETS = Path("/srv/secrets")
+
+
+def _plans(settings: Settings, ports: dict[str, dict[str, int]] | None = None):  # type: ignore[no-untyped-def]
+    ports = ports or assign_ports(settings, {}, set())
+    binaries = {name: (f"/opt/bin/{name}", ()) for name in COMPONENT_NAMES}
+    return ports, plan_processes(settings, ROOT, SECRETS, ports, binaries, {"PATH": "/usr/bin", "GF_SMTP_HOST": "x"})
+
+
+def _everything(plan) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join([*plan.argv, *plan.env.values(), *plan.files.values(), *map(str, plan.files)])
+
+
+def test_every_port_is_distinct_and_published_ones_are_the_configured_ones() -> None:
+    settings = Settings()
+    ports, plans = _plans(settings)
+    numbers = [port for given in ports.values() for port in given.values()]
+    assert len(numbers) == len(set(numbers))
+    assert ports["alertmanager"]["http"] == 9093
+    assert ports["otel-collector"]["otlp_grpc"] == 4317
+    # Tempo's OTLP ports cannot be the Collector's: they got others.
+    assert ports["tempo"]["otlp_grpc"] not in (4317, 4318)
+    assert set(plans) == set(COMPONENT_NAMES)
+
+
+def test_nothing_points_at_service_names_or_container_paths_and_all_listen_on_loopback() -> None:
+    _, plans = _plans(Settings())
+    for name, plan in plans.items():
+        text = _everything(plan)
+        assert "0.0.0.0" not in text, name
+        for other in COMPONENT_NAMES:
+            assert not re.search(rf"(?<![\w/-]){other}:\d", text), (name, other)
+        for container_path in REGISTRY[name].state.values():
+            assert f"={container_path}" not in text and f": {container_path}" not in text, (name, container_path)
+        assert "/etc/" not in re.sub(rf"{ROOT}\S*", "", text), name
+        assert all(host == "127.0.0.1" for _, host, _ in plan.listen), name
+        # The user's environment does not leak into a component's configuration.
+        assert "GF_SMTP_HOST" not in plan.env
+    assert plans["grafana"].env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == str(SECRETS / "grafana-admin-password")
+    assert plans["grafana"].env["GF_PATHS_DATA"] == str(ROOT / "grafana" / "data")
+    tempo = plans["tempo"].files[ROOT / "tempo/config/etc/tempo/config.yaml"]
+    assert "path: /srv/stack-root/tempo/data/wal" in tempo
+
+
+def test_published_ports_follow_bind_address_and_internal_ones_stay_on_loopback() -> None:
+    settings = parse_settings({"bind_address": "0.0.0.0", "components": {"loki": {"port": 13100}}})
+    _, plans = _plans(settings)
+    assert ("http", "0.0.0.0", 13100) in plans["loki"].listen
+    assert {port: host for port, host, _ in plans["loki"].listen}["grpc"] == "127.0.0.1"
+    assert plans["prometheus"].listen == [("http", "127.0.0.1", plans["prometheus"].listen[0][2])]
+    assert any(arg.startswith("--web.listen-address=127.0.0.1:") for arg in plans["prometheus"].argv)
+    collector = next(iter(plans["otel-collector"].files.values()))
+    assert "endpoint: 0.0.0.0:4317" in collector
+    assert "host: 127.0.0.1" in collector  # its own metrics stay internal
+
+
+def test_assigned_ports_avoid_taken_ones_and_stay_stable() -> None:
+    settings = parse_settings({"components": {name: {"enabled": name == "prometheus"} for name in COMPONENT_NAMES}})
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = assign_ports(settings, {"prometheus": {"http": taken}}, set())
+        assert ports["prometheus"]["http"] != taken
+        # A running component keeps its port even though it is (by itself) in use.
+        assert assign_ports(settings, {"prometheus": {"http": taken}}, {"prometheus"}) == {
+            "prometheus": {"http": taken}
+        }
+
+
+def test_the_local_configs_are_accepted_by_promtool_and_amtool(tmp_path: Path) -> None:
+    promtool, amtool = require_tool("promtool"), require_tool("amtool")
+    _, plans = _plans(Settings())
+    for name, tool, verb in (("prometheus", promtool, ["check", "config"]), ("alertmanager", amtool, ["check-config"])):
+        for path, content in plans[name].files.items():
+            local = tmp_path / path.relative_to("/")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(content)
+        main = tmp_path / next(iter(plans[name].files)).relative_to("/")
+        if name == "prometheus":
+            # rule_files names the real directory: point it at the copy.
+            main.write_text(main.read_text().replace(str(ROOT), str(tmp_path / ROOT.relative_to("/"))))
+        done = subprocess.run([tool, *verb, str(main)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("component", COMPONENT_NAMES)
+def test_each_component_gets_its_own_directories(component: str) -> None:
+    _, plans = _plans(Settings())
+    plan = plans[component]
+    assert plan.cwd == ROOT / component
+    assert all(str(path).startswith(str(ROOT / component)) for path in plan.files)
