@@ -12,7 +12,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from stack.dashboards import bundled_packs, unknown_pack_hint
 from stack.errors import SettingsError
@@ -20,6 +30,19 @@ from stack.units import parse_duration, parse_size
 from stack.yamlio import KeyPath, LoadedYaml, YamlSyntaxError, load_file
 
 COMPONENT_NAMES = ("otel-collector", "prometheus", "loki", "tempo", "grafana", "alertmanager")
+# Components that are off unless a profile or the user turns them on (listed after the core six).
+OPTIONAL_COMPONENT_NAMES = ("proxy",)
+
+# `profile: server` raises these defaults; whatever the user wrote still wins.
+SERVER_PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "otel-collector": {"memory": "512M"},
+    "prometheus": {"memory": "2G"},
+    "loki": {"memory": "1G"},
+    "tempo": {"memory": "1G"},
+    "grafana": {"memory": "768M"},
+    "alertmanager": {"memory": "256M"},
+    "proxy": {"enabled": True},
+}
 
 
 def _duration(value: str) -> str:
@@ -56,6 +79,33 @@ def _address(value: str) -> str:
     except ValueError:
         raise ValueError(f"{value!r} is not an IP address (use 127.0.0.1, 0.0.0.0 or a specific address)") from None
     return value
+
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.I
+)
+
+
+def _hostname(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a host name (e.g. grafana.example.com) or an IP address")
+    return value.lower()
+
+
+def _email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8 and ::1: ports bound there are reachable from this machine only."""
+    return ipaddress.ip_address(address).is_loopback
 
 
 def _project(value: str) -> str:
@@ -134,6 +184,18 @@ class AlertmanagerSettings(ComponentSettings):
     memory: MemorySize = "128M"
 
 
+class ProxySettings(ComponentSettings):
+    """Caddy in front of Grafana: TLS (automatic certificates or the user's files) on a public address."""
+
+    enabled: bool = False
+    image: Image = "caddy:2.11.4"
+    # HTTPS on server.listen_address.
+    port: Port | None = 443
+    # Plain HTTP: only redirects to HTTPS and answers ACME HTTP-01 challenges.
+    http_port: Port | None = 80
+    memory: MemorySize = "128M"
+
+
 class Components(StrictModel):
     otel_collector: CollectorSettings = Field(default_factory=CollectorSettings, alias="otel-collector")
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
@@ -141,6 +203,7 @@ class Components(StrictModel):
     tempo: TempoSettings = Field(default_factory=TempoSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
     alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
 
     def get(self, name: str) -> ComponentSettings:
         """The settings of the component called `name` (its compose service name)."""
@@ -175,6 +238,199 @@ class DashboardSettings(StrictModel):
     )
 
 
+class TlsSettings(StrictModel):
+    # auto: a certificate from Let's Encrypt (needs a public DNS name pointing at the server, ports
+    # 80/443 reachable); files: the user's certificate and key; internal: Caddy's own CA (private hosts).
+    mode: Literal["auto", "files", "internal"] = "auto"
+    email: Annotated[str, AfterValidator(_email)] | None = None
+    # PEM files on the machine running `stack` (relative to stack.yaml); sent as compose secrets.
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class ServerSettings(StrictModel):
+    hostname: Annotated[str, AfterValidator(_hostname)] | None = None
+    # Where the proxy's HTTPS (and redirect) ports listen; the components stay on bind_address.
+    listen_address: Annotated[str, AfterValidator(_address)] = "0.0.0.0"
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    # Publishing Grafana on a non-loopback address without TLS is refused unless this is true.
+    allow_plain_http: bool = False
+
+
+def _fill(defaults: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with the keys of `defaults` it lacks (recursively); never overrides what is there."""
+    merged = dict(data)
+    for key, value in defaults.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = _fill(value, merged[key])
+    return merged
+
+
+# --- rules, SLOs and alerting (signals) ----------------------------------------------------
+
+
+class RulePackSettings(StrictModel):
+    enabled: bool = True
+    # Names are checked against the pack's own list (stack/rules/packs.py) after validation.
+    thresholds: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+
+class RulesSettings(StrictModel):
+    """Alert rule packs (configs/prometheus/rules/<pack>.yml), each on by default."""
+
+    stack: RulePackSettings = Field(default_factory=RulePackSettings)
+    http: RulePackSettings = Field(default_factory=RulePackSettings)
+    queues: RulePackSettings = Field(default_factory=RulePackSettings)
+    llm: RulePackSettings = Field(default_factory=RulePackSettings)
+    workflows: RulePackSettings = Field(default_factory=RulePackSettings)
+    realtime: RulePackSettings = Field(default_factory=RulePackSettings)
+    security: RulePackSettings = Field(default_factory=RulePackSettings)
+    # Prefix of every alert's runbook_url (`<prefix><AlertName>.md`): point it at your wiki or repository.
+    runbook_base_url: str = "docs/runbooks/"
+
+    def packs(self) -> dict[str, RulePackSettings]:
+        return {name: getattr(self, name) for name in RULE_PACKS}
+
+
+RULE_PACKS = ("stack", "http", "queues", "llm", "workflows", "realtime", "security")
+
+_WINDOW_PLACEHOLDER = "$window"
+
+
+class SliSettings(StrictModel):
+    """How an SLO measures good and bad events."""
+
+    kind: Literal["availability", "latency", "ratio"]
+    # availability / latency: label matchers added to every selector, e.g. job="api", http_route="/checkout".
+    selector: str = ""
+    # Which metric names the ready-made kinds read: classic Prometheus clients or OpenTelemetry.
+    convention: Literal["classic", "otel"] = "classic"
+    metric: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")] | None = None
+    status_label: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")] | None = None
+    threshold: Annotated[float, Field(gt=0)] | None = None
+    # ratio: PromQL with `$window` where the range goes, e.g. sum(rate(x_total{code=~"5.."}[$window])).
+    errors: str | None = None
+    good: str | None = None
+    total: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SliSettings:
+        if self.kind == "latency" and self.threshold is None:
+            raise ValueError("a latency SLI needs `threshold` (seconds), e.g. threshold: 0.5")
+        if self.kind != "latency" and self.threshold is not None:
+            raise ValueError("`threshold` applies to latency SLIs only")
+        if self.kind == "ratio":
+            if self.total is None or (self.errors is None) == (self.good is None):
+                raise ValueError("a ratio SLI needs `total` and exactly one of `errors` or `good`")
+            for query in (self.errors, self.good, self.total):
+                if query is not None and _WINDOW_PLACEHOLDER not in query:
+                    raise ValueError(f"{query!r} has no {_WINDOW_PLACEHOLDER} where the range goes, e.g. [$window]")
+        elif any(q is not None for q in (self.errors, self.good, self.total)):
+            raise ValueError("`errors`, `good` and `total` apply to ratio SLIs only")
+        return self
+
+
+class SloSettings(StrictModel):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    objective: Annotated[float, Field(gt=0, lt=100)]
+    window: Duration = "30d"
+    service: str | None = None
+    description: str = ""
+    sli: SliSettings
+
+
+class SecretRef(StrictModel):
+    """A secret named by where it lives, never by its value: `{env: NAME}` or `{file: PATH}`."""
+
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    # Relative paths are taken from the directory of stack.yaml and stored absolute.
+    file: str | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _absolute(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        base = Path((info.context or {}).get("base_dir") or Path.cwd())
+        path = (base / Path(value).expanduser()).resolve()
+        if not path.is_file():
+            raise ValueError(f"secret file {str(path)!r} does not exist")
+        return str(path)
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret is {env: VARIABLE} or {file: PATH}, exactly one of them")
+        return self
+
+
+def _secret_ref(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(
+            "secrets are never written in stack.yaml: use {env: VARIABLE} or {file: PATH} (a file readable only by you)"
+        )
+    return value
+
+
+Secret = Annotated[SecretRef, BeforeValidator(_secret_ref)]
+
+
+class WebhookReceiver(StrictModel):
+    # A plain URL, or a secret when the URL itself carries a token (needs Alertmanager >= 0.26).
+    url: str | SecretRef
+    bearer_token: Secret | None = None
+    send_resolved: bool = True
+
+
+class SlackReceiver(StrictModel):
+    api_url: Secret
+    channel: str | None = None
+    send_resolved: bool = True
+
+
+class EmailReceiver(StrictModel):
+    to: str
+    from_: str = Field(alias="from")
+    smarthost: Annotated[str, Field(pattern=r"^[^\s:]+:\d+$")]
+    auth_username: str | None = None
+    auth_password: Secret | None = None
+    require_tls: bool = True
+    send_resolved: bool = True
+
+
+class PagerDutyReceiver(StrictModel):
+    routing_key: Secret
+    send_resolved: bool = True
+
+
+class ReceiverSettings(StrictModel):
+    webhook: WebhookReceiver | None = None
+    slack: SlackReceiver | None = None
+    email: EmailReceiver | None = None
+    pagerduty: PagerDutyReceiver | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ReceiverSettings:
+        if not any((self.webhook, self.slack, self.email, self.pagerduty)):
+            raise ValueError("a receiver needs at least one of webhook, slack, email, pagerduty")
+        return self
+
+
+class AlertingSettings(StrictModel):
+    receivers: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], ReceiverSettings] = Field(
+        default_factory=dict
+    )
+    # Critical alerts go to `page`, warnings to `ticket`; unset means nobody is notified.
+    page: str | None = None
+    ticket: str | None = None
+    group_by: list[str] = Field(default_factory=lambda: ["alertname", "service"])
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "4h"
+
+
 class ProcessSettings(StrictModel):
     """The process runtime: where its binaries are and where its state lives."""
 
@@ -188,16 +444,38 @@ class ProcessSettings(StrictModel):
 
 class Settings(StrictModel):
     project: Annotated[str, AfterValidator(_project)] = "observability"
+    # local: a laptop or a single machine; server: larger limits and the TLS proxy in front of Grafana.
+    profile: Literal["local", "server"] = "local"
     bind_address: Annotated[str, AfterValidator(_address)] = "127.0.0.1"
     runtime: Literal["docker", "process"] = "docker"
     components: Components = Field(default_factory=Components)
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
     dashboards: DashboardSettings = Field(default_factory=DashboardSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    slos: list[SloSettings] = Field(default_factory=list)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     process: ProcessSettings = Field(default_factory=ProcessSettings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        if not (isinstance(data, dict) and data.get("profile") == "server"):
+            return data
+        components = data.get("components") or {}
+        if not isinstance(components, dict):
+            return data  # reported by the normal validation
+        filled = dict(components)
+        for name, defaults in SERVER_PROFILE_DEFAULTS.items():
+            key = name.replace("-", "_") if name.replace("-", "_") in filled else name
+            given = filled.get(key) or {}
+            if isinstance(given, dict):
+                filled[key] = _fill(defaults, given)
+        return {**data, "components": filled}
+
     def enabled(self) -> list[str]:
-        """Names of the enabled components, in their canonical order."""
-        return [name for name in COMPONENT_NAMES if self.components.get(name).enabled]
+        """Names of the enabled components, in their canonical order (optional ones last)."""
+        return [name for name in (*COMPONENT_NAMES, *OPTIONAL_COMPONENT_NAMES) if self.components.get(name).enabled]
 
     def component(self, name: str) -> ComponentSettings:
         return self.components.get(name)
@@ -287,10 +565,14 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
             hint = "use a positive duration such as 15d, 72h or 30m"
         elif "size" in message or "16M" in message:
             hint = "use a size such as 256M or 1G"
+        elif "secret file" in message:
+            hint = "create the file (chmod 600) or fix the path, which is relative to stack.yaml"
         elif "pin a version" in message:
             hint = "e.g. grafana/grafana:13.2.0"
         elif "is not a dashboard pack" in message:
             hint = unknown_pack_hint(str(given))
+        elif "host name" in message:
+            hint = "use the public DNS name of the server"
         return path, message, hint
     return path, error["msg"], None
 
@@ -313,7 +595,67 @@ def _published_ports(settings: Settings) -> list[tuple[KeyPath, int]]:
     return found
 
 
-def _consistency(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, str] | None:
+PLAIN_HTTP_HINT = (
+    "keep bind_address 127.0.0.1 and serve Grafana through the TLS proxy (profile: server, server.hostname), "
+    "or set server.allow_plain_http: true if a TLS terminator of your own sits in front"
+)
+
+
+def plain_http_exposure(settings: Settings) -> tuple[KeyPath, str] | None:
+    """Grafana published on a non-loopback address over plain HTTP (passwords and cookies in clear)."""
+    grafana = settings.component("grafana")
+    if grafana.enabled and grafana.port is not None and not is_loopback(settings.bind_address):
+        return (
+            ("bind_address",),
+            f"{settings.bind_address} publishes Grafana (port {grafana.port}) without TLS",
+        )
+    return None
+
+
+def _proxy_problem(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, str] | None:
+    proxy = settings.component("proxy")
+    if not proxy.enabled:
+        return None
+    blame: KeyPath = (
+        ("components", "proxy", "enabled") if ("components", "proxy", "enabled") in loaded.lines else (("profile",))
+    )
+    server = settings.server
+    if not settings.component("grafana").enabled:
+        return blame, "the TLS proxy fronts Grafana, which is disabled", "enable grafana or disable the proxy"
+    if proxy.port is None:
+        return ("components", "proxy", "port"), "the TLS proxy needs its HTTPS port", "set a port such as 443"
+    if server.hostname is None:
+        return (
+            ("server", "hostname") if ("server",) in loaded.lines else blame,
+            "the TLS proxy needs server.hostname (the name users open Grafana at)",
+            "set server.hostname: grafana.example.com",
+        )
+    tls = server.tls
+    if tls.mode == "auto":
+        try:
+            ipaddress.ip_address(server.hostname)
+        except ValueError:
+            pass
+        else:
+            return (
+                ("server", "tls", "mode"),
+                f"automatic certificates need a DNS name, not the address {server.hostname}",
+                "use tls.mode: internal (Caddy's own CA) or files (your certificate), or a DNS name",
+            )
+        if proxy.http_port is None:
+            return (
+                ("components", "proxy", "http_port"),
+                "automatic certificates need the HTTP port (ACME HTTP-01 challenge)",
+                "set http_port: 80, or use tls.mode: files",
+            )
+    if tls.mode == "files":
+        for key in ("cert_file", "key_file"):
+            if getattr(tls, key) is None:
+                return ("server", "tls", key), f"tls.mode files needs tls.{key}", "give the path of the PEM file"
+    return None
+
+
+def _consistency(settings: Settings, loaded: LoadedYaml, *, security: bool = True) -> tuple[KeyPath, str, str] | None:
     seen: dict[int, KeyPath] = {}
     for path, port in _published_ports(settings):
         if port in seen:
@@ -323,7 +665,8 @@ def _consistency(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, 
             )
             return blame, f"port {port} is also published by {_dotted(other)}", "choose another port"
         seen[port] = path
-    jobs: set[str] = set(COMPONENT_NAMES)
+    # "file_sd" is the job of the target files Prometheus watches (stack/components/prometheus.py).
+    jobs: set[str] = {*COMPONENT_NAMES, "file_sd"}
     for index, target in enumerate(settings.scrape_targets):
         if target.job in jobs:
             return (
@@ -332,11 +675,51 @@ def _consistency(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, 
                 "give every scrape target a job name of its own",
             )
         jobs.add(target.job)
+    problem = _proxy_problem(settings, loaded)
+    if problem:
+        return problem
+    if security and not settings.server.allow_plain_http:
+        exposure = plain_http_exposure(settings)
+        if exposure:
+            return exposure[0], exposure[1], PLAIN_HTTP_HINT
+    return _signals_consistency(settings)
+
+
+def _signals_consistency(settings: Settings) -> tuple[KeyPath, str, str] | None:
+    from stack.rules.packs import pack_thresholds  # reads the bundled packs only when settings are loaded
+
+    for pack, chosen in settings.rules.packs().items():
+        known = pack_thresholds(pack)
+        for key in chosen.thresholds:
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
+                hint = f"did you mean '{close[0]}'?" if close else f"known thresholds: {', '.join(known)}"
+                return ("rules", pack, "thresholds", key), "unknown threshold", hint
+    names: set[str] = set()
+    for index, slo in enumerate(settings.slos):
+        if slo.name in names:
+            return ("slos", index, "name"), f"SLO {slo.name!r} is declared twice", "give every SLO a name of its own"
+        names.add(slo.name)
+    alerting = settings.alerting
+    for key in ("page", "ticket"):
+        chosen_receiver = getattr(alerting, key)
+        if chosen_receiver is not None and chosen_receiver not in alerting.receivers:
+            known_receivers = ", ".join(alerting.receivers) or "none declared under alerting.receivers"
+            return (
+                ("alerting", key),
+                f"receiver {chosen_receiver!r} is not declared",
+                f"known receivers: {known_receivers}",
+            )
     return None
 
 
-def parse_settings(data: Any, *, loaded: LoadedYaml | None = None, source: Path | None = None) -> Settings:
-    """Validate a settings mapping; raise SettingsError naming the file, line and key path."""
+def parse_settings(
+    data: Any, *, loaded: LoadedYaml | None = None, source: Path | None = None, security: bool = True
+) -> Settings:
+    """Validate a settings mapping; raise SettingsError naming the file, line and key path.
+
+    `security=False` lets insecure but well-formed settings through, for `stack doctor` to report on.
+    """
     loaded = loaded or LoadedYaml(data=data)
     where_file = str(source) if source else "stack.yaml"
     if data is None:
@@ -344,18 +727,19 @@ def parse_settings(data: Any, *, loaded: LoadedYaml | None = None, source: Path 
     if not isinstance(data, dict):
         raise SettingsError(f"{where_file}: expected a mapping of settings at the top level")
     try:
-        settings = Settings.model_validate(data)
+        base_dir = source.parent if source else None
+        settings = Settings.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         path, message, hint = _describe(exc.errors()[0], loaded)
         raise SettingsError(f"{_where(source, loaded, path)}: {_dotted(path)}: {message}", hint=hint) from None
-    problem = _consistency(settings, loaded)
+    problem = _consistency(settings, loaded, security=security)
     if problem:
         path, message, hint = problem
         raise SettingsError(f"{_where(source, loaded, path)}: {_dotted(path)}: {message}", hint=hint)
     return settings
 
 
-def load_settings(path: Path | None) -> Settings:
+def load_settings(path: Path | None, *, security: bool = True) -> Settings:
     """Settings from `path`, or the defaults when `path` is None or does not exist."""
     if path is None or not path.exists():
         return Settings()
@@ -368,4 +752,4 @@ def load_settings(path: Path | None) -> Settings:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: cannot be read: {exc}") from None
-    return parse_settings(loaded.data, loaded=loaded, source=path)
+    return parse_settings(loaded.data, loaded=loaded, source=path, security=security)
