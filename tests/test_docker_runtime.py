@@ -454,8 +454,13 @@ def test_up_provisions_grafana_and_a_second_up_writes_nothing(project_dir: Path,
         second = invoke("up")
         assert second.exit_code == 0, second.output
         assert grafana.writes() == []
-    assert "Grafana: 1 created" in first.stderr
-    assert "Grafana: 0 created, 0 updated, 1 unchanged" in second.stderr and "0 writes" in second.stderr
+    # The datasource, and every bundled dashboard pack (the default) with its folder.
+    from stack.dashboards import folders, load_dashboards
+
+    boards = load_dashboards()
+    objects = 1 + len(boards) + len(folders(boards))
+    assert f"Grafana: {objects} created" in first.stderr
+    assert f"Grafana: 0 created, 0 updated, {objects} unchanged" in second.stderr and "0 writes" in second.stderr
     assert f"Grafana  {grafana.url}\n" in second.stdout
     # Compose was asked to converge, never to recreate.
     assert all("--force-recreate" not in argv for argv in fake_docker.calls())
