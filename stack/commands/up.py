@@ -52,6 +52,7 @@ def command(
         rows[:] = current
         live.update(readiness_table(current))
 
+    pulls = show.PullDisplay(console)
     provisioner = None if no_provision else show.provisioner()
     try:
         result = lifecycle.up(
@@ -62,9 +63,11 @@ def command(
             pull=not no_pull,
             on_step=on_step,
             on_readiness=on_readiness,
+            on_pull=pulls.update,
             provisioner=provisioner,
         )
     finally:
+        pulls.stop()
         if live.is_started:
             live.stop()
     if not result.ok:
