@@ -1,7 +1,7 @@
 """The `ssh` client: remote commands (facts) and local port forwards (the deploy tunnel).
 
-OpenSSH reads the user's ~/.ssh/config, agent and known_hosts, exactly as `docker --host ssh://`
-does; `STACK_SSH_OPTIONS` adds options to both uses (e.g. `-i ~/.ssh/deploy -o ...`).
+OpenSSH reads the user's ~/.ssh/config, agent and known_hosts, as `docker --host ssh://` does;
+`STACK_SSH_OPTIONS` adds options to the ssh run here (Docker's own ssh reads ~/.ssh/config only).
 """
 
 from __future__ import annotations
