@@ -63,15 +63,19 @@ class Store:
             return db.execute("DELETE FROM objects WHERE kind = ? AND key = ?", (kind, key)).rowcount > 0
 
     def wipe(self) -> None:
+        """Everything users built is gone (the admin user stays)."""
         with self._db() as db:
-            db.execute("DELETE FROM objects")
+            db.execute("DELETE FROM objects WHERE kind != 'user'")
 
 
 class FakeGrafana:
     def __init__(self, data_dir: Path, user: str, password: str) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(data_dir / "grafana.db")
-        self.user, self.password = user, password
+        self.user = user
+        # Like GF_SECURITY_ADMIN_PASSWORD: applies when the database is created, never afterwards.
+        if self.store.get("user", user) is None:
+            self.store.put("user", user, {"login": user, "password": password})
         self.writes: list[tuple[str, str, int]] = []
         self.port = 0
 
@@ -82,10 +86,8 @@ class FakeGrafana:
         path, query = split.path, parse_qs(split.query)
         if path == "/api/health":
             return 200, {"database": "ok", "version": "13.2.0"}
-        if (
-            headers.get("Authorization")
-            != "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        ):
+        password = (self.store.get("user", self.user) or {}).get("password", "")
+        if headers.get("Authorization") != "Basic " + base64.b64encode(f"{self.user}:{password}".encode()).decode():
             return 401, {"message": "Unauthorized"}
         for pattern, handler in self.routes():
             match = re.fullmatch(pattern, f"{method} {path}")
@@ -99,6 +101,7 @@ class FakeGrafana:
     def routes(self) -> list[tuple[str, Any]]:
         alerting = "/api/v1/provisioning"
         return [
+            (r"GET /api/user", lambda **_: (200, {"login": self.user, "isGrafanaAdmin": True})),
             (r"GET /api/search", self.search),
             (r"GET /api/folders/([^/]+)", lambda uid, **_: self._found(self.store.get("folder", uid))),
             (r"POST /api/folders", self.create_folder),

@@ -216,3 +216,73 @@ def test_grafana_restored_from_its_database_with_the_stack(tmp_path: Path, paths
         assert snapshot(grafana.server.fake) == before
     finally:
         runtime.down()
+
+
+# What `grafana cli admin reset-admin-password PW` does to the fake's database.
+GRAFANA_CLI = """#!{python}
+import json, sqlite3, sys
+assert sys.argv[1:4] == ["cli", "admin", "reset-admin-password"], sys.argv
+db = sqlite3.connect("{db}")
+with db:
+    db.execute("UPDATE objects SET body = ? WHERE kind = 'user' AND key = 'admin'",
+               (json.dumps({{"login": "admin", "password": sys.argv[4]}}),))
+"""
+
+
+@pytest.mark.parametrize("cli_available", [True, False])
+def test_database_restore_on_a_new_machine_resets_the_admin_password(
+    tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch, cli_available: bool
+) -> None:
+    import sys
+
+    from tests.backup_helpers import prometheus_service, write_known_series
+
+    store = SecretStore.for_paths(paths)
+    store.put(GRAFANA_ADMIN_PASSWORD, PASSWORD)
+    prom = prometheus_service(tmp_path)
+    write_known_series(prom.data_dir, tmp_path)
+    grafana = grafana_service(tmp_path)
+    runtime = LocalRuntime(prom, grafana)
+    settings = parse_settings(
+        {"components": {name: {"enabled": False} for name in ("loki", "tempo", "alertmanager", "otel-collector")}}
+    )
+    runtime.up()
+    try:
+        populate(grafana.server.url)
+        result = create_backup(runtime, settings, paths)
+        # A new machine: new generated password, a fresh Grafana database created with it.
+        runtime.down(volumes=True)
+        store.put(GRAFANA_ADMIN_PASSWORD, "the-new-machines-password")
+        grafana.starter = _starter_with_password("the-new-machines-password")
+        runtime.up()
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        if cli_available:
+            script = bin_dir / "grafana"
+            script.write_text(GRAFANA_CLI.format(python=sys.executable, db=grafana.data_dir / "grafana.db"))
+            script.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+
+        restored = restore_backup(runtime, settings, paths, result.path)
+
+        api = GrafanaApi(runtime, "admin", "the-new-machines-password")
+        status, _ = api.request("GET", "/api/user", ok=(200, 401))
+        if cli_available:
+            assert status == 200
+            assert any("reset to the stored one" in note for note in restored.notes)
+            assert len(api.get("/api/search?type=dash-db")) == 3
+        else:
+            assert status == 401
+            assert any("keeps the admin password it had at the backup" in note for note in restored.notes)
+        assert not any("the-new-machines-password" in note for note in restored.notes)
+    finally:
+        runtime.down()
+
+
+def _starter_with_password(password: str):  # type: ignore[no-untyped-def]
+    @contextlib.contextmanager
+    def start(service: LocalService) -> Iterator[Any]:
+        with fake_grafana(service.data_dir, password=password) as running:
+            yield running
+
+    return start

@@ -16,6 +16,7 @@ from stack.backup.archive import ArchiveWriter, SectionSpool
 from stack.backup.errors import BadArchive
 from stack.backup.grafana_api import NO_PROVENANCE, GrafanaApi, q
 from stack.backup.steps import Step, StepContext, state_path
+from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 
 API = "grafana/api"
 DATA = "grafana/data"
@@ -281,6 +282,31 @@ class GrafanaStep(Step):
         ctx.on_phase("database in")
         with stream:
             ctx.runtime.copy_in(self.component, state_path(self.component), stream)
+
+    def after_restore(self, ctx: StepContext, mode: str) -> None:
+        if mode != "offline":
+            return
+        # The database brought back its own admin password hash. When the archive held no
+        # secrets and the generated password differs, set Grafana's to the stored one again.
+        api = GrafanaApi.for_stack(ctx.runtime, ctx.settings, ctx.paths)
+        status, _ = api.request("GET", "/api/user", ok=(200, 401), what="check the admin login")
+        if status == 200:
+            return
+        password = SecretStore.for_paths(ctx.paths).get(GRAFANA_ADMIN_PASSWORD) or ""
+        ctx.on_phase("admin password")
+        # The password goes in argv inside the container, never into a message or a log line.
+        result = ctx.runtime.exec(
+            self.component, ["grafana", "cli", "admin", "reset-admin-password", password], timeout=120
+        )
+        status, _ = api.request("GET", "/api/user", ok=(200, 401), what="check the admin login")
+        if result.ok and status == 200:
+            ctx.notes.append("grafana: the restored database had another admin password; reset to the stored one")
+            return
+        ctx.notes.append(
+            "grafana: the restored database keeps the admin password it had at the backup and it could not "
+            "be reset to the stored one: use an archive made with --include-secrets, or run "
+            "`grafana cli admin reset-admin-password` in Grafana's container"
+        )
 
     def restore_online(self, ctx: StepContext, spool: SectionSpool) -> None:
         raw = spool.read_members(API)
