@@ -378,7 +378,7 @@ def test_down_volumes_deletes_the_data(project: Path) -> None:
 
 
 def test_a_port_taken_while_starting_is_recognised() -> None:
-    tail = ['level=error msg="Unable to start web listener" err="listen tcp 127.0.0.1:9090: bind: address already in use"']
+    tail = ['msg="Unable to start web listener" err="listen tcp 127.0.0.1:9090: bind: address already in use"']
     failure = StartupFailure("prometheus", 1, Path("prometheus.log"), tail)
     assert failure.taken_port == 9090
     assert StartupFailure("prometheus", 1, Path("p.log"), ["other"]).taken_port is None
