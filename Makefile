@@ -7,12 +7,14 @@ STACK := $(BIN)/stack
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help venv install up down status render validate test test-deps lint bench clean
+.PHONY: help venv install up down status render validate backup restore test test-deps lint bench clean
 
 help:
 	@echo "make up        create the virtualenv, install, and bring the stack up"
 	@echo "make test      install what the tests need (Debian packages included) and run them all"
 	@echo "make down | status | render | validate | lint | bench"
+	@echo "make backup   back up the running stack into backups/ (ARGS='--keep 7' etc.)"
+	@echo "make restore FILE=backups/....tar.zst   restore an archive (verified first; asks before replacing)"
 
 venv: $(BIN)/python
 
@@ -41,6 +43,13 @@ render: install
 
 validate: install
 	$(STACK) validate $(ARGS)
+
+backup: install
+	$(STACK) backup $(ARGS)
+
+restore: install
+	@if [ -z "$(FILE)" ]; then echo "usage: make restore FILE=backups/<archive>.tar.zst [ARGS='--only grafana --yes']" >&2; exit 2; fi
+	$(STACK) restore "$(FILE)" $(ARGS)
 
 # Debian's packages give the real promtool, amtool, prometheus and alertmanager the tests run.
 test-deps:

@@ -56,8 +56,14 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
     environment = {**base.get("environment", {}), **component.environment(ctx)}
     if environment:
         service["environment"] = {key: escape_compose(str(value)) for key, value in sorted(environment.items())}
+    secrets = [{"source": secret.name, "target": secret.name} for secret in component.secrets(ctx)]
     if name == "grafana":
-        service["secrets"] = [{"source": GRAFANA_SECRET, "target": GRAFANA_SECRET}]
+        secrets.insert(0, {"source": GRAFANA_SECRET, "target": GRAFANA_SECRET})
+    if secrets:
+        service["secrets"] = secrets
+    user = component.user(ctx)
+    if user is not None:
+        service["user"] = user
     if configs:
         service["configs"] = [{"source": config.name, "target": config.target} for config in configs]
     ports = [
@@ -67,6 +73,7 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
     if ports:
         service["ports"] = ports
     volumes = [f"{_volume_name(name, key)}:{path}" for key, path in base.get("volumes", {}).items()]
+    volumes += component.mounts(ctx)
     if volumes:
         service["volumes"] = volumes
     if "healthcheck" in base and component.has_shell:
@@ -77,7 +84,11 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
         service["depends_on"] = {dep: {"condition": "service_started"} for dep in depends}
     service["restart"] = "unless-stopped"
     service["deploy"] = {"resources": {"limits": {"memory": format_mib(parse_size(comp.memory))}}}
-    service["logging"] = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+    # `labels` makes Docker add the compose service name to every line, for the Collector's docker logs.
+    service["logging"] = {
+        "driver": "json-file",
+        "options": {"max-size": "10m", "max-file": "3", "labels": "com.docker.compose.service"},
+    }
     service["labels"] = {f"{LABEL_PREFIX}.project": settings.project, f"{LABEL_PREFIX}.component": name}
     return service
 
@@ -89,6 +100,7 @@ def render_project(settings: Settings, ctx: RenderContext | None = None) -> Rend
     project = RenderedProject(compose={"name": settings.project, "services": {}})
     services: dict[str, Any] = project.compose["services"]
     top_configs: dict[str, Any] = {}
+    top_secrets: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     for name in settings.enabled():
         configs = REGISTRY[name].configs(ctx)
@@ -96,6 +108,8 @@ def render_project(settings: Settings, ctx: RenderContext | None = None) -> Rend
         services[name] = _service(name, base_services[name], ctx, configs)
         for config in configs:
             top_configs[config.name] = {"content": escape_compose(config.content)}
+        for secret in REGISTRY[name].secrets(ctx):
+            top_secrets[secret.name] = dict(secret.source)
         for key in base_services[name].get("volumes", {}):
             volumes[_volume_name(name, key)] = {"labels": {f"{LABEL_PREFIX}.project": settings.project}}
     if volumes:
@@ -104,7 +118,9 @@ def render_project(settings: Settings, ctx: RenderContext | None = None) -> Rend
         project.compose["configs"] = top_configs
     if "grafana" in services:
         # The value comes from the runtime's environment when compose runs; never from this file.
-        project.compose["secrets"] = {GRAFANA_SECRET: {"environment": GRAFANA_PASSWORD_ENV}}
+        top_secrets = {GRAFANA_SECRET: {"environment": GRAFANA_PASSWORD_ENV}, **top_secrets}
+    if top_secrets:
+        project.compose["secrets"] = top_secrets
     return project
 
 

@@ -12,7 +12,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from stack.errors import SettingsError
 from stack.units import parse_duration, parse_size
@@ -155,6 +165,169 @@ class ScrapeTarget(StrictModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+# --- rules, SLOs and alerting (signals) ----------------------------------------------------
+
+
+class RulePackSettings(StrictModel):
+    enabled: bool = True
+    # Names are checked against the pack's own list (stack/rules/packs.py) after validation.
+    thresholds: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+
+class RulesSettings(StrictModel):
+    """Alert rule packs (configs/prometheus/rules/<pack>.yml), each on by default."""
+
+    stack: RulePackSettings = Field(default_factory=RulePackSettings)
+    http: RulePackSettings = Field(default_factory=RulePackSettings)
+    queues: RulePackSettings = Field(default_factory=RulePackSettings)
+    llm: RulePackSettings = Field(default_factory=RulePackSettings)
+    workflows: RulePackSettings = Field(default_factory=RulePackSettings)
+    realtime: RulePackSettings = Field(default_factory=RulePackSettings)
+    security: RulePackSettings = Field(default_factory=RulePackSettings)
+    # Prefix of every alert's runbook_url (`<prefix><AlertName>.md`): point it at your wiki or repository.
+    runbook_base_url: str = "docs/runbooks/"
+
+    def packs(self) -> dict[str, RulePackSettings]:
+        return {name: getattr(self, name) for name in RULE_PACKS}
+
+
+RULE_PACKS = ("stack", "http", "queues", "llm", "workflows", "realtime", "security")
+
+_WINDOW_PLACEHOLDER = "$window"
+
+
+class SliSettings(StrictModel):
+    """How an SLO measures good and bad events."""
+
+    kind: Literal["availability", "latency", "ratio"]
+    # availability / latency: label matchers added to every selector, e.g. job="api", http_route="/checkout".
+    selector: str = ""
+    # Which metric names the ready-made kinds read: classic Prometheus clients or OpenTelemetry.
+    convention: Literal["classic", "otel"] = "classic"
+    metric: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")] | None = None
+    status_label: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")] | None = None
+    threshold: Annotated[float, Field(gt=0)] | None = None
+    # ratio: PromQL with `$window` where the range goes, e.g. sum(rate(x_total{code=~"5.."}[$window])).
+    errors: str | None = None
+    good: str | None = None
+    total: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SliSettings:
+        if self.kind == "latency" and self.threshold is None:
+            raise ValueError("a latency SLI needs `threshold` (seconds), e.g. threshold: 0.5")
+        if self.kind != "latency" and self.threshold is not None:
+            raise ValueError("`threshold` applies to latency SLIs only")
+        if self.kind == "ratio":
+            if self.total is None or (self.errors is None) == (self.good is None):
+                raise ValueError("a ratio SLI needs `total` and exactly one of `errors` or `good`")
+            for query in (self.errors, self.good, self.total):
+                if query is not None and _WINDOW_PLACEHOLDER not in query:
+                    raise ValueError(f"{query!r} has no {_WINDOW_PLACEHOLDER} where the range goes, e.g. [$window]")
+        elif any(q is not None for q in (self.errors, self.good, self.total)):
+            raise ValueError("`errors`, `good` and `total` apply to ratio SLIs only")
+        return self
+
+
+class SloSettings(StrictModel):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    objective: Annotated[float, Field(gt=0, lt=100)]
+    window: Duration = "30d"
+    service: str | None = None
+    description: str = ""
+    sli: SliSettings
+
+
+class SecretRef(StrictModel):
+    """A secret named by where it lives, never by its value: `{env: NAME}` or `{file: PATH}`."""
+
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    # Relative paths are taken from the directory of stack.yaml and stored absolute.
+    file: str | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _absolute(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        base = Path((info.context or {}).get("base_dir") or Path.cwd())
+        path = (base / Path(value).expanduser()).resolve()
+        if not path.is_file():
+            raise ValueError(f"secret file {str(path)!r} does not exist")
+        return str(path)
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret is {env: VARIABLE} or {file: PATH}, exactly one of them")
+        return self
+
+
+def _secret_ref(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(
+            "secrets are never written in stack.yaml: use {env: VARIABLE} or {file: PATH} (a file readable only by you)"
+        )
+    return value
+
+
+Secret = Annotated[SecretRef, BeforeValidator(_secret_ref)]
+
+
+class WebhookReceiver(StrictModel):
+    # A plain URL, or a secret when the URL itself carries a token (needs Alertmanager >= 0.26).
+    url: str | SecretRef
+    bearer_token: Secret | None = None
+    send_resolved: bool = True
+
+
+class SlackReceiver(StrictModel):
+    api_url: Secret
+    channel: str | None = None
+    send_resolved: bool = True
+
+
+class EmailReceiver(StrictModel):
+    to: str
+    from_: str = Field(alias="from")
+    smarthost: Annotated[str, Field(pattern=r"^[^\s:]+:\d+$")]
+    auth_username: str | None = None
+    auth_password: Secret | None = None
+    require_tls: bool = True
+    send_resolved: bool = True
+
+
+class PagerDutyReceiver(StrictModel):
+    routing_key: Secret
+    send_resolved: bool = True
+
+
+class ReceiverSettings(StrictModel):
+    webhook: WebhookReceiver | None = None
+    slack: SlackReceiver | None = None
+    email: EmailReceiver | None = None
+    pagerduty: PagerDutyReceiver | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ReceiverSettings:
+        if not any((self.webhook, self.slack, self.email, self.pagerduty)):
+            raise ValueError("a receiver needs at least one of webhook, slack, email, pagerduty")
+        return self
+
+
+class AlertingSettings(StrictModel):
+    receivers: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], ReceiverSettings] = Field(
+        default_factory=dict
+    )
+    # Critical alerts go to `page`, warnings to `ticket`; unset means nobody is notified.
+    page: str | None = None
+    ticket: str | None = None
+    group_by: list[str] = Field(default_factory=lambda: ["alertname", "service"])
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "4h"
+
+
 class ProcessSettings(StrictModel):
     """The process runtime: where its binaries are and where its state lives."""
 
@@ -172,6 +345,9 @@ class Settings(StrictModel):
     runtime: Literal["docker", "process"] = "docker"
     components: Components = Field(default_factory=Components)
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    slos: list[SloSettings] = Field(default_factory=list)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     process: ProcessSettings = Field(default_factory=ProcessSettings)
 
     def enabled(self) -> list[str]:
@@ -266,6 +442,8 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
             hint = "use a positive duration such as 15d, 72h or 30m"
         elif "size" in message or "16M" in message:
             hint = "use a size such as 256M or 1G"
+        elif "secret file" in message:
+            hint = "create the file (chmod 600) or fix the path, which is relative to stack.yaml"
         elif "pin a version" in message:
             hint = "e.g. grafana/grafana:13.2.0"
         return path, message, hint
@@ -300,7 +478,8 @@ def _consistency(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, 
             )
             return blame, f"port {port} is also published by {_dotted(other)}", "choose another port"
         seen[port] = path
-    jobs: set[str] = set(COMPONENT_NAMES)
+    # "file_sd" is the job of the target files Prometheus watches (stack/components/prometheus.py).
+    jobs: set[str] = {*COMPONENT_NAMES, "file_sd"}
     for index, target in enumerate(settings.scrape_targets):
         if target.job in jobs:
             return (
@@ -309,6 +488,34 @@ def _consistency(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, 
                 "give every scrape target a job name of its own",
             )
         jobs.add(target.job)
+    return _signals_consistency(settings)
+
+
+def _signals_consistency(settings: Settings) -> tuple[KeyPath, str, str] | None:
+    from stack.rules.packs import pack_thresholds  # reads the bundled packs only when settings are loaded
+
+    for pack, chosen in settings.rules.packs().items():
+        known = pack_thresholds(pack)
+        for key in chosen.thresholds:
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
+                hint = f"did you mean '{close[0]}'?" if close else f"known thresholds: {', '.join(known)}"
+                return ("rules", pack, "thresholds", key), "unknown threshold", hint
+    names: set[str] = set()
+    for index, slo in enumerate(settings.slos):
+        if slo.name in names:
+            return ("slos", index, "name"), f"SLO {slo.name!r} is declared twice", "give every SLO a name of its own"
+        names.add(slo.name)
+    alerting = settings.alerting
+    for key in ("page", "ticket"):
+        chosen_receiver = getattr(alerting, key)
+        if chosen_receiver is not None and chosen_receiver not in alerting.receivers:
+            known_receivers = ", ".join(alerting.receivers) or "none declared under alerting.receivers"
+            return (
+                ("alerting", key),
+                f"receiver {chosen_receiver!r} is not declared",
+                f"known receivers: {known_receivers}",
+            )
     return None
 
 
@@ -321,7 +528,8 @@ def parse_settings(data: Any, *, loaded: LoadedYaml | None = None, source: Path 
     if not isinstance(data, dict):
         raise SettingsError(f"{where_file}: expected a mapping of settings at the top level")
     try:
-        settings = Settings.model_validate(data)
+        base_dir = source.parent if source else None
+        settings = Settings.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         path, message, hint = _describe(exc.errors()[0], loaded)
         raise SettingsError(f"{_where(source, loaded, path)}: {_dotted(path)}: {message}", hint=hint) from None

@@ -69,9 +69,10 @@ def test_default_project_shape() -> None:
         # Every config is inline content: the file alone is enough on a remote engine.
         for config in service.get("configs", []):
             assert "content" in document["configs"][config["source"]]
-        # No bind mounts: state lives in named volumes.
+        # State lives in named volumes; the only bind mounts are read-only inputs (Docker's logs).
         for volume in service.get("volumes", []):
-            assert volume.split(":")[0] in document["volumes"]
+            source = volume.split(":")[0]
+            assert source in document["volumes"] or (source.startswith("/") and volume.endswith(":ro")), volume
     assert "ports" not in services["prometheus"], "the admin API must never be published"
     # Healthchecks only where the image has a shell.
     assert {n for n, s in services.items() if "healthcheck" in s} == {"prometheus", "grafana", "alertmanager"}
@@ -98,6 +99,7 @@ def test_disabled_components_vanish_with_everything_pointing_at_them() -> None:
         "prometheus",
         "grafana",
         "alertmanager",
+        "file_sd",
     }
     datasources = yaml.safe_load(project.configs["grafana"][0].content)["datasources"]
     assert [d["uid"] for d in datasources] == ["prometheus", "alertmanager"]

@@ -1,14 +1,127 @@
-"""`stack backup` (placeholder until its issue lands)."""
+"""`stack backup [--output PATH] [--keep N] [--only COMPONENTS]` and `stack backup verify PATH`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
+from rich.console import Console
 
-from stack.errors import StackError
+from stack.backup.create import create_backup
+from stack.backup.selection import parse_only
+from stack.backup.verify import component_sizes, verify_backup
+from stack.commands.backup_view import ProgressEvents, human, table
+from stack.commands.options import open_runtime, runtime_options
 
 
-@click.command("backup", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available in this build yet."""
-    raise StackError("`stack backup` is not available in this build yet")
+@click.group("backup", invoke_without_command=True)
+@click.option(
+    "-o",
+    "--output",
+    metavar="PATH",
+    help="Archive file, or a directory for a generated name [default: backups/ beside stack.yaml].",
+)
+@click.option("--keep", type=click.IntRange(min=1), metavar="N", help="Afterwards, keep only the N newest archives.")
+@click.option("--only", metavar="COMPONENTS", help="Comma-separated, e.g. prometheus,grafana [default: all].")
+@click.option(
+    "--include-secrets", is_flag=True, help="Also store the generated secrets (the archive is 0600 either way)."
+)
+@runtime_options
+@click.pass_context
+def command(
+    ctx: click.Context,
+    output: str | None,
+    keep: int | None,
+    only: str | None,
+    include_secrets: bool,
+    runtime_name: str | None,
+    host: str | None,
+) -> None:
+    """Back up every component's state into one verified archive.
+
+    Prometheus: a TSDB snapshot; Grafana: an API export plus its database; Loki and Tempo: their
+    data after a flush; Alertmanager: its silences. Use `stack backup verify PATH` to check one.
+    """
+    if ctx.invoked_subcommand:
+        return
+    names = parse_only(only, allow_secrets=True)
+    opened = open_runtime(ctx, runtime_name, host)
+    console = Console(stderr=True)
+    with ProgressEvents(console) as events:
+        result = create_backup(
+            opened.runtime,
+            opened.settings,
+            opened.paths,
+            output=output,
+            keep=keep,
+            only=names,
+            include_secrets=include_secrets,
+            events=events,
+        )
+    view = table("", ["component", "holds", "files", "size", "time"])
+    for report in result.components:
+        holds = ", ".join(report.sections) or "-"
+        view.add_row(report.component, holds, str(report.files), human(report.size), f"{report.seconds:.1f} s")
+    Console().print(view)
+    rate = result.data_size / result.seconds if result.seconds else 0
+    click.echo(
+        f"Wrote {result.path} ({human(result.archive_size)} from {human(result.data_size)} of data) "
+        f"in {result.seconds:.1f} s, {human(rate)}/s."
+    )
+    if result.includes_secrets:
+        click.echo("It holds the generated secrets: keep it as safe as they are.")
+    for path in result.pruned:
+        click.echo(f"Pruned {path}")
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
+
+
+@command.command("verify")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(path: Path, as_json: bool) -> None:
+    """Check an archive's structure, manifest and every checksum; exit 1 if anything is off."""
+    report = verify_backup(path)
+    manifest = report.manifest
+    sizes = component_sizes(report)
+    if as_json:
+        payload = {
+            "path": str(path),
+            "ok": True,
+            "format_version": manifest.version,
+            "tool_version": manifest.tool_version,
+            "created_at": manifest.created_at,
+            "project": manifest.project,
+            "includes_secrets": manifest.includes_secrets,
+            "archive_size": report.compressed_size,
+            "data_size": manifest.total_size,
+            "members": len(manifest.members),
+            "components": {
+                name: {
+                    "image": entry.image,
+                    "sections": entry.sections,
+                    "files": sizes.get(name, (0, 0))[0],
+                    "size": sizes.get(name, (0, 0))[1],
+                }
+                for name, entry in manifest.components.items()
+            },
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    click.echo(
+        f"{path}: OK, format {manifest.version}, made {manifest.created_at} by stack {manifest.tool_version} "
+        f"for project {manifest.project!r}"
+    )
+    view = table("", ["component", "image", "holds", "files", "size"])
+    for name, entry in manifest.components.items():
+        files, size = sizes.get(name, (0, 0))
+        view.add_row(name, entry.image or "-", ", ".join(entry.sections) or "-", str(files), human(size))
+    if manifest.includes_secrets:
+        files, size = sizes.get("secrets", (0, 0))
+        view.add_row("secrets", "-", "files", str(files), human(size))
+    Console().print(view)
+    click.echo(
+        f"{len(manifest.members)} members, {human(manifest.total_size)} of data in {human(report.compressed_size)}, "
+        f"every checksum matches."
+    )

@@ -1,6 +1,15 @@
 from __future__ import annotations
 
-from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.alerting import alertmanager_document, receiver_secrets
+from stack.components.base import (
+    Component,
+    ConfigFile,
+    PortSpec,
+    Probe,
+    RenderContext,
+    SecretMount,
+    bundled_config,
+)
 
 
 class Alertmanager(Component):
@@ -13,7 +22,10 @@ class Alertmanager(Component):
     state = {"data": "/alertmanager"}
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
-        config = bundled_config("alertmanager.yml")
+        config = alertmanager_document(ctx.settings.alerting, bundled_config("alertmanager.yml"))
         return [
             ConfigFile("alertmanager-config", "/etc/alertmanager/alertmanager.yml", self.with_overrides(ctx, config))
         ]
+
+    def secrets(self, ctx: RenderContext) -> list[SecretMount]:
+        return [SecretMount(secret.name, secret.compose_source()) for secret in receiver_secrets(ctx.settings.alerting)]

@@ -43,6 +43,18 @@ class ConfigFile:
     content: str
 
 
+@dataclass(frozen=True)
+class SecretMount:
+    """A compose secret: `source` is its top-level definition ({environment: VAR} or {file: PATH})."""
+
+    name: str
+    source: dict[str, str]
+
+    @property
+    def target(self) -> str:
+        return f"/run/secrets/{self.name}"
+
+
 class Topology(Protocol):
     """How components reach each other: service names in compose, 127.0.0.1 for local processes."""
 
@@ -131,6 +143,18 @@ class Component:
 
     def command_flags(self, ctx: RenderContext) -> list[str]:
         """Command-line flags beyond the base compose definition (settings-dependent)."""
+        return []
+
+    def mounts(self, ctx: RenderContext) -> list[str]:
+        """Bind mounts (`host:container[:ro]`) the rendered config needs, e.g. Docker's log directory."""
+        return []
+
+    def user(self, ctx: RenderContext) -> str | None:
+        """The user to run as when the image's default cannot read what it must, else None."""
+        return None
+
+    def secrets(self, ctx: RenderContext) -> list[SecretMount]:
+        """Secrets mounted at /run/secrets/<name> (values never in the rendered files)."""
         return []
 
     def with_overrides(self, ctx: RenderContext, config: Any) -> str:

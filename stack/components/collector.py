@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
 from stack.settings import CollectorSettings
 from stack.units import parse_size
@@ -8,8 +10,23 @@ from stack.units import parse_size
 _PIPELINE_BACKENDS = {
     "traces": ("tempo", "otlp_grpc/tempo"),
     "metrics": ("prometheus", "prometheus_remote_write"),
+    "metrics/host": ("prometheus", "prometheus_remote_write"),
     "logs": ("loki", "otlp_http/loki"),
+    "logs/docker": ("loki", "otlp_http/loki"),
 }
+# Switchable pipelines: the settings field, and the receiver and processor only they use.
+_SWITCHED = {
+    "logs/docker": ("docker_logs", "file_log/docker", "resource/docker"),
+    "metrics/host": ("host_metrics", "hostmetrics", "resource/host"),
+}
+DOCKER_LOGS_DIR = "/var/lib/docker/containers"
+HOSTFS = "/hostfs"
+
+
+def _collector_settings(ctx: RenderContext) -> CollectorSettings:
+    settings = ctx.settings.component("otel-collector")
+    assert isinstance(settings, CollectorSettings)
+    return settings
 
 
 class Collector(Component):
@@ -24,33 +41,65 @@ class Collector(Component):
     readiness = Probe("health", "/")
     metrics = Probe("metrics", "/metrics")
 
-    def configs(self, ctx: RenderContext) -> list[ConfigFile]:
-        settings = self.settings(ctx)
-        assert isinstance(settings, CollectorSettings)
+    def document(self, ctx: RenderContext) -> dict[str, Any]:
+        """The Collector's config as data, before the user's overrides."""
+        settings = _collector_settings(ctx)
         config = bundled_config("otel-collector.yaml")
-        exporters = config["exporters"]
+        receivers, processors, exporters = config["receivers"], config["processors"], config["exporters"]
+        pipelines = config["service"]["pipelines"]
+        receivers["otlp"]["protocols"]["grpc"]["endpoint"] = f"0.0.0.0:{ctx.topology.port(self.name, 'otlp_grpc')}"
+        receivers["otlp"]["protocols"]["http"]["endpoint"] = f"0.0.0.0:{ctx.topology.port(self.name, 'otlp_http')}"
+        config["extensions"]["health_check"]["endpoint"] = f"0.0.0.0:{ctx.topology.port(self.name, 'health')}"
+        reader = config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
+        reader["port"] = ctx.topology.port(self.name, "metrics")
         exporters["otlp_grpc/tempo"]["endpoint"] = ctx.address("tempo", "otlp_grpc")
         exporters["otlp_http/loki"]["endpoint"] = ctx.url("loki", "http", "/otlp")
         exporters["prometheus_remote_write"]["endpoint"] = ctx.url("prometheus", "http", "/api/v1/write")
-        pipelines = config["service"]["pipelines"]
-        for pipeline, (backend, exporter) in _PIPELINE_BACKENDS.items():
-            if not ctx.enabled(backend):
-                del exporters[exporter]
+        for pipeline, (field_name, receiver, processor) in _SWITCHED.items():
+            if not getattr(settings, field_name):
+                del pipelines[pipeline], receivers[receiver], processors[processor]
+        for pipeline, (backend, _exporter) in _PIPELINE_BACKENDS.items():
+            if pipeline in pipelines and not ctx.enabled(backend):
                 del pipelines[pipeline]
+        # The Collector rejects nothing unused, but a config that says only what runs is easier to read.
+        for kind, defined in (("receivers", receivers), ("processors", processors), ("exporters", exporters)):
+            used = {name for pipeline in pipelines.values() for name in pipeline[kind]}
+            for name in [name for name in defined if name not in used]:
+                del defined[name]
         if "traces" in pipelines and settings.sampling_ratio < 1.0:
-            config["processors"]["probabilistic_sampler"] = {
-                "sampling_percentage": round(settings.sampling_ratio * 100, 4)
-            }
+            processors["probabilistic_sampler"] = {"sampling_percentage": round(settings.sampling_ratio * 100, 4)}
             pipelines["traces"]["processors"] = ["memory_limiter", "probabilistic_sampler", "batch"]
         if not pipelines:
             # The Collector refuses to start without a pipeline; keep one that drops nothing silently.
             exporters["debug"] = {"verbosity": "basic"}
             pipelines["traces"] = {"receivers": ["otlp"], "processors": ["memory_limiter"], "exporters": ["debug"]}
+        return config
+
+    def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         return [
-            ConfigFile("otel-collector-config", "/etc/otelcol-contrib/config.yaml", self.with_overrides(ctx, config))
+            ConfigFile(
+                "otel-collector-config",
+                "/etc/otelcol-contrib/config.yaml",
+                self.with_overrides(ctx, self.document(ctx)),
+            )
         ]
 
     def environment(self, ctx: RenderContext) -> dict[str, str]:
         # The Go runtime should collect garbage before the container limit is hit: about 80% of it.
         limit = parse_size(self.settings(ctx).memory)
         return {"GOMEMLIMIT": f"{int(limit * 0.8 / 1024**2)}MiB"}
+
+    def mounts(self, ctx: RenderContext) -> list[str]:
+        settings = _collector_settings(ctx)
+        mounts = []
+        if settings.docker_logs and ctx.enabled("loki"):
+            # Bind mounts resolve on the engine's host, which is where the container logs are.
+            mounts.append(f"{DOCKER_LOGS_DIR}:{DOCKER_LOGS_DIR}:ro")
+        if settings.host_metrics and ctx.enabled("prometheus"):
+            mounts.append(f"/:{HOSTFS}:ro")
+        return mounts
+
+    def user(self, ctx: RenderContext) -> str | None:
+        # Docker's log files are root-only (0640); the image's own user (10001) cannot read them.
+        settings = _collector_settings(ctx)
+        return "0" if settings.docker_logs and ctx.enabled("loki") else None

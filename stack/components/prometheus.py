@@ -3,10 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
-from stack.resources import bundled
+from stack.rules.packs import memory_limit_group, render_pack
+from stack.rules.slo import render_slos
 from stack.settings import PrometheusSettings
+from stack.units import parse_size
+from stack.yamlio import dumps
 
 RULES_DIR = "/etc/prometheus/rules"
+# Drop target files here (YAML or JSON, Prometheus file_sd format): picked up without a restart.
+TARGETS_DIR = "/etc/prometheus/targets"
+FILE_SD_JOB = "file_sd"
 
 
 class Prometheus(Component):
@@ -37,6 +43,15 @@ class Prometheus(Component):
                     "static_configs": [{"targets": [address], "labels": {"stack_component": component.name}}],
                 }
             )
+        jobs.append(
+            {
+                # The job label comes from each target group's labels (`job: api`), else "file_sd".
+                "job_name": FILE_SD_JOB,
+                "file_sd_configs": [
+                    {"files": [f"{TARGETS_DIR}/*.yml", f"{TARGETS_DIR}/*.yaml", f"{TARGETS_DIR}/*.json"]}
+                ],
+            }
+        )
         for target in ctx.settings.scrape_targets:
             job: dict[str, Any] = {"job_name": target.job, "metrics_path": target.metrics_path, "scheme": target.scheme}
             if target.interval:
@@ -47,6 +62,23 @@ class Prometheus(Component):
             job["static_configs"] = [static]
             jobs.append(job)
         return jobs
+
+    def rule_files(self, ctx: RenderContext) -> dict[str, str]:
+        """Rendered rule files by file name: the enabled packs, the memory limits, the SLOs."""
+        rules = ctx.settings.rules
+        files: dict[str, str] = {}
+        for name, pack in rules.packs().items():
+            if pack.enabled:
+                files[f"{name}.yml"] = render_pack(name, pack.thresholds, rules.runbook_base_url)
+        if rules.stack.enabled:
+            limits = {name: parse_size(ctx.settings.component(name).memory) for name in ctx.settings.enabled()}
+            files["stack-limits.yml"] = (
+                "# Memory limits of the components (stack.yaml `memory`), for StackComponentMemoryHigh.\n"
+                + dumps({"groups": [memory_limit_group(limits)]})
+            )
+        if ctx.settings.slos:
+            files["slos.yml"] = render_slos(list(ctx.settings.slos), rules.runbook_base_url)
+        return files
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         settings = self.settings(ctx)
@@ -63,14 +95,9 @@ class Prometheus(Component):
         config["rule_files"] = [f"{RULES_DIR}/*.yml"]
         config["scrape_configs"] = self.scrape_configs(ctx)
         files = [ConfigFile("prometheus-config", "/etc/prometheus/prometheus.yml", self.with_overrides(ctx, config))]
-        for rule_file in sorted((bundled("configs") / "prometheus" / "rules").glob("*.yml")):
-            files.append(
-                ConfigFile(
-                    f"prometheus-rules-{rule_file.stem}",
-                    f"{RULES_DIR}/{rule_file.name}",
-                    rule_file.read_text(encoding="utf-8"),
-                )
-            )
+        for file_name, content in self.rule_files(ctx).items():
+            stem = file_name.removesuffix(".yml")
+            files.append(ConfigFile(f"prometheus-rules-{stem}", f"{RULES_DIR}/{file_name}", content))
         return files
 
     def command_flags(self, ctx: RenderContext) -> list[str]:

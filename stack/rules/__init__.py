@@ -1,0 +1,1 @@
+"""Prometheus rules rendered from stack.yaml: the alert rule packs and the SLO rules."""

@@ -1,0 +1,184 @@
+"""Rule packs and SLO rules: accepted by promtool, unit-tested by promtool, healthy in a real Prometheus."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from stack.resources import repo_root
+from stack.rules.packs import load_pack, pack_names, render_pack
+from stack.rules.slo import WINDOWS
+from stack.settings import RULE_PACKS, Settings, parse_settings
+from tests import realbin
+from tests.conftest import invoke, require_tool
+from tests.rulesupport import PROMTOOL_TESTS, rules_of, seed_settings, write_rules
+
+RUNBOOKS = repo_root() / "docs" / "runbooks"
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, check=False, timeout=120)
+
+
+def test_every_bundled_pack_is_selectable() -> None:
+    assert sorted(RULE_PACKS) == pack_names()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [Settings(), seed_settings()],
+    ids=["defaults", "seed SLOs"],
+)
+def test_promtool_accepts_every_rendered_rule_file(settings: Settings, tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    paths = write_rules(settings, tmp_path)
+    result = _run([promtool, "check", "rules", *map(str, paths)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    write_rules(seed_settings(), tmp_path)
+    tests = sorted(PROMTOOL_TESTS.glob("*_test.yml"))
+    for test in tests:
+        shutil.copy(test, tmp_path / test.name)
+    result = _run([promtool, "test", "rules", *(test.name for test in tests)], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def _covered() -> tuple[set[str], set[str]]:
+    fires: set[str] = set()
+    quiet: set[str] = set()
+    for test_file in PROMTOOL_TESTS.glob("*_test.yml"):
+        for group in yaml.safe_load(test_file.read_text())["tests"]:
+            for case in group.get("alert_rule_test", []):
+                (fires if case.get("exp_alerts") else quiet).add(case["alertname"])
+    return fires, quiet
+
+
+def test_thresholds_reach_the_rules() -> None:
+    text = render_pack("http", {"error_ratio_critical": 0.1, "latency_p95_warning": 0.75}, "https://wiki/")
+    assert "stack:http_error_ratio:rate5m > 0.1\n" in text
+    assert "p95_rate5m > 0.75\n" in text
+    assert "> 0.01\n" in text  # the untouched warning threshold keeps its default
+    assert "runbook_url: https://wiki/HTTPErrorRateHigh.md" in text
+    assert "%{" not in text
+
+
+def test_every_placeholder_is_a_declared_threshold() -> None:
+    for name in pack_names():
+        text = render_pack(name, {}, "docs/runbooks/")
+        assert "%{" not in text, name
+        assert load_pack(name).thresholds, name
+
+
+def test_disabled_pack_is_not_rendered(tmp_path: Path) -> None:
+    settings = parse_settings({"rules": {"queues": {"enabled": False}, "stack": {"enabled": False}}})
+    names = {path.name for path in write_rules(settings, tmp_path)}
+    assert "queues.yml" not in names and "stack.yml" not in names and "stack-limits.yml" not in names
+    assert "http.yml" in names
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"rules": {"http": {"thresholds": {"error_rate_warning": 0.02}}}},
+            "stack.yaml: rules.http.thresholds.error_rate_warning: unknown threshold (hint: did you mean "
+            "'error_ratio_warning'?)",
+        ),
+        (
+            {"rules": {"htp": {}}},
+            "stack.yaml: rules.htp: unknown key (hint: did you mean 'http'?)",
+        ),
+        (
+            {"slos": [{"name": "a", "objective": 99, "sli": {"kind": "latency"}}]},
+            "stack.yaml: slos[0].sli: a latency SLI needs `threshold` (seconds), e.g. threshold: 0.5",
+        ),
+        (
+            {"slos": [{"name": "a", "objective": 100, "sli": {"kind": "availability"}}]},
+            "stack.yaml: slos[0].objective: 100 is out of range (input should be less than 100)",
+        ),
+        (
+            {"slos": [{"name": "a", "objective": 99, "sli": {"kind": "ratio", "errors": "x", "total": "y"}}]},
+            "stack.yaml: slos[0].sli: 'x' has no $window where the range goes, e.g. [$window]",
+        ),
+        (
+            {"slos": [{"name": "a", "objective": 99, "sli": {"kind": "availability"}}] * 2},
+            "stack.yaml: slos[1].name: SLO 'a' is declared twice (hint: give every SLO a name of its own)",
+        ),
+    ],
+)
+def test_bad_rule_and_slo_settings_are_one_clear_line(project_dir: Path, data: dict, message: str) -> None:
+    (project_dir / "stack.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    result = invoke("render")
+    assert result.exit_code == 2
+    where, _, rest = message.partition(": ")
+    assert re.fullmatch(rf"Error: {where}:\d+: {re.escape(rest)}\n", result.stderr), result.stderr
+    assert sorted(p.name for p in project_dir.iterdir()) == ["stack.yaml"]
+
+
+def test_slo_rules_have_every_window_and_the_budget(tmp_path: Path) -> None:
+    rules = rules_of(write_rules(seed_settings(), tmp_path))
+    recorded = {
+        (rule["record"], rule["labels"]["slo"])
+        for rule in rules
+        if "record" in rule and "slo" in rule.get("labels", {})
+    }
+    for slo in ("api-availability", "api-latency", "api-errors", "checkout-latency"):
+        for window in WINDOWS:
+            assert (f"slo:sli_error:ratio_rate{window}", slo) in recorded
+        for name in ("slo:sli_error:ratio_rate_window", "slo:objective:ratio", "slo:error_budget:remaining"):
+            assert (name, slo) in recorded
+    checkout = [
+        r for r in rules if r.get("record") == "slo:sli_error:ratio_rate5m" and r["labels"]["slo"] == "checkout-latency"
+    ]
+    # An integer bucket bound matches both "1" (Prometheus 2.x) and "1.0" (Prometheus 3 normalizes).
+    assert 'le=~"1|1\\\\.0"' in checkout[0]["expr"]
+
+
+def test_a_real_prometheus_evaluates_every_rule_without_error(tmp_path: Path) -> None:
+    """Every rendered rule runs in a real Prometheus: no evaluation error, over data that exercises them."""
+    rules_dir = tmp_path / "rules"
+    paths = write_rules(seed_settings(), rules_dir)
+    for path in paths:
+        # Groups with a longer interval (SLOs: 1m) would take up to that long for a first evaluation.
+        document = yaml.safe_load(path.read_text())
+        for group in document["groups"]:
+            group.pop("interval", None)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(rules_dir / "*.yml")],
+            }
+        )
+    )
+    expected = len(rules_of(paths))
+    with realbin.prometheus(config, tmp_path / "data") as server:
+        deadline = time.monotonic() + 30
+        while True:
+            groups = requests.get(f"{server.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+            rules = [rule for group in groups for rule in group["rules"]]
+            evaluated = [rule for rule in rules if rule.get("lastEvaluation", "").startswith("0001") is False]
+            if (
+                len(rules) == expected
+                and all(rule.get("health") != "unknown" for rule in evaluated)
+                and len(evaluated) == expected
+            ):
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert len(rules) == expected
+    unhealthy = {(rule["name"], rule.get("lastError")) for rule in rules if rule.get("health") != "ok"}
+    assert unhealthy == set()
