@@ -383,3 +383,16 @@ def test_a_port_taken_while_starting_is_recognised() -> None:
     assert failure.taken_port == 9090
     assert StartupFailure("prometheus", 1, Path("p.log"), ["other"]).taken_port is None
     assert "a port is already in use" in " ".join(failure.diagnosis().hints)
+
+
+def test_a_restarted_component_keeps_its_assigned_port(project: Path) -> None:
+    runtime = open_runtime(project)
+    runtime.up()
+    port = runtime.state_file.load().ports["prometheus"]["http"]
+    data = yaml.safe_load((project / "stack.yaml").read_text())
+    data["components"]["prometheus"]["retention"] = "3d"
+    (project / "stack.yaml").write_text(yaml.safe_dump(data))
+    runtime = open_runtime(project)
+    runtime.up()
+    assert runtime.state_file.load().ports["prometheus"]["http"] == port
+    assert runtime.http("prometheus", "http", "/-/ready").status == 200

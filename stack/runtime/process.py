@@ -197,6 +197,12 @@ class ProcessRuntime:
                 and name not in stopping
                 and state.processes[name].config_hash != plans[name].config_hash
             }
+            # A port chosen here may have been taken since (another program starting now): choose again.
+            stopped = [name for name in targets if name not in running or name in stopping]
+            taken = self._taken_assigned_ports([plans[name] for name in stopped])
+            if taken and len(avoid) < 50:
+                avoid |= taken
+                continue
             if not changed or not restart_changed:
                 break
             terminate_all(changed, self.stop_timeout)
@@ -220,13 +226,25 @@ class ProcessRuntime:
             raise
         self.state_file.save(state)
 
+    def _published(self, component: str) -> set[str]:
+        return {spec.name for spec, _ in REGISTRY[component].published(self.settings)}
+
+    def _taken_assigned_ports(self, plans: list[ProcessPlan]) -> set[int]:
+        return {
+            port
+            for plan in plans
+            for port_name, host, port in plan.listen
+            if port_name not in self._published(plan.component) and not port_free(host, port)
+        }
+
     def _check_ports(self, plans: list[ProcessPlan]) -> None:
         for plan in plans:
             for port_name, host, port in plan.listen:
                 if port_free(host, port):
                     continue
                 spec = REGISTRY[plan.component].port_spec(port_name)
-                setting = f"components.{plan.component}.{spec.setting}" if spec.setting else None
+                published = port_name in self._published(plan.component)
+                setting = f"components.{plan.component}.{spec.setting}" if spec.setting and published else None
                 owner = port_owner(port) or "another program"
                 where = f" ({setting})" if setting else ""
                 raise PortInUse(
@@ -278,9 +296,15 @@ class ProcessRuntime:
             version=binary.version,
         )
 
-    def _exit_code(self, record: ProcessRecord) -> int | None:
+    def _exit_code(self, record: ProcessRecord, *, wait: float = 0.0) -> int | None:
+        """The exit code of a process this object started (None while it runs, or for others')."""
         child = self._children.get(record.pid)
-        return child.poll() if child is not None else None
+        if child is None:
+            return None
+        if wait:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return child.wait(timeout=wait)
+        return child.poll()
 
     def _watch(self, plans: dict[str, ProcessPlan], records: dict[str, ProcessRecord]) -> None:
         """Until each new process is ready (or steadily listening); raise for one that exits."""
@@ -292,9 +316,8 @@ class ProcessRuntime:
                 if name in settled:
                     continue
                 if self._exit_code(record) is not None or not record.alive():
-                    raise StartupFailure(
-                        name, self._exit_code(record), Path(record.log), read_log_tail(Path(record.log), LOG_TAIL)
-                    )
+                    code = self._exit_code(record, wait=5)
+                    raise StartupFailure(name, code, Path(record.log), read_log_tail(Path(record.log), LOG_TAIL))
                 plan = plans[name]
                 if not all(_accepts(_url_host(host), port) for _, host, port in plan.listen):
                     continue
