@@ -417,3 +417,34 @@ def test_up_success_prints_the_urls_and_where_the_credentials_are(project_dir: P
     assert result.stdout.endswith(" s.\n") and "Ready in " in result.stdout
     assert "Waiting until every component is ready" in result.stderr
     assert "ready" in result.stderr
+
+
+def test_up_provisions_grafana_and_a_second_up_writes_nothing(project_dir: Path, fake_docker: FakeDocker) -> None:
+    from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
+    from tests.fake_grafana import fake_grafana
+
+    with http_server(lambda m, p, b: (200, b"ready")) as loki, fake_grafana() as grafana:
+        SecretStore(project_dir / ".stack-secrets").put(GRAFANA_ADMIN_PASSWORD, grafana.admin_password)
+        write_settings(
+            project_dir,
+            "components:\n"
+            + "".join(f"  {n}: {{enabled: false}}\n" for n in ("otel-collector", "prometheus", "tempo", "alertmanager"))
+            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n  grafana: {{port: {grafana.url.rsplit(':', 1)[1]}}}\n",
+        )
+        fake_docker.scenario(
+            {"when": ["compose", "up"]},
+            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+        )
+        first = invoke("up")
+        assert first.exit_code == 0, first.output
+        assert set(grafana.datasources) == {"loki"}
+        grafana.reset_journal()
+        second = invoke("up")
+        assert second.exit_code == 0, second.output
+        assert grafana.writes() == []
+    assert "Grafana: 1 created" in first.stderr
+    assert "Grafana: 0 created, 0 updated, 1 unchanged" in second.stderr and "0 writes" in second.stderr
+    assert f"Grafana  {grafana.url}\n" in second.stdout
+    # Compose was asked to converge, never to recreate.
+    assert all("--force-recreate" not in argv for argv in fake_docker.calls())

@@ -25,7 +25,7 @@ from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
 from stack.paths import Paths
 from stack.runtime.base import HttpReply, ServiceState
-from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore
+from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore, compose_environment
 from stack.settings import Settings
 from stack.tools import ToolResult
 from stack.tools import run as run_tool
@@ -234,6 +234,11 @@ class DockerRuntime:
             if password:
                 # Compose reads the secret from its environment; it never lands in compose.yaml.
                 os.environ[GRAFANA_PASSWORD_ENV] = password
+        if self.settings.component("proxy").enabled:
+            # The TLS proxy's certificate and key (tls.mode files) travel the same way.
+            os.environ.update(
+                {k: v for k, v in compose_environment(self.settings, self.paths).items() if k != GRAFANA_PASSWORD_ENV}
+            )
         compose_files = [self.paths.compose_file] if self.paths.compose_file.exists() else []
         url_host = self.host if self.host and "://" in self.host else None
         context = self.host if self.host and "://" not in self.host else None
