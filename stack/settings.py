@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from stack.dashboards import bundled_packs, unknown_pack_hint
 from stack.errors import SettingsError
 from stack.units import parse_duration, parse_size
 from stack.yamlio import KeyPath, LoadedYaml, YamlSyntaxError, load_file
@@ -216,6 +217,25 @@ class ScrapeTarget(StrictModel):
     scheme: Literal["http", "https"] = "http"
     interval: Duration | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+
+
+def _pack(value: str) -> str:
+    if value not in bundled_packs():
+        raise ValueError(f"{value!r} is not a dashboard pack")
+    return value
+
+
+def _all_packs() -> list[str]:
+    return bundled_packs()
+
+
+class DashboardSettings(StrictModel):
+    packs: list[Annotated[str, AfterValidator(_pack)]] = Field(
+        default_factory=_all_packs, description="Bundled dashboard packs to provision (default: all)."
+    )
+    dirs: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Directories of the user's own dashboard JSON, relative to stack.yaml."
+    )
 
 
 class TlsSettings(StrictModel):
@@ -430,6 +450,7 @@ class Settings(StrictModel):
     runtime: Literal["docker", "process"] = "docker"
     components: Components = Field(default_factory=Components)
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
+    dashboards: DashboardSettings = Field(default_factory=DashboardSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     slos: list[SloSettings] = Field(default_factory=list)
@@ -548,6 +569,8 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
             hint = "create the file (chmod 600) or fix the path, which is relative to stack.yaml"
         elif "pin a version" in message:
             hint = "e.g. grafana/grafana:13.2.0"
+        elif "is not a dashboard pack" in message:
+            hint = unknown_pack_hint(str(given))
         elif "host name" in message:
             hint = "use the public DNS name of the server"
         return path, message, hint

@@ -53,6 +53,7 @@ def command(
         rows[:] = current
         live.update(readiness_table(current))
 
+    pulls = show.PullDisplay(console)
     provisioner = None if no_provision else show.provisioner()
     try:
         result = lifecycle.up(
@@ -63,6 +64,7 @@ def command(
             pull=not no_pull,
             on_step=on_step,
             on_readiness=on_readiness,
+            on_pull=pulls.update,
             provisioner=provisioner,
         )
     except StackError as exc:
@@ -76,6 +78,7 @@ def command(
         show.diagnosis(console, found())
         sys.exit(1)
     finally:
+        pulls.stop()
         if live.is_started:
             live.stop()
     if not result.ok:
