@@ -51,15 +51,17 @@ restore: install
 	@if [ -z "$(FILE)" ]; then echo "usage: make restore FILE=backups/<archive>.tar.zst [ARGS='--only grafana --yes']" >&2; exit 2; fi
 	$(STACK) restore "$(FILE)" $(ARGS)
 
-# Debian's packages give the real promtool, amtool, prometheus and alertmanager the tests run.
+# Debian's packages give the real promtool, amtool, prometheus and alertmanager the tests run,
+# caddy (the TLS proxy's config is run for real) and OpenSSH (the deploy tunnel runs against a real sshd).
 test-deps:
 	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null \
-	    || ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
+	    || ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+	    || ! command -v caddy >/dev/null || ! command -v ssh >/dev/null || ! test -x /usr/sbin/sshd; then \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
-	  echo "Installing Debian packages: prometheus prometheus-alertmanager"; \
+	  echo "Installing Debian packages: prometheus prometheus-alertmanager caddy openssh-client openssh-server"; \
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
-	    prometheus prometheus-alertmanager >/dev/null; \
+	    prometheus prometheus-alertmanager caddy openssh-client openssh-server >/dev/null; \
 	fi
 
 test: install test-deps

@@ -67,7 +67,12 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
     if configs:
         service["configs"] = [{"source": config.name, "target": config.target} for config in configs]
     ports = [
-        {"target": spec.container, "published": str(host_port), "host_ip": settings.bind_address, "protocol": "tcp"}
+        {
+            "target": spec.container,
+            "published": str(host_port),
+            "host_ip": component.host_ip(settings),
+            "protocol": "tcp",
+        }
         for spec, host_port in component.published(settings)
     ]
     if ports:

@@ -10,6 +10,7 @@ from pathlib import Path
 from stack.errors import StackError
 from stack.fileio import atomic_write
 from stack.paths import Paths
+from stack.settings import Settings
 
 GRAFANA_ADMIN_PASSWORD = "grafana-admin-password"
 
@@ -66,3 +67,47 @@ class SecretStore:
                 f"{path}: secret file is readable by others (mode {mode:o})",
                 hint=f"run: chmod 600 {path}",
             )
+
+
+def tls_file_paths(settings: Settings, paths: Paths) -> tuple[Path, Path]:
+    """The certificate and key files of `server.tls` (mode files), resolved beside stack.yaml."""
+    tls = settings.server.tls
+    found = []
+    for key in ("cert_file", "key_file"):
+        value = getattr(tls, key)
+        if value is None:
+            raise StackError(f"server.tls.{key} is not set", hint="give the path of the PEM file in stack.yaml")
+        path = Path(value).expanduser()
+        found.append(path if path.is_absolute() else paths.base_dir / path)
+    return found[0], found[1]
+
+
+def _read_pem(path: Path, key: str, marker: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
+        raise StackError(
+            f"{path}: server.tls.{key} cannot be read: {reason}", hint="fix the path in stack.yaml"
+        ) from None
+    if marker not in text:
+        raise StackError(f"{path}: server.tls.{key} is not a PEM file ({marker!r} not found)", hint="use PEM format")
+    return text
+
+
+def compose_environment(settings: Settings, paths: Paths) -> dict[str, str]:
+    """The variables `docker compose` reads the project's secrets from (compose.yaml names only them).
+
+    The Grafana password is generated the first time; the TLS files of `server.tls.mode: files` are
+    read from the machine running `stack`, so they reach a remote engine without a copy on its disk.
+    """
+    from stack.components.proxy import TLS_CERT_ENV, TLS_KEY_ENV  # components import settings, not us
+
+    env: dict[str, str] = {}
+    if settings.component("grafana").enabled:
+        env[GRAFANA_PASSWORD_ENV] = SecretStore.for_paths(paths).ensure(GRAFANA_ADMIN_PASSWORD)
+    if settings.component("proxy").enabled and settings.server.tls.mode == "files":
+        cert, key = tls_file_paths(settings, paths)
+        env[TLS_CERT_ENV] = _read_pem(cert, "cert_file", "BEGIN CERTIFICATE")
+        env[TLS_KEY_ENV] = _read_pem(key, "key_file", "PRIVATE KEY")
+    return env

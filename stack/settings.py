@@ -24,11 +24,25 @@ from pydantic import (
     model_validator,
 )
 
+from stack.dashboards import bundled_packs, unknown_pack_hint
 from stack.errors import SettingsError
 from stack.units import parse_duration, parse_size
 from stack.yamlio import KeyPath, LoadedYaml, YamlSyntaxError, load_file
 
 COMPONENT_NAMES = ("otel-collector", "prometheus", "loki", "tempo", "grafana", "alertmanager")
+# Components that are off unless a profile or the user turns them on (listed after the core six).
+OPTIONAL_COMPONENT_NAMES = ("proxy",)
+
+# `profile: server` raises these defaults; whatever the user wrote still wins.
+SERVER_PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "otel-collector": {"memory": "512M"},
+    "prometheus": {"memory": "2G"},
+    "loki": {"memory": "1G"},
+    "tempo": {"memory": "1G"},
+    "grafana": {"memory": "768M"},
+    "alertmanager": {"memory": "256M"},
+    "proxy": {"enabled": True},
+}
 
 
 def _duration(value: str) -> str:
@@ -65,6 +79,33 @@ def _address(value: str) -> str:
     except ValueError:
         raise ValueError(f"{value!r} is not an IP address (use 127.0.0.1, 0.0.0.0 or a specific address)") from None
     return value
+
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.I
+)
+
+
+def _hostname(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a host name (e.g. grafana.example.com) or an IP address")
+    return value.lower()
+
+
+def _email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8 and ::1: ports bound there are reachable from this machine only."""
+    return ipaddress.ip_address(address).is_loopback
 
 
 def _project(value: str) -> str:
@@ -143,6 +184,18 @@ class AlertmanagerSettings(ComponentSettings):
     memory: MemorySize = "128M"
 
 
+class ProxySettings(ComponentSettings):
+    """Caddy in front of Grafana: TLS (automatic certificates or the user's files) on a public address."""
+
+    enabled: bool = False
+    image: Image = "caddy:2.11.4"
+    # HTTPS on server.listen_address.
+    port: Port | None = 443
+    # Plain HTTP: only redirects to HTTPS and answers ACME HTTP-01 challenges.
+    http_port: Port | None = 80
+    memory: MemorySize = "128M"
+
+
 class Components(StrictModel):
     otel_collector: CollectorSettings = Field(default_factory=CollectorSettings, alias="otel-collector")
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
@@ -150,6 +203,7 @@ class Components(StrictModel):
     tempo: TempoSettings = Field(default_factory=TempoSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
     alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
 
     def get(self, name: str) -> ComponentSettings:
         """The settings of the component called `name` (its compose service name)."""
@@ -163,6 +217,55 @@ class ScrapeTarget(StrictModel):
     scheme: Literal["http", "https"] = "http"
     interval: Duration | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+
+
+def _pack(value: str) -> str:
+    if value not in bundled_packs():
+        raise ValueError(f"{value!r} is not a dashboard pack")
+    return value
+
+
+def _all_packs() -> list[str]:
+    return bundled_packs()
+
+
+class DashboardSettings(StrictModel):
+    packs: list[Annotated[str, AfterValidator(_pack)]] = Field(
+        default_factory=_all_packs, description="Bundled dashboard packs to provision (default: all)."
+    )
+    dirs: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Directories of the user's own dashboard JSON, relative to stack.yaml."
+    )
+
+
+class TlsSettings(StrictModel):
+    # auto: a certificate from Let's Encrypt (needs a public DNS name pointing at the server, ports
+    # 80/443 reachable); files: the user's certificate and key; internal: Caddy's own CA (private hosts).
+    mode: Literal["auto", "files", "internal"] = "auto"
+    email: Annotated[str, AfterValidator(_email)] | None = None
+    # PEM files on the machine running `stack` (relative to stack.yaml); sent as compose secrets.
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class ServerSettings(StrictModel):
+    hostname: Annotated[str, AfterValidator(_hostname)] | None = None
+    # Where the proxy's HTTPS (and redirect) ports listen; the components stay on bind_address.
+    listen_address: Annotated[str, AfterValidator(_address)] = "0.0.0.0"
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    # Publishing Grafana on a non-loopback address without TLS is refused unless this is true.
+    allow_plain_http: bool = False
+
+
+def _fill(defaults: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with the keys of `defaults` it lacks (recursively); never overrides what is there."""
+    merged = dict(data)
+    for key, value in defaults.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = _fill(value, merged[key])
+    return merged
 
 
 # --- rules, SLOs and alerting (signals) ----------------------------------------------------
@@ -341,18 +444,38 @@ class ProcessSettings(StrictModel):
 
 class Settings(StrictModel):
     project: Annotated[str, AfterValidator(_project)] = "observability"
+    # local: a laptop or a single machine; server: larger limits and the TLS proxy in front of Grafana.
+    profile: Literal["local", "server"] = "local"
     bind_address: Annotated[str, AfterValidator(_address)] = "127.0.0.1"
     runtime: Literal["docker", "process"] = "docker"
     components: Components = Field(default_factory=Components)
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
+    dashboards: DashboardSettings = Field(default_factory=DashboardSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     slos: list[SloSettings] = Field(default_factory=list)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     process: ProcessSettings = Field(default_factory=ProcessSettings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        if not (isinstance(data, dict) and data.get("profile") == "server"):
+            return data
+        components = data.get("components") or {}
+        if not isinstance(components, dict):
+            return data  # reported by the normal validation
+        filled = dict(components)
+        for name, defaults in SERVER_PROFILE_DEFAULTS.items():
+            key = name.replace("-", "_") if name.replace("-", "_") in filled else name
+            given = filled.get(key) or {}
+            if isinstance(given, dict):
+                filled[key] = _fill(defaults, given)
+        return {**data, "components": filled}
+
     def enabled(self) -> list[str]:
-        """Names of the enabled components, in their canonical order."""
-        return [name for name in COMPONENT_NAMES if self.components.get(name).enabled]
+        """Names of the enabled components, in their canonical order (optional ones last)."""
+        return [name for name in (*COMPONENT_NAMES, *OPTIONAL_COMPONENT_NAMES) if self.components.get(name).enabled]
 
     def component(self, name: str) -> ComponentSettings:
         return self.components.get(name)
@@ -446,6 +569,10 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
             hint = "create the file (chmod 600) or fix the path, which is relative to stack.yaml"
         elif "pin a version" in message:
             hint = "e.g. grafana/grafana:13.2.0"
+        elif "is not a dashboard pack" in message:
+            hint = unknown_pack_hint(str(given))
+        elif "host name" in message:
+            hint = "use the public DNS name of the server"
         return path, message, hint
     return path, error["msg"], None
 
@@ -468,7 +595,67 @@ def _published_ports(settings: Settings) -> list[tuple[KeyPath, int]]:
     return found
 
 
-def _consistency(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, str] | None:
+PLAIN_HTTP_HINT = (
+    "keep bind_address 127.0.0.1 and serve Grafana through the TLS proxy (profile: server, server.hostname), "
+    "or set server.allow_plain_http: true if a TLS terminator of your own sits in front"
+)
+
+
+def plain_http_exposure(settings: Settings) -> tuple[KeyPath, str] | None:
+    """Grafana published on a non-loopback address over plain HTTP (passwords and cookies in clear)."""
+    grafana = settings.component("grafana")
+    if grafana.enabled and grafana.port is not None and not is_loopback(settings.bind_address):
+        return (
+            ("bind_address",),
+            f"{settings.bind_address} publishes Grafana (port {grafana.port}) without TLS",
+        )
+    return None
+
+
+def _proxy_problem(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, str] | None:
+    proxy = settings.component("proxy")
+    if not proxy.enabled:
+        return None
+    blame: KeyPath = (
+        ("components", "proxy", "enabled") if ("components", "proxy", "enabled") in loaded.lines else (("profile",))
+    )
+    server = settings.server
+    if not settings.component("grafana").enabled:
+        return blame, "the TLS proxy fronts Grafana, which is disabled", "enable grafana or disable the proxy"
+    if proxy.port is None:
+        return ("components", "proxy", "port"), "the TLS proxy needs its HTTPS port", "set a port such as 443"
+    if server.hostname is None:
+        return (
+            ("server", "hostname") if ("server",) in loaded.lines else blame,
+            "the TLS proxy needs server.hostname (the name users open Grafana at)",
+            "set server.hostname: grafana.example.com",
+        )
+    tls = server.tls
+    if tls.mode == "auto":
+        try:
+            ipaddress.ip_address(server.hostname)
+        except ValueError:
+            pass
+        else:
+            return (
+                ("server", "tls", "mode"),
+                f"automatic certificates need a DNS name, not the address {server.hostname}",
+                "use tls.mode: internal (Caddy's own CA) or files (your certificate), or a DNS name",
+            )
+        if proxy.http_port is None:
+            return (
+                ("components", "proxy", "http_port"),
+                "automatic certificates need the HTTP port (ACME HTTP-01 challenge)",
+                "set http_port: 80, or use tls.mode: files",
+            )
+    if tls.mode == "files":
+        for key in ("cert_file", "key_file"):
+            if getattr(tls, key) is None:
+                return ("server", "tls", key), f"tls.mode files needs tls.{key}", "give the path of the PEM file"
+    return None
+
+
+def _consistency(settings: Settings, loaded: LoadedYaml, *, security: bool = True) -> tuple[KeyPath, str, str] | None:
     seen: dict[int, KeyPath] = {}
     for path, port in _published_ports(settings):
         if port in seen:
@@ -488,6 +675,13 @@ def _consistency(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, 
                 "give every scrape target a job name of its own",
             )
         jobs.add(target.job)
+    problem = _proxy_problem(settings, loaded)
+    if problem:
+        return problem
+    if security and not settings.server.allow_plain_http:
+        exposure = plain_http_exposure(settings)
+        if exposure:
+            return exposure[0], exposure[1], PLAIN_HTTP_HINT
     return _signals_consistency(settings)
 
 
@@ -519,8 +713,13 @@ def _signals_consistency(settings: Settings) -> tuple[KeyPath, str, str] | None:
     return None
 
 
-def parse_settings(data: Any, *, loaded: LoadedYaml | None = None, source: Path | None = None) -> Settings:
-    """Validate a settings mapping; raise SettingsError naming the file, line and key path."""
+def parse_settings(
+    data: Any, *, loaded: LoadedYaml | None = None, source: Path | None = None, security: bool = True
+) -> Settings:
+    """Validate a settings mapping; raise SettingsError naming the file, line and key path.
+
+    `security=False` lets insecure but well-formed settings through, for `stack doctor` to report on.
+    """
     loaded = loaded or LoadedYaml(data=data)
     where_file = str(source) if source else "stack.yaml"
     if data is None:
@@ -533,14 +732,14 @@ def parse_settings(data: Any, *, loaded: LoadedYaml | None = None, source: Path 
     except ValidationError as exc:
         path, message, hint = _describe(exc.errors()[0], loaded)
         raise SettingsError(f"{_where(source, loaded, path)}: {_dotted(path)}: {message}", hint=hint) from None
-    problem = _consistency(settings, loaded)
+    problem = _consistency(settings, loaded, security=security)
     if problem:
         path, message, hint = problem
         raise SettingsError(f"{_where(source, loaded, path)}: {_dotted(path)}: {message}", hint=hint)
     return settings
 
 
-def load_settings(path: Path | None) -> Settings:
+def load_settings(path: Path | None, *, security: bool = True) -> Settings:
     """Settings from `path`, or the defaults when `path` is None or does not exist."""
     if path is None or not path.exists():
         return Settings()
@@ -553,4 +752,4 @@ def load_settings(path: Path | None) -> Settings:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: cannot be read: {exc}") from None
-    return parse_settings(loaded.data, loaded=loaded, source=path)
+    return parse_settings(loaded.data, loaded=loaded, source=path, security=security)

@@ -60,7 +60,9 @@ def test_nothing_points_at_service_names_or_container_paths_and_all_listen_on_lo
 
 
 def test_published_ports_follow_bind_address_and_internal_ones_stay_on_loopback() -> None:
-    settings = parse_settings({"bind_address": "0.0.0.0", "components": {"loki": {"port": 13100}}})
+    settings = parse_settings(
+        {"bind_address": "0.0.0.0", "server": {"allow_plain_http": True}, "components": {"loki": {"port": 13100}}}
+    )
     _, plans = _plans(settings)
     assert ("http", "0.0.0.0", 13100) in plans["loki"].listen
     assert {port: host for port, host, _ in plans["loki"].listen}["grpc"] == "127.0.0.1"

@@ -1,14 +1,67 @@
-"""`stack doctor` (placeholder until its issue lands)."""
+"""`stack doctor`: findings with severity and fix; exit 1 when any is high."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from stack.errors import StackError
+from stack.commands import paths_from
+from stack.commands.options import runtime_options
+from stack.doctor import DEFAULT_BACKUP_DAYS, Report, diagnose
+from stack.errors import EXIT_FAILURE
+from stack.runtime.select import get_runtime
+from stack.settings import Settings
 
 
-@click.command("doctor", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available in this build yet."""
-    raise StackError("`stack doctor` is not available in this build yet")
+def format_report(report: Report) -> str:
+    lines = [f"stack doctor: {report.target}"]
+    for finding in report.sorted():
+        where = f" [{finding.component}]" if finding.component else ""
+        lines.append(f"{finding.severity.upper():<7} {finding.id}{where}: {finding.title}")
+        if finding.detail:
+            lines.append(f"        why: {finding.detail}")
+        lines.append(f"        fix: {finding.fix}")
+    if not report.findings:
+        lines.append("No findings.")
+    lines.append(f"Checked: {', '.join(report.checked)}.")
+    for name, reason in report.skipped.items():
+        lines.append(f"Skipped {name}: {reason}")
+    counts = report.counts()
+    lines.append(f"{counts['high']} high, {counts['medium']} medium, {counts['low']} low.")
+    return "\n".join(lines)
+
+
+@click.command("doctor")
+@runtime_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--settings-only", is_flag=True, help="Check stack.yaml and its files only, not the running stack.")
+@click.option(
+    "--backup-days",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BACKUP_DAYS,
+    show_default=True,
+    help="Report when the newest backup is older than this.",
+)
+@click.option("--skip", "skip", multiple=True, metavar="ID", help="Ignore findings with this id (repeatable).")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    runtime_name: str | None,
+    host: str | None,
+    *,
+    as_json: bool,
+    settings_only: bool,
+    backup_days: int,
+    skip: tuple[str, ...],
+) -> None:
+    """Find security and health problems in stack.yaml and the running stack (local or --host)."""
+    paths = paths_from(ctx)
+
+    def factory(settings: Settings):  # type: ignore[no-untyped-def]  # returns a Runtime
+        return get_runtime(settings, paths, name=runtime_name, host=host)
+
+    report = diagnose(paths, runtime_factory=None if settings_only else factory, backup_days=backup_days, skip=skip)
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
+    if report.high:
+        ctx.exit(EXIT_FAILURE)

@@ -8,10 +8,12 @@ from stack.components.collector import Collector
 from stack.components.grafana import Grafana
 from stack.components.loki import Loki
 from stack.components.prometheus import Prometheus
+from stack.components.proxy import Proxy
 from stack.components.tempo import Tempo
 
 REGISTRY: dict[str, Component] = {
-    component.name: component for component in (Collector(), Prometheus(), Loki(), Tempo(), Grafana(), Alertmanager())
+    component.name: component
+    for component in (Collector(), Prometheus(), Loki(), Tempo(), Grafana(), Alertmanager(), Proxy())
 }
 
 

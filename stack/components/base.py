@@ -133,6 +133,10 @@ class Component:
                 found.append((spec, getattr(comp, spec.setting)))
         return found
 
+    def host_ip(self, settings: Settings) -> str:
+        """The host address its published ports listen on."""
+        return settings.bind_address
+
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         """The files this component reads, rendered for `ctx`."""
         raise NotImplementedError

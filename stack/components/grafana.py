@@ -76,7 +76,14 @@ class Grafana(Component):
         settings = self.settings(ctx)
         assert isinstance(settings, GrafanaSettings)
         env = {"GF_SECURITY_ADMIN_USER": settings.admin_user}
-        if settings.port is not None:
+        from stack.components.proxy import public_url  # the registry imports this module
+
+        url = public_url(ctx.settings)
+        if url:
+            # Behind the TLS proxy: links and redirects use the public name; cookies only over HTTPS.
+            env["GF_SERVER_ROOT_URL"] = url
+            env["GF_SECURITY_COOKIE_SECURE"] = "true"
+        elif settings.port is not None:
             host = "localhost" if ctx.settings.bind_address in ("127.0.0.1", "::1") else ctx.settings.bind_address
             env["GF_SERVER_ROOT_URL"] = f"http://{host}:{settings.port}/"
         return env

@@ -1,0 +1,8 @@
+"""The bundled dashboard packs, as Python that `scripts/build_dashboards.py` turns into JSON."""
+
+from __future__ import annotations
+
+from dashboard_packs import explore, service_overview, slos, stack_health
+from dashboard_packs.model import Pack
+
+PACKS: list[Pack] = [stack_health.PACK, service_overview.PACK, slos.PACK, explore.PACK]

@@ -1,0 +1,289 @@
+"""Every query of every bundled dashboard, run against a real Prometheus holding the synthetic data
+set (tests/dashboard_series.py), or checked for the labels and datasource it needs (LogQL, TraceQL).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from stack.dashboard_queries import Query, interpolate, or_variants, queries, variable_names
+from stack.dashboards import Dashboard, load_dashboards
+from tests.conftest import require_tool
+from tests.dashboard_series import CATALOG, build_tsdb
+from tests.realbin import Server, prometheus
+
+# The rate interval Grafana would pick for the synthetic 30 s spacing, and the range panels draw.
+MACROS = {
+    "__rate_interval": "2m",
+    "__interval": "1m",
+    "__auto": "2m",
+    "__range": "1h",
+    "__range_s": "3600",
+    "__range_ms": "3600000",
+    "__interval_ms": "60000",
+}
+RANGE_SECONDS = 3600
+STEP_SECONDS = 60
+
+# Index labels Loki 3.x makes from OTLP resource attributes (dots become underscores), and the
+# structured metadata a pipeline stage can filter on (level detection, trace correlation).
+LOKI_STREAM_LABELS = {
+    "service_name",
+    "service_namespace",
+    "service_instance_id",
+    "deployment_environment",
+    "container_name",
+}
+LOKI_METADATA = {"detected_level", "severity_text", "trace_id", "span_id"}
+TRACEQL_INTRINSICS = {"status", "name", "duration", "kind", "rootName", "rootServiceName", "traceDuration"}
+TRACEQL_ATTRIBUTES = {
+    "resource.service.name",
+    "span.http.route",
+    "span.http.response.status_code",
+    "span.http.request.method",
+    "span.gen_ai.request.model",
+    "span.gen_ai.system",
+}
+
+
+def _all_queries() -> list[tuple[Dashboard, Query]]:
+    return [(dashboard, query) for dashboard in load_dashboards() for query in queries(dashboard.model)]
+
+
+ALL = _all_queries()
+
+
+def _values(dashboard: Dashboard) -> dict[str, str]:
+    """Every template variable at its "All" value (`.+`), as Grafana sends it in a regex matcher."""
+    found = {}
+    for variable in dashboard.model.get("templating", {}).get("list", []):
+        if variable.get("type") == "query":
+            found[variable["name"]] = variable.get("allValue") or ".+"
+        elif variable.get("type") in ("textbox", "constant", "custom"):
+            found[variable["name"]] = str((variable.get("current") or {}).get("value", variable.get("query", "")))
+        elif variable.get("type") == "datasource":
+            found[variable["name"]] = variable["current"]["value"]
+    return found
+
+
+@dataclass
+class Loaded:
+    server: Server
+    end: int
+
+
+@pytest.fixture(scope="module")
+def loaded_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+    require_tool("promtool")
+    root = tmp_path_factory.mktemp("dashboards")
+    end = int(time.time()) // 60 * 60
+    build_tsdb(root / "data", end, root)
+    config = root / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 15s\n", encoding="utf-8")
+    with prometheus(config, root / "data") as server:
+        yield Loaded(server, end)
+
+
+def _run(loaded: Loaded, expr: str, *, instant: bool) -> tuple[str | None, int]:
+    """(error, number of finite values) of `expr` at the end of the data set."""
+    if instant:
+        url, params = "/api/v1/query", {"query": expr, "time": str(loaded.end)}
+    else:
+        params = {
+            "query": expr,
+            "start": str(loaded.end - RANGE_SECONDS),
+            "end": str(loaded.end),
+            "step": str(STEP_SECONDS),
+        }
+        url = "/api/v1/query_range"
+    reply = requests.post(loaded.server.url + url, data=params, timeout=30).json()
+    if reply.get("status") != "success":
+        return f"{reply.get('errorType')}: {reply.get('error')}", 0
+    if reply.get("warnings"):
+        return f"warnings: {reply['warnings']}", 0
+    data = reply["data"]
+    values: list[Any] = []
+    if data["resultType"] == "matrix":
+        values = [value for series in data["result"] for _, value in series["values"]]
+    elif data["resultType"] == "vector":
+        values = [series["value"][1] for series in data["result"]]
+    elif data["resultType"] == "scalar":
+        values = [data["result"][1]]
+    return None, sum(1 for value in values if math.isfinite(float(value)))
+
+
+PROMQL = [(d, q) for d, q in ALL if q.kind == "promql"]
+
+
+@pytest.mark.parametrize(("dashboard", "query"), PROMQL, ids=[f"{q.dashboard}:{q.panel}:{q.ref_id}" for _, q in PROMQL])
+def test_promql_returns_data_on_real_prometheus(loaded_prometheus: Loaded, dashboard: Dashboard, query: Query) -> None:
+    expr = interpolate(query.text, _values(dashboard), MACROS)
+    assert not variable_names(expr) - {"1"}, f"{query.where}: unresolved variables in {expr}"
+    problems = []
+    for text in [expr, *or_variants(expr)]:
+        error, finite = _run(loaded_prometheus, text, instant=query.instant)
+        if error:
+            problems.append(f"error {error} in: {text}")
+        elif not finite:
+            problems.append(f"no data for: {text}")
+    assert not problems, f"{query.where}:\n" + "\n".join(problems)
+
+
+VARIABLES = [(d, q) for d, q in ALL if q.kind == "variable" and q.datasource_type == "prometheus"]
+
+
+@pytest.mark.parametrize(("dashboard", "query"), VARIABLES, ids=[f"{q.dashboard}:{q.panel}" for _, q in VARIABLES])
+def test_variable_queries_list_values(loaded_prometheus: Loaded, dashboard: Dashboard, query: Query) -> None:
+    match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query.text.strip())
+    assert match, f"{query.where}: expected label_values(<selector>, <label>), got {query.text}"
+    selector, label = match.groups()
+    reply = requests.get(
+        f"{loaded_prometheus.server.url}/api/v1/label/{label}/values",
+        params={"match[]": interpolate(selector, _values(dashboard), MACROS)},
+        timeout=10,
+    ).json()
+    assert reply["status"] == "success", f"{query.where}: {reply}"
+    assert reply["data"], f"{query.where}: {query.text} lists no values"
+
+
+EXEMPLARS = [(d, q) for d, q in PROMQL if q.exemplar]
+
+
+def test_exemplar_queries_are_accepted(loaded_prometheus: Loaded) -> None:
+    assert EXEMPLARS, "the latency panels ask for exemplars (they open the trace)"
+    for dashboard, query in EXEMPLARS:
+        reply = requests.post(
+            f"{loaded_prometheus.server.url}/api/v1/query_exemplars",
+            data={
+                "query": interpolate(query.text, _values(dashboard), MACROS),
+                "start": str(loaded_prometheus.end - RANGE_SECONDS),
+                "end": str(loaded_prometheus.end),
+            },
+            timeout=10,
+        ).json()
+        assert reply["status"] == "success", f"{query.where}: {reply}"
+
+
+# --- LogQL and TraceQL: no Loki or Tempo binary here, so check what they need ---------------------
+
+LOGQL = [(d, q) for d, q in ALL if q.kind == "logql"]
+TRACEQL = [(d, q) for d, q in ALL if q.kind == "traceql"]
+
+
+def _balanced(text: str) -> bool:
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[str] = []
+    for char in re.sub(r'"(?:[^"\\]|\\.)*"|`[^`]*`', '""', text):
+        if char in "([{":
+            stack.append(char)
+        elif char in pairs and (not stack or stack.pop() != pairs[char]):
+            return False
+    return not stack
+
+
+def _never_empty(op: str, value: str) -> bool:
+    """Whether a stream matcher cannot match the empty string (Loki needs one such matcher)."""
+    if op == "=":
+        return bool(value)
+    return op == "=~" and re.fullmatch(value, "") is None
+
+
+def test_there_are_log_and_trace_queries() -> None:
+    assert LOGQL and TRACEQL
+
+
+@pytest.mark.parametrize(("dashboard", "query"), LOGQL, ids=[f"{q.dashboard}:{q.panel}:{q.ref_id}" for _, q in LOGQL])
+def test_logql_uses_loki_and_known_labels(dashboard: Dashboard, query: Query) -> None:
+    assert (query.datasource_type, query.datasource_uid) == ("loki", "loki"), query.where
+    expr = interpolate(query.text, _values(dashboard), MACROS)
+    assert _balanced(expr), f"{query.where}: unbalanced brackets in {expr}"
+    selectors = re.findall(r"\{([^{}]*)\}", expr)
+    assert selectors, f"{query.where}: no stream selector in {expr}"
+    for selector in selectors:
+        matchers = re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', selector)
+        assert matchers, f"{query.where}: empty stream selector"
+        assert {name for name, _, _ in matchers} <= LOKI_STREAM_LABELS, f"{query.where}: {selector}"
+        # Loki refuses a selector whose every matcher can match the empty string.
+        assert any(_never_empty(op, value) for _, op, value in matchers), f"{query.where}: {selector}"
+    filtered = set(re.findall(r"\|\s*(\w+)\s*(?:=~|!~|!=|==|=|>=|<=|>|<)", expr))
+    assert filtered <= LOKI_STREAM_LABELS | LOKI_METADATA, f"{query.where}: unknown label in {expr}"
+    for group in re.findall(r"\bby\s*\(([^)]*)\)", expr):
+        names = {name.strip() for name in group.split(",") if name.strip()}
+        assert names <= LOKI_STREAM_LABELS | LOKI_METADATA, f"{query.where}: grouping by {names}"
+    if re.match(r"\s*\w+\s*(by\s*\([^)]*\)\s*)?\(", expr):
+        assert re.search(r"\[\d+[smhd]\]", expr), f"{query.where}: a metric query needs a [range]"
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "query"), TRACEQL, ids=[f"{q.dashboard}:{q.panel}:{q.ref_id}" for _, q in TRACEQL]
+)
+def test_traceql_uses_tempo_and_known_attributes(dashboard: Dashboard, query: Query) -> None:
+    assert (query.datasource_type, query.datasource_uid) == ("tempo", "tempo"), query.where
+    text = interpolate(query.text, _values(dashboard), MACROS)
+    assert _balanced(text) and text.strip().startswith("{"), f"{query.where}: {text}"
+    attributes = set(re.findall(r"\b((?:resource|span)\.[\w.]+)", text))
+    assert attributes <= TRACEQL_ATTRIBUTES, f"{query.where}: unknown attributes {attributes - TRACEQL_ATTRIBUTES}"
+    bare = set(re.findall(r"(?:[{&|(]\s*)([a-zA-Z]\w*)\s*(?:=~|!=|!~|=|>|<)", text))
+    assert bare <= TRACEQL_INTRINSICS, f"{query.where}: unknown intrinsics {bare - TRACEQL_INTRINSICS}"
+
+
+SERVICE_MAPS = [(d, q) for d, q in ALL if q.kind == "servicemap"]
+
+
+def test_service_map_reads_the_service_graph_metrics_from_prometheus() -> None:
+    """Tempo draws the service map from Prometheus (its serviceMap datasource): those metrics must
+    be what a panel queries too, so the synthetic data proves them."""
+    from stack.resources import bundled
+    from stack.yamlio import load_file
+
+    assert SERVICE_MAPS
+    sources = load_file(bundled("provisioning") / "datasources" / "datasources.yaml").data["datasources"]
+    tempo = next(source for source in sources if source["uid"] == "tempo")
+    assert tempo["jsonData"]["serviceMap"]["datasourceUid"] == "prometheus"
+    for _, query in SERVICE_MAPS:
+        assert (query.datasource_type, query.datasource_uid) == ("tempo", "tempo"), query.where
+    promql = " ".join(q.text for _, q in PROMQL)
+    assert "traces_service_graph_request_total" in promql
+
+
+# --- the synthetic data set is the list of what the packs need; keep it honest ------------------
+
+
+def test_every_catalog_metric_is_used_by_a_panel() -> None:
+    texts = " ".join(q.text for _, q in ALL)
+    unused = [m.name for m in CATALOG if m.name.removesuffix("_bytes") not in texts]
+    assert not unused, f"metrics in tests/dashboard_series.py that no panel queries: {unused}"
+
+
+def test_packs_in_the_catalog_exist() -> None:
+    packs = {dashboard.source.parent.name for dashboard in load_dashboards()}
+    assert {metric.pack for metric in CATALOG} <= packs
+
+
+def test_docs_metrics_catalog_names_what_the_panels_query() -> None:
+    """Once the signals catalog (docs/metrics.md) exists, every app-facing metric must be in it."""
+    catalog = Path(__file__).parents[1] / "docs" / "metrics.md"
+    if not catalog.exists():
+        pytest.skip("docs/metrics.md (the signals catalog) is not there yet")
+    text = catalog.read_text(encoding="utf-8")
+    app_packs = {"service-overview", "queues", "realtime", "llm", "workflows", "security", "slos"}
+    missing = [m.name for m in CATALOG if m.pack in app_packs and m.name not in text]
+    assert not missing, f"metrics the dashboards query that docs/metrics.md does not list: {missing}"
+
+
+def test_the_check_catches_a_wrong_metric_name(loaded_prometheus: Loaded) -> None:
+    """The data-returned check is not vacuous: a misspelt metric comes back empty."""
+    assert _run(loaded_prometheus, 'sum(rate(http_request_total{job=~".+"}[2m]))', instant=False) == (None, 0)
+    error, finite = _run(loaded_prometheus, 'sum(rate(http_requests_total{job=~".+"}[2m]))', instant=False)
+    assert error is None and finite > 30
+    error, _ = _run(loaded_prometheus, "sum(rate(http_requests_total[2m]) by", instant=True)
+    assert error and "parse" in error
