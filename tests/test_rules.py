@@ -18,7 +18,7 @@ from stack.rules.slo import WINDOWS
 from stack.settings import RULE_PACKS, Settings, parse_settings
 from tests import realbin
 from tests.conftest import invoke, require_tool
-from tests.rulesupport import PROMTOOL_TESTS, rules_of, seed_settings, write_rules
+from tests.rulesupport import PROMTOOL_TESTS, alert_names, rules_of, seed_settings, write_rules
 
 RUNBOOKS = repo_root() / "docs" / "runbooks"
 
@@ -61,6 +61,33 @@ def _covered() -> tuple[set[str], set[str]]:
             for case in group.get("alert_rule_test", []):
                 (fires if case.get("exp_alerts") else quiet).add(case["alertname"])
     return fires, quiet
+
+
+def test_every_shipped_alert_has_a_firing_and_a_quiet_unit_test(tmp_path: Path) -> None:
+    shipped = alert_names(write_rules(seed_settings(), tmp_path))
+    fires, quiet = _covered()
+    assert shipped - fires == set(), "alerts without a promtool case where they fire"
+    assert shipped - quiet == set(), "alerts without a promtool case where they stay quiet"
+
+
+def test_every_alert_is_annotated_and_has_a_runbook(tmp_path: Path) -> None:
+    for rule in rules_of(write_rules(seed_settings(), tmp_path)):
+        if "alert" not in rule:
+            continue
+        assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
+        annotations = rule["annotations"]
+        assert set(annotations) >= {"summary", "description", "runbook_url"}, rule["alert"]
+        assert annotations["runbook_url"] == f"docs/runbooks/{rule['alert']}.md"
+        runbook = repo_root() / annotations["runbook_url"]
+        assert runbook.is_file(), f"{rule['alert']}: {runbook} is missing"
+        text = runbook.read_text()
+        assert text.startswith(f"# {rule['alert']}"), runbook
+        assert "## Check" in text and "## Fix" in text, runbook
+
+
+def test_runbooks_belong_to_alerts(tmp_path: Path) -> None:
+    shipped = alert_names(write_rules(seed_settings(), tmp_path))
+    assert {path.stem for path in RUNBOOKS.glob("*.md")} == shipped
 
 
 def test_thresholds_reach_the_rules() -> None:
@@ -144,8 +171,15 @@ def test_slo_rules_have_every_window_and_the_budget(tmp_path: Path) -> None:
     assert 'le=~"1|1\\\\.0"' in checkout[0]["expr"]
 
 
+def _datasource_queries() -> list[str]:
+    """The PromQL Grafana's Tempo datasource runs from a span (tracesToMetrics), tags filled in."""
+    document = yaml.safe_load((repo_root() / "provisioning" / "datasources" / "datasources.yaml").read_text())
+    tempo = next(source for source in document["datasources"] if source["uid"] == "tempo")
+    return [q["query"].replace("$$__tags", 'service="api"') for q in tempo["jsonData"]["tracesToMetrics"]["queries"]]
+
+
 def test_a_real_prometheus_evaluates_every_rule_without_error(tmp_path: Path) -> None:
-    """Every rendered rule runs in a real Prometheus: no evaluation error, over data that exercises them."""
+    """Every rendered rule (and every query a datasource ships) runs in a real Prometheus without error."""
     rules_dir = tmp_path / "rules"
     paths = write_rules(seed_settings(), rules_dir)
     for path in paths:
@@ -155,30 +189,42 @@ def test_a_real_prometheus_evaluates_every_rule_without_error(tmp_path: Path) ->
             group.pop("interval", None)
         path.write_text(yaml.safe_dump(document, sort_keys=False))
     config = tmp_path / "prometheus.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(rules_dir / "*.yml")],
-            }
-        )
-    )
+
+    def write_config(self_target: str | None) -> None:
+        document: dict = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules_dir / "*.yml")],
+        }
+        if self_target:
+            # Its own metrics give the self-monitoring rules real series to work on.
+            labels = {"stack_component": "prometheus"}
+            document["scrape_configs"] = [
+                {"job_name": "prometheus", "static_configs": [{"targets": [self_target], "labels": labels}]}
+            ]
+        config.write_text(yaml.safe_dump(document))
+
+    write_config(None)
     expected = len(rules_of(paths))
     with realbin.prometheus(config, tmp_path / "data") as server:
+        write_config(f"127.0.0.1:{server.port}")
+        assert requests.post(f"{server.url}/-/reload", timeout=10).status_code == 200
         deadline = time.monotonic() + 30
         while True:
             groups = requests.get(f"{server.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
             rules = [rule for group in groups for rule in group["rules"]]
-            evaluated = [rule for rule in rules if rule.get("lastEvaluation", "").startswith("0001") is False]
+            up = requests.get(f"{server.url}/api/v1/query", params={"query": "up"}, timeout=5).json()["data"]
             if (
-                len(rules) == expected
-                and all(rule.get("health") != "unknown" for rule in evaluated)
-                and len(evaluated) == expected
-            ):
-                break
-            if time.monotonic() > deadline:
+                len(rules) == expected and up["result"] and all(rule["health"] != "unknown" for rule in rules)
+            ) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        queries = {}
+        for query in _datasource_queries():
+            reply = requests.get(f"{server.url}/api/v1/query", params={"query": query}, timeout=5)
+            queries[query] = reply.json()["status"]
     assert len(rules) == expected
     unhealthy = {(rule["name"], rule.get("lastError")) for rule in rules if rule.get("health") != "ok"}
     assert unhealthy == set()
+    assert set(queries.values()) == {"success"}, queries
+    recorded = {rule["name"] for rule in rules if rule["type"] == "recording"}
+    assert "stack:memory_limit:bytes" in recorded

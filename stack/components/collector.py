@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.components.base import (
+    Component,
+    ComposeTopology,
+    ConfigFile,
+    PortSpec,
+    Probe,
+    RenderContext,
+    bundled_config,
+)
 from stack.settings import CollectorSettings
 from stack.units import parse_size
 
@@ -55,9 +63,14 @@ class Collector(Component):
         exporters["otlp_grpc/tempo"]["endpoint"] = ctx.address("tempo", "otlp_grpc")
         exporters["otlp_http/loki"]["endpoint"] = ctx.url("loki", "http", "/otlp")
         exporters["prometheus_remote_write"]["endpoint"] = ctx.url("prometheus", "http", "/api/v1/write")
+        in_containers = isinstance(ctx.topology, ComposeTopology)
         for pipeline, (field_name, receiver, processor) in _SWITCHED.items():
-            if not getattr(settings, field_name):
+            # Local processes have no Docker log directory of their own to read.
+            off = not getattr(settings, field_name) or (pipeline == "logs/docker" and not in_containers)
+            if off:
                 del pipelines[pipeline], receivers[receiver], processors[processor]
+        if "hostmetrics" in receivers and not in_containers:
+            del receivers["hostmetrics"]["root_path"]  # a local process reads this machine's /proc directly
         for pipeline, (backend, _exporter) in _PIPELINE_BACKENDS.items():
             if pipeline in pipelines and not ctx.enabled(backend):
                 del pipelines[pipeline]
@@ -91,6 +104,8 @@ class Collector(Component):
 
     def mounts(self, ctx: RenderContext) -> list[str]:
         settings = _collector_settings(ctx)
+        if not isinstance(ctx.topology, ComposeTopology):
+            return []
         mounts = []
         if settings.docker_logs and ctx.enabled("loki"):
             # Bind mounts resolve on the engine's host, which is where the container logs are.
@@ -102,4 +117,5 @@ class Collector(Component):
     def user(self, ctx: RenderContext) -> str | None:
         # Docker's log files are root-only (0640); the image's own user (10001) cannot read them.
         settings = _collector_settings(ctx)
-        return "0" if settings.docker_logs and ctx.enabled("loki") else None
+        in_containers = isinstance(ctx.topology, ComposeTopology)
+        return "0" if in_containers and settings.docker_logs and ctx.enabled("loki") else None

@@ -119,7 +119,7 @@ def slo_groups(slo: SloSettings, runbook_base: str) -> list[dict[str, Any]]:
                 f"(slo:sli_error:ratio_rate{long}{selector} > {limit}"
                 f" and slo:sli_error:ratio_rate{short}{selector} > {limit})"
             )
-        windows = " or ".join(f"{rate:g}x over {long} and {short}" for _, long, short, rate in pairs)
+        windows = " or ".join(f"{rate:g}x (over {long} and {short})" for _, long, short, rate in pairs)
         alerts.append(
             {
                 "alert": BURN_ALERT,
@@ -130,7 +130,8 @@ def slo_groups(slo: SloSettings, runbook_base: str) -> list[dict[str, Any]]:
                     "summary": f"SLO {slo.name} burns its error budget too fast",
                     "description": (
                         f"The error ratio of {slo.name} ({{{{ $value | humanizePercentage }}}}) burns the "
-                        f"{slo.window} budget of a {format_number(slo.objective)}% objective at {windows}."
+                        f"{slo.window} error budget of its {format_number(slo.objective)}% objective faster than "
+                        f"{windows}."
                     ),
                     "runbook_url": runbook_url(runbook_base, BURN_ALERT),
                 },

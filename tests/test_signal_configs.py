@@ -1,0 +1,247 @@
+"""Collector, Loki, Tempo and datasource configs, checked against the pinned versions' documented keys.
+
+No Collector, Loki or Tempo binary can be had on this machine, so these tests pin what their
+documentation requires (and what it removed) for otelcol-contrib 0.160, Loki 3.7 and Tempo 2.10.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+
+from stack.components.base import RenderContext
+from stack.render import render_project
+from stack.settings import COMPONENT_NAMES, Settings, parse_settings
+
+
+def _config(settings: Settings, component: str, index: int = 0) -> dict[str, Any]:
+    return yaml.safe_load(render_project(settings).configs[component][index].content)
+
+
+def _collector(data: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _config(parse_settings(data or {}), "otel-collector")
+
+
+# Collector ------------------------------------------------------------------------------------
+
+# Removed from contrib (a config naming them does not start) or replaced by new names.
+REMOVED_COLLECTOR_COMPONENTS = {"loki", "logging", "jaeger", "memory_ballast", "ballast"}
+# Renamed exporters (otlp -> otlp_grpc, otlphttp -> otlp_http, ...) and receivers (filelog -> file_log).
+DEPRECATED_COLLECTOR_NAMES = {
+    "exporters": {"otlp", "otlphttp", "prometheusremotewrite"},
+    "receivers": {"filelog"},
+}
+
+
+def _kinds(config: dict[str, Any]) -> dict[str, set[str]]:
+    return {kind: set(config.get(kind, {})) for kind in ("receivers", "processors", "exporters", "extensions")}
+
+
+def test_collector_pipelines_by_default() -> None:
+    config = _collector()
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics", "logs", "logs/docker"}
+    assert pipelines["traces"]["exporters"] == ["otlp_grpc/tempo"]
+    assert pipelines["metrics"]["exporters"] == ["prometheus_remote_write"]
+    assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
+    assert pipelines["logs/docker"]["receivers"] == ["file_log/docker"]
+    assert config["exporters"]["otlp_grpc/tempo"]["endpoint"] == "tempo:4317"
+    assert config["exporters"]["otlp_http/loki"]["endpoint"] == "http://loki:3100/otlp"
+    assert config["exporters"]["prometheus_remote_write"]["endpoint"] == "http://prometheus:9090/api/v1/write"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"components": {"otel-collector": {"host_metrics": True, "sampling_ratio": 0.1}}}],
+    ids=["defaults", "host metrics and sampling"],
+)
+def test_collector_pipelines_are_well_formed(data: dict[str, Any]) -> None:
+    config = _collector(data)
+    kinds = _kinds(config)
+    for name, pipeline in config["service"]["pipelines"].items():
+        assert pipeline["processors"][0] == "memory_limiter", name
+        assert pipeline["processors"][-1] == "batch", name
+        for kind in ("receivers", "processors", "exporters"):
+            assert set(pipeline[kind]) <= kinds[kind], (name, kind)
+    used = {
+        kind: {item for pipeline in config["service"]["pipelines"].values() for item in pipeline[kind]}
+        for kind in ("receivers", "processors", "exporters")
+    }
+    for kind in ("receivers", "processors", "exporters"):
+        assert kinds[kind] == used[kind], f"{kind} defined but unused"
+    names = {name.split("/")[0] for kind in kinds.values() for name in kind}
+    assert not names & REMOVED_COLLECTOR_COMPONENTS
+    for kind, deprecated in DEPRECATED_COLLECTOR_NAMES.items():
+        assert not {name.split("/")[0] for name in kinds[kind]} & deprecated, kind
+    assert set(config["service"]["extensions"]) == kinds["extensions"]
+
+
+def test_collector_listens_on_every_interface_inside_its_container() -> None:
+    config = _collector()
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317"
+    assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
+    assert config["extensions"]["health_check"]["endpoint"] == "0.0.0.0:13133"
+    reader = config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
+    assert reader == {"host": "0.0.0.0", "port": 8888}
+
+
+def test_memory_limiter_and_gomemlimit_follow_the_memory_setting() -> None:
+    settings = parse_settings({"components": {"otel-collector": {"memory": "1G"}}})
+    config = _config(settings, "otel-collector")
+    assert config["processors"]["memory_limiter"]["limit_percentage"] == 80
+    assert config["processors"]["memory_limiter"]["check_interval"] == "1s"
+    assert render_project(settings).compose["services"]["otel-collector"]["environment"]["GOMEMLIMIT"] == "819MiB"
+
+
+def test_sampling_ratio_reaches_the_traces_pipeline_only() -> None:
+    config = _collector({"components": {"otel-collector": {"sampling_ratio": 0.25}}})
+    pipelines = config["service"]["pipelines"]
+    assert config["processors"]["probabilistic_sampler"] == {"sampling_percentage": 25.0}
+    assert pipelines["traces"]["processors"] == ["memory_limiter", "probabilistic_sampler", "batch"]
+    assert all("probabilistic_sampler" not in p["processors"] for n, p in pipelines.items() if n != "traces")
+
+
+def test_docker_logs_read_the_engine_log_files_as_root_read_only() -> None:
+    config = _collector()
+    receiver = config["receivers"]["file_log/docker"]
+    assert receiver["include"] == ["/var/lib/docker/containers/*/*-json.log"]
+    assert receiver["include_file_path"] is True
+    assert receiver["start_at"] == "end"
+    operators = {op["type"] for op in receiver["operators"]}
+    assert operators <= {"json_parser", "regex_parser", "move", "remove"}
+    targets = {op.get("to") for op in receiver["operators"]}
+    assert {'resource["container.id"]', 'resource["container.name"]', "body"} <= targets
+    service = render_project(Settings()).compose["services"]["otel-collector"]
+    assert "/var/lib/docker/containers:/var/lib/docker/containers:ro" in service["volumes"]
+    assert service["user"] == "0"
+    # Every container of the stack tags its log lines with its compose service name.
+    for name, other in render_project(Settings()).compose["services"].items():
+        assert other["logging"]["options"]["labels"] == "com.docker.compose.service", name
+
+
+def test_docker_logs_switch_off() -> None:
+    settings = parse_settings({"components": {"otel-collector": {"docker_logs": False}}})
+    config = _config(settings, "otel-collector")
+    assert "file_log/docker" not in config["receivers"]
+    assert "logs/docker" not in config["service"]["pipelines"]
+    service = render_project(settings).compose["services"]["otel-collector"]
+    assert "volumes" not in service and "user" not in service
+
+
+def test_host_metrics_switch_on() -> None:
+    settings = parse_settings({"components": {"otel-collector": {"host_metrics": True}}})
+    config = _config(settings, "otel-collector")
+    assert config["receivers"]["hostmetrics"]["root_path"] == "/hostfs"
+    assert {"cpu", "memory", "filesystem", "disk", "network", "load"} <= set(
+        config["receivers"]["hostmetrics"]["scrapers"]
+    )
+    assert config["service"]["pipelines"]["metrics/host"]["exporters"] == ["prometheus_remote_write"]
+    assert "/:/hostfs:ro" in render_project(settings).compose["services"]["otel-collector"]["volumes"]
+
+
+@dataclass(frozen=True)
+class _Local:
+    """A topology like the process runtime's: everything on 127.0.0.1 at other ports."""
+
+    def host(self, component: str) -> str:
+        return "127.0.0.1"
+
+    def port(self, component: str, port: str) -> int:
+        return 20000 + COMPONENT_NAMES.index(component) * 10 + len(port)
+
+
+def test_local_processes_get_local_addresses_and_no_container_inputs() -> None:
+    settings = parse_settings({"components": {"otel-collector": {"host_metrics": True}}})
+    ctx = RenderContext(settings=settings, topology=_Local())
+    from stack.components.collector import Collector
+
+    config = Collector().document(ctx)
+    assert config["exporters"]["otlp_grpc/tempo"]["endpoint"].startswith("127.0.0.1:")
+    assert config["exporters"]["otlp_http/loki"]["endpoint"].startswith("http://127.0.0.1:")
+    assert "logs/docker" not in config["service"]["pipelines"]
+    assert "root_path" not in config["receivers"]["hostmetrics"]
+    assert Collector().mounts(ctx) == [] and Collector().user(ctx) is None
+
+
+# Loki -----------------------------------------------------------------------------------------
+
+
+def test_loki_schema_storage_and_retention() -> None:
+    config = _config(parse_settings({"components": {"loki": {"retention": "14d"}}}), "loki")
+    schema = config["schema_config"]["configs"]
+    assert schema[-1]["store"] == "tsdb" and schema[-1]["schema"] == "v13"
+    assert schema[-1]["index"]["period"] == "24h"
+    assert config["common"]["storage"]["filesystem"]
+    assert config["compactor"]["retention_enabled"] is True
+    assert config["compactor"]["delete_request_store"] == "filesystem"
+    assert config["limits_config"]["retention_period"] == "336h"
+    assert config["limits_config"]["allow_structured_metadata"] is True
+    assert config["analytics"]["reporting_enabled"] is False
+    assert config["auth_enabled"] is False
+
+
+def test_loki_has_no_key_removed_in_3x() -> None:
+    text = render_project(Settings()).configs["loki"][0].content
+    for removed in ("shared_store", "boltdb", "table_manager", "enforce_metric_name", "max_look_back_period"):
+        assert removed not in text, removed
+
+
+# Tempo ----------------------------------------------------------------------------------------
+
+
+def test_tempo_receivers_storage_and_generator() -> None:
+    config = _config(parse_settings({"components": {"tempo": {"retention": "7d"}}}), "tempo")
+    protocols = config["distributor"]["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317"
+    assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
+    assert config["storage"]["trace"]["backend"] == "local"
+    assert config["compactor"]["compaction"]["block_retention"] == "168h"
+    remote = config["metrics_generator"]["storage"]["remote_write"]
+    assert remote == [{"url": "http://prometheus:9090/api/v1/write", "send_exemplars": True}]
+    # 2.x per-tenant settings live under overrides.defaults (the legacy flat format is deprecated).
+    processors = config["overrides"]["defaults"]["metrics_generator"]["processors"]
+    assert processors == ["service-graphs", "span-metrics", "local-blocks"]
+    assert set(config["overrides"]) == {"defaults"}
+    assert config["usage_report"]["reporting_enabled"] is False
+
+
+def test_tempo_has_no_key_removed_in_2x() -> None:
+    text = render_project(Settings()).configs["tempo"][0].content
+    for removed in ("search_enabled", "metrics_generator_enabled", "metrics_generator_processors", "ingestion_rate_"):
+        assert removed not in text, removed
+
+
+# Prometheus -----------------------------------------------------------------------------------
+
+
+def test_prometheus_scrapes_components_targets_and_watches_target_files() -> None:
+    config = _config(Settings(), "prometheus")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {*COMPONENT_NAMES, "file_sd"}
+    assert jobs["otel-collector"]["static_configs"][0]["targets"] == ["otel-collector:8888"]
+    assert jobs["file_sd"]["file_sd_configs"][0]["files"][0] == "/etc/prometheus/targets/*.yml"
+    command = render_project(Settings()).compose["services"]["prometheus"]["command"]
+    for flag in ("--web.enable-remote-write-receiver", "--enable-feature=exemplar-storage", "--web.enable-lifecycle"):
+        assert flag in command
+
+
+# Datasources ----------------------------------------------------------------------------------
+
+
+def test_datasources_are_linked_to_each_other() -> None:
+    sources = {d["uid"]: d for d in _config(Settings(), "grafana")["datasources"]}
+    assert set(sources) == {"prometheus", "loki", "tempo", "alertmanager"}
+    exemplars = sources["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert {e["name"] for e in exemplars} == {"trace_id", "traceID"}
+    assert {e["datasourceUid"] for e in exemplars} == {"tempo"}
+    derived = sources["loki"]["jsonData"]["derivedFields"]
+    assert {d["datasourceUid"] for d in derived} == {"tempo"}
+    tempo = sources["tempo"]["jsonData"]
+    assert tempo["tracesToLogsV2"]["datasourceUid"] == "loki"
+    assert tempo["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    assert tempo["serviceMap"]["datasourceUid"] == "prometheus"
+    assert tempo["nodeGraph"]["enabled"] is True
