@@ -109,6 +109,9 @@ def up(
     step = on_step or (lambda _message: None)
     # Before anything is written or printed: no engine means one clear line, nothing else.
     runtime.check()
+    # Findings that do not stop the start (the process runtime's binary versions, for one).
+    for warning in getattr(runtime, "warnings", []):
+        step(f"Warning: {warning}")
     step("Rendering the project")
     render_to_disk(paths, settings)
     if pull and isinstance(runtime, PullsImages):

@@ -7,6 +7,7 @@ import sys
 import click
 
 from stack.commands.options import open_runtime, runtime_options
+from stack.errors import StackError
 from stack.health import DEFAULT_TIMEOUT
 
 
@@ -66,6 +67,16 @@ def command(
             on_pull=pulls.update,
             provisioner=provisioner,
         )
+    except StackError as exc:
+        # A runtime that saw a component die while starting it (the process runtime) explains it
+        # like a failed readiness check: state, last log lines, hints.
+        found = getattr(exc, "diagnosis", None)
+        if not callable(found):
+            raise
+        if live.is_started:
+            live.stop()
+        show.diagnosis(console, found())
+        sys.exit(1)
     finally:
         pulls.stop()
         if live.is_started:
