@@ -22,7 +22,7 @@ from typing import Any
 from stack.components import REGISTRY
 from stack.errors import SettingsError, StackError
 from stack.paths import Paths
-from stack.render import render_project
+from stack.render import RenderedProject, render_project
 from stack.runtime.base import Runtime
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore, tls_file_paths
 from stack.settings import (
@@ -200,10 +200,10 @@ def _check_exposure(settings: Settings) -> Iterable[Finding]:
                 )
 
 
-def _check_grafana(settings: Settings, paths: Paths) -> Iterable[Finding]:
+def _check_grafana(settings: Settings, paths: Paths, project: RenderedProject) -> Iterable[Finding]:
     if not settings.component("grafana").enabled:
         return
-    environment = render_project(settings).compose["services"]["grafana"].get("environment", {})
+    environment = project.compose["services"]["grafana"].get("environment", {})
     if str(environment.get("GF_AUTH_ANONYMOUS_ENABLED", "false")).lower() != "false":
         yield Finding(
             "anonymous-access",
@@ -294,7 +294,7 @@ def certificate_expiry(cert: Path) -> datetime | None:
         return None
 
 
-def _check_alert_routing(settings: Settings) -> Iterable[Finding]:
+def _check_alert_routing(settings: Settings, project: RenderedProject) -> Iterable[Finding]:
     if settings.component("prometheus").enabled and not settings.component("alertmanager").enabled:
         yield Finding(
             "alerts-no-receiver",
@@ -304,7 +304,7 @@ def _check_alert_routing(settings: Settings) -> Iterable[Finding]:
             component="alertmanager",
         )
         return
-    files = render_project(settings).configs.get("alertmanager")
+    files = project.configs.get("alertmanager")
     if not files:
         return
     import yaml
@@ -415,11 +415,12 @@ def _version_tuple(image: str) -> tuple[int, ...] | None:
 def check_settings(settings: Settings, paths: Paths, *, backup_days: int = DEFAULT_BACKUP_DAYS) -> Report:
     """Every check that needs only the settings (and the files beside them)."""
     report = Report()
+    project = render_project(settings)
     checks: dict[str, Callable[[], Iterable[Finding]]] = {
         "exposure": lambda: _check_exposure(settings),
-        "grafana security": lambda: _check_grafana(settings, paths),
+        "grafana security": lambda: _check_grafana(settings, paths, project),
         "tls files": lambda: _check_tls(settings, paths),
-        "alert routing": lambda: _check_alert_routing(settings),
+        "alert routing": lambda: _check_alert_routing(settings, project),
         "backups": lambda: _check_backups(settings, paths, backup_days),
         "image pins": lambda: _check_pins(settings),
     }
