@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from stack.components import REGISTRY
 from stack.errors import StackError
@@ -36,6 +36,15 @@ from stack.settings import Settings
 # Provisioning is plugged in by whoever runs `up` (the CLI passes stack.grafana's), so that this
 # module does not depend on Grafana's client and ProcessRuntime users get the same step.
 Provisioner = Callable[[Paths, Settings, Runtime], Any]
+
+
+@runtime_checkable
+class PullsImages(Protocol):
+    """A runtime that pulls images itself, with progress (Docker); others have nothing to pull."""
+
+    def missing_images(self) -> list[str]: ...
+
+    def pull_images(self, images: list[str], on_progress: Callable[[Any], None] | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ def up(
     pull: bool = True,
     on_step: Callable[[str], None] | None = None,
     on_readiness: Callable[[list[Readiness]], None] | None = None,
+    on_pull: Callable[[Any], None] | None = None,
     provisioner: Provisioner | None = None,
 ) -> UpResult:
     """Render, start every enabled component, wait until all are ready, then provision Grafana.
@@ -99,9 +109,17 @@ def up(
     step = on_step or (lambda _message: None)
     # Before anything is written or printed: no engine means one clear line, nothing else.
     runtime.check()
+    # Findings that do not stop the start (the process runtime's binary versions, for one).
+    for warning in getattr(runtime, "warnings", []):
+        step(f"Warning: {warning}")
     step("Rendering the project")
     render_to_disk(paths, settings)
-    step("Starting the components (pulling missing images)")
+    if pull and isinstance(runtime, PullsImages):
+        missing = runtime.missing_images()
+        if missing:
+            step(f"Pulling {len(missing)} image{'s' if len(missing) > 1 else ''}")
+            runtime.pull_images(missing, on_pull)
+    step("Starting the components")
     runtime.up(pull=pull)
     components = settings.enabled()
     step("Waiting until every component is ready")

@@ -60,13 +60,16 @@ def recorded(name: str) -> str:
 
 
 class FakeDocker:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, engine_url: str = "") -> None:
         self.home = home
+        # Where `docker context inspect` says the engine is (a fake Engine API, for the SDK).
+        self.engine_url = engine_url
 
     def scenario(self, *rules: dict[str, Any], engine_ok: bool = True) -> None:
         for counter in self.home.glob("count-*"):
             counter.unlink()
-        chosen = [*rules, *(ENGINE_OK if engine_ok else [])]
+        context = [{"when": ["context", "inspect"], "stdout": self.engine_url + "\n"}] if self.engine_url else []
+        chosen = [*rules, *(ENGINE_OK + context if engine_ok else [])]
         (self.home / "scenario.json").write_text(json.dumps(chosen))
 
     def calls(self) -> list[list[str]]:
@@ -91,7 +94,7 @@ class FakeDocker:
         (self.home / "calls.jsonl").unlink(missing_ok=True)
 
 
-def install(home: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
+def install(home: Path, monkeypatch: pytest.MonkeyPatch, engine_url: str = "") -> FakeDocker:
     """Put the stand-in `docker` first on PATH (for the duration of a test)."""
     bin_dir = home / "bin"
     bin_dir.mkdir()
@@ -101,6 +104,6 @@ def install(home: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_DOCKER_HOME", str(home))
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    fake = FakeDocker(home)
+    fake = FakeDocker(home, engine_url)
     fake.scenario()
     return fake

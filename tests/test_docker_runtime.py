@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,16 +13,26 @@ import pytest
 from stack.errors import RuntimeUnavailable, StackError
 from stack.paths import Paths
 from stack.runtime.base import Runtime
-from stack.runtime.docker import DockerRuntime, explain, parse_compose_ps
+from stack.runtime.docker import DockerRuntime, PullProgress, explain, parse_compose_ps
 from stack.settings import Settings, parse_settings
 from tests.conftest import invoke
 from tests.fake_docker import FakeDocker, install, recorded
+from tests.fake_engine import FakeEngine, fake_engine
 from tests.httpservers import http_server
 
 
 @pytest.fixture
-def fake_docker(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
-    return install(tmp_path_factory.mktemp("fake-docker"), monkeypatch)
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeEngine]:
+    with fake_engine(tmp_path_factory.mktemp("engine")) as running:
+        running.images.update(Settings().component(name).image for name in Settings().enabled())
+        yield running
+
+
+@pytest.fixture
+def fake_docker(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, engine: FakeEngine
+) -> FakeDocker:
+    return install(tmp_path_factory.mktemp("fake-docker"), monkeypatch, engine.url)
 
 
 ENGINE_DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n"
@@ -453,3 +464,115 @@ def test_up_provisions_grafana_and_a_second_up_writes_nothing(project_dir: Path,
     assert f"Grafana  {grafana.url}\n" in second.stdout
     # Compose was asked to converge, never to recreate.
     assert all("--force-recreate" not in argv for argv in fake_docker.calls())
+
+
+def test_missing_images_are_pulled_with_progress_per_image(
+    paths: Paths, fake_docker: FakeDocker, engine: FakeEngine
+) -> None:
+    engine.images.discard("grafana/grafana:13.2.0")
+    engine.images.discard("grafana/loki:3.7.8")
+    runtime = DockerRuntime(Settings(), paths)
+    missing = runtime.missing_images()
+    assert missing == ["grafana/loki:3.7.8", "grafana/grafana:13.2.0"]
+    events: list[PullProgress] = []
+    runtime.pull_images(missing, events.append)
+    grafana_events = [e for e in events if e.image == "grafana/grafana:13.2.0"]
+    assert grafana_events[0].status == "waiting"
+    assert any(e.total == 2 * 4096 and 0 < e.done < e.total for e in grafana_events)
+    assert grafana_events[-1].finished
+    assert runtime.missing_images() == []
+    pulls = [path for method, path in engine.journal if method == "POST"]
+    assert pulls == ["/images/create", "/images/create"]
+
+
+def test_a_failed_pull_names_the_image_and_the_setting(
+    paths: Paths, fake_docker: FakeDocker, engine: FakeEngine
+) -> None:
+    settings = parse_settings({"components": {"grafana": {"image": "grafana/grafana:13.9.9"}}})
+    engine.pulls["grafana/grafana:13.9.9"] = 404
+    with pytest.raises(StackError) as caught:
+        DockerRuntime(settings, paths).pull_images(["grafana/grafana:13.9.9"])
+    assert caught.value.one_line() == (
+        "cannot pull grafana/grafana:13.9.9: manifest for grafana/grafana:13.9.9 not found: manifest unknown: "
+        "manifest unknown (hint: check components.grafana.image in stack.yaml and that the registry is reachable)"
+    )
+    engine.pulls["grafana/loki:3.7.8"] = [
+        {"status": "Pulling from grafana/loki", "id": "3.7.8"},
+        {
+            "errorDetail": {"message": "toomanyrequests: You have reached your pull rate limit."},
+            "error": "toomanyrequests: You have reached your pull rate limit.",
+        },
+    ]
+    with pytest.raises(StackError, match=r"cannot pull grafana/loki:3.7.8: toomanyrequests: You have reached"):
+        DockerRuntime(Settings(), paths).pull_images(["grafana/loki:3.7.8"])
+
+
+def test_up_pulls_what_is_missing_before_compose(
+    project_dir: Path, fake_docker: FakeDocker, engine: FakeEngine
+) -> None:
+    engine.images.clear()
+    with http_server(lambda m, p, b: (200, b"ready")) as loki:
+        write_settings(
+            project_dir,
+            "components:\n"
+            + "".join(
+                f"  {n}: {{enabled: false}}\n"
+                for n in ("otel-collector", "prometheus", "tempo", "alertmanager", "grafana")
+            )
+            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n",
+        )
+        fake_docker.scenario(
+            {"when": ["compose", "up"]},
+            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+        )
+        result = invoke("up")
+    assert result.exit_code == 0, result.output
+    assert "Pulling 1 image" in result.stderr
+    assert "grafana/loki:3.7.8" in result.stderr
+    assert engine.images == {"grafana/loki:3.7.8"}
+    # `--no-pull` asks the engine nothing and tells compose never to pull.
+    engine.journal.clear()
+    with http_server(lambda m, p, b: (200, b"ready")) as loki:
+        write_settings(
+            project_dir,
+            (project_dir / "stack.yaml").read_text().rsplit("  loki:", 1)[0]
+            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n",
+        )
+        assert invoke("up", "--no-pull").exit_code == 0
+    assert not [entry for entry in engine.journal if entry[1].startswith("/images")]
+    assert fake_docker.compose_calls("up")[-1][-2:] == ["--pull", "never"]
+
+
+def test_copy_out_and_in_stream_tar_archives(paths: Paths, fake_docker: FakeDocker, engine: FakeEngine) -> None:
+    fake_docker.scenario({"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")})
+    prometheus_id = next(
+        json.loads(line)["ID"] for line in recorded("ps-all-running.jsonl").splitlines() if '"prometheus"' in line
+    )
+    fs = engine.container(prometheus_id)
+    (fs / "prometheus" / "snapshots" / "s1").mkdir(parents=True)
+    (fs / "prometheus" / "snapshots" / "s1" / "chunk").write_bytes(b"x" * 100_000)
+    runtime = DockerRuntime(Settings(), paths)
+    stream = runtime.copy_out("prometheus", "/prometheus/snapshots/s1")
+    import tarfile
+
+    with tarfile.open(fileobj=stream, mode="r|*") as tar:
+        names = {member.name: member.size for member in tar}
+    assert names == {"s1": 0, "s1/chunk": 100_000}
+    with pytest.raises(StackError, match=r"prometheus: /nope does not exist in its container"):
+        runtime.copy_out("prometheus", "/nope")
+    import io
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        data = b"restored"
+        info = tarfile.TarInfo("restored.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    runtime.copy_in("prometheus", "/prometheus", buffer)
+    assert (fs / "prometheus" / "restored.txt").read_bytes() == b"restored"
+    with pytest.raises(StackError, match=r"^tempo has no container$") as caught:
+        fake_docker.scenario({"when": ["compose", "ps"], "stdout": ""})
+        runtime.copy_out("tempo", "/var/tempo")
+    assert caught.value.hint == "run `stack up` first"

@@ -375,3 +375,24 @@ def test_down_volumes_deletes_the_data(project: Path) -> None:
     assert processes_under(project) == []
     with pytest.raises(ConnectionError):
         runtime.http("prometheus", "http", "/-/ready")
+
+
+def test_a_port_taken_while_starting_is_recognised() -> None:
+    tail = ['msg="Unable to start web listener" err="listen tcp 127.0.0.1:9090: bind: address already in use"']
+    failure = StartupFailure("prometheus", 1, Path("prometheus.log"), tail)
+    assert failure.taken_port == 9090
+    assert StartupFailure("prometheus", 1, Path("p.log"), ["other"]).taken_port is None
+    assert "a port is already in use" in " ".join(failure.diagnosis().hints)
+
+
+def test_a_restarted_component_keeps_its_assigned_port(project: Path) -> None:
+    runtime = open_runtime(project)
+    runtime.up()
+    port = runtime.state_file.load().ports["prometheus"]["http"]
+    data = yaml.safe_load((project / "stack.yaml").read_text())
+    data["components"]["prometheus"]["retention"] = "3d"
+    (project / "stack.yaml").write_text(yaml.safe_dump(data))
+    runtime = open_runtime(project)
+    runtime.up()
+    assert runtime.state_file.load().ports["prometheus"]["http"] == port
+    assert runtime.http("prometheus", "http", "/-/ready").status == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,44 @@ def endpoints(found: list[Endpoint], credentials_file: Path | None) -> None:
         click.echo(f"{endpoint.name.ljust(width)}  {endpoint.url}")
     if credentials_file is not None:
         click.echo(f"Grafana admin credentials: `stack credentials` (password kept 0600 in {credentials_file}).")
+
+
+class PullDisplay:
+    """One progress bar per image being pulled (bytes over the layers seen so far)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def update(self, event: Any) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        with self._lock:
+            if self._progress is None:
+                self._progress = Progress(
+                    TextColumn("  {task.description}"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TextColumn("{task.fields[status]}"),
+                    console=self.console,
+                )
+                self._progress.start()
+            task = self._tasks.get(event.image)
+            if task is None:
+                task = self._tasks[event.image] = self._progress.add_task(event.image, total=None, status="")
+            if event.finished:
+                done = self._progress.tasks[task].completed or 1
+                self._progress.update(task, total=done, completed=done, status="pulled")
+            else:
+                self._progress.update(task, total=event.total or None, completed=event.done, status=event.status)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
 
 
 def provisioner() -> Provisioner | None:

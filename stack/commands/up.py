@@ -7,6 +7,7 @@ import sys
 import click
 
 from stack.commands.options import open_runtime, runtime_options
+from stack.errors import StackError
 from stack.health import DEFAULT_TIMEOUT
 
 
@@ -52,6 +53,7 @@ def command(
         rows[:] = current
         live.update(readiness_table(current))
 
+    pulls = show.PullDisplay(console)
     provisioner = None if no_provision else show.provisioner()
     try:
         result = lifecycle.up(
@@ -62,9 +64,21 @@ def command(
             pull=not no_pull,
             on_step=on_step,
             on_readiness=on_readiness,
+            on_pull=pulls.update,
             provisioner=provisioner,
         )
+    except StackError as exc:
+        # A runtime that saw a component die while starting it (the process runtime) explains it
+        # like a failed readiness check: state, last log lines, hints.
+        found = getattr(exc, "diagnosis", None)
+        if not callable(found):
+            raise
+        if live.is_started:
+            live.stop()
+        show.diagnosis(console, found())
+        sys.exit(1)
     finally:
+        pulls.stop()
         if live.is_started:
             live.stop()
     if not result.ok:

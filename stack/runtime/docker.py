@@ -13,7 +13,8 @@ import os
 import re
 import shlex
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import IO, Any
@@ -209,6 +210,17 @@ def parse_wget(result: ToolResult, url: str) -> HttpReply:
     if result.returncode == 124 or "timed out" in result.stderr.lower():
         raise TimeoutError(f"{url}: no answer in time")
     raise ConnectionError(f"{url}: {_first_error_line(result.stderr or result.stdout)}")
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    """Where the pull of one image stands (bytes over every layer seen so far)."""
+
+    image: str
+    status: str
+    done: int
+    total: int
+    finished: bool = False
 
 
 class DockerRuntime:
@@ -453,17 +465,90 @@ class DockerRuntime:
         import docker
 
         base_url = self.host
-        if base_url and "://" not in base_url:
-            base_url = self._run(
-                [*self.client.docker_cmd[:1], "context", "inspect", base_url, "--format", "{{.Endpoints.docker.Host}}"],
-                action="docker context inspect",
-            ).strip()
+        if not base_url or "://" not in base_url:
+            if not base_url and os.environ.get("DOCKER_HOST"):
+                return self._sdk(docker, None)
+            # A context (named, or the CLI's current one): ask the CLI where it points, so that the
+            # SDK talks to the very engine `docker compose` does.
+            argv = [*self.client.docker_cmd[:1], "context", "inspect"]
+            if base_url:
+                argv.append(base_url)
+            base_url = self._run([*argv, "--format", "{{.Endpoints.docker.Host}}"], action="docker context inspect")
+            base_url = base_url.strip() or None
+        return self._sdk(docker, base_url)
+
+    @staticmethod
+    def _sdk(docker: Any, base_url: str | None) -> Any:
         try:
             if base_url:
                 return docker.DockerClient(base_url=base_url, use_ssh_client=base_url.startswith("ssh://"))
             return docker.from_env()
         except docker.errors.DockerException as exc:
             raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}", hint=PROCESS_HINT) from None
+
+    # -- images, through the Engine API (per-layer progress) -------------------------------------------
+
+    def images(self) -> list[str]:
+        """The image of every enabled component."""
+        return [self.settings.component(name).image for name in self.settings.enabled()]
+
+    def missing_images(self) -> list[str]:
+        """The images of the enabled components that the engine does not have yet."""
+        import docker
+
+        missing = []
+        for image in self.images():
+            try:
+                self.engine.api.inspect_image(image)
+            except docker.errors.ImageNotFound:
+                missing.append(image)
+            except docker.errors.APIError as exc:
+                raise DockerError(f"cannot inspect image {image}: {exc.explanation or exc}") from None
+        return missing
+
+    def pull_images(self, images: list[str], on_progress: Callable[[PullProgress], None] | None = None) -> None:
+        """Pull `images` in parallel, reporting bytes per image; one clear error for a failed pull."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        report = on_progress or (lambda _progress: None)
+        with ThreadPoolExecutor(max_workers=max(1, len(images)), thread_name_prefix="pull") as pool:
+            futures = [pool.submit(self._pull_one, image, report) for image in images]
+            for future in futures:
+                future.result()
+
+    def _pull_one(self, image: str, report: Callable[[PullProgress], None]) -> None:
+        import docker
+        from docker.utils import parse_repository_tag
+
+        repository, tag = parse_repository_tag(image)
+        layers: dict[str, tuple[int, int]] = {}
+        report(PullProgress(image, "waiting", 0, 0))
+        try:
+            for event in self.engine.api.pull(repository, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    raise self._pull_error(image, str(event.get("error")))
+                detail = event.get("progressDetail") or {}
+                layer = event.get("id")
+                status = str(event.get("status", ""))
+                if layer and detail.get("total") and status.startswith("Downloading"):
+                    layers[layer] = (int(detail.get("current", 0)), int(detail["total"]))
+                elif layer and status in ("Download complete", "Pull complete", "Already exists") and layer in layers:
+                    layers[layer] = (layers[layer][1], layers[layer][1])
+                done = sum(current for current, _ in layers.values())
+                total = sum(size for _, size in layers.values())
+                report(PullProgress(image, status.split(" for ")[0][:40], done, total))
+        except docker.errors.APIError as exc:
+            raise self._pull_error(image, str(exc.explanation or exc)) from None
+        report(PullProgress(image, "pulled", 1, 1, finished=True))
+
+    def _pull_error(self, image: str, reason: str) -> StackError:
+        owner = _image_owner(self.settings, image)
+        hint = (
+            f"check {owner} in stack.yaml and that the registry is reachable"
+            if owner
+            else "check the image names in stack.yaml and that the registry is reachable"
+        )
+        return DockerError(f"cannot pull {image}: {_clean(reason)}", hint=hint)
 
     def copy_out(self, service: str, path: str) -> IO[bytes]:
         import docker

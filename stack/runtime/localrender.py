@@ -72,16 +72,19 @@ def listen_host(settings: Settings, component: str, port: str) -> str:
 
 
 def assign_ports(
-    settings: Settings, previous: Mapping[str, Mapping[str, int]], keep: set[str]
+    settings: Settings,
+    previous: Mapping[str, Mapping[str, int]],
+    keep: set[str],
+    avoid: set[int] | None = None,
 ) -> dict[str, dict[str, int]]:
     """The port of every port of every enabled component.
 
     Published ports are the configured ones. The others keep the port they had (`previous`) when
     their component still runs (`keep`) or the port is still free, else take the container port when
-    free, else any free port.
+    free, else any free port; never a port in `avoid`.
     """
     ports: dict[str, dict[str, int]] = {}
-    used: set[int] = set()
+    used: set[int] = set(avoid or ())
     for name in settings.enabled():
         for spec, host_port in REGISTRY[name].published(settings):
             ports.setdefault(name, {})[spec.name] = host_port

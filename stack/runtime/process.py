@@ -28,6 +28,7 @@ from stack.components import REGISTRY
 from stack.components.base import RenderContext
 from stack.errors import RuntimeUnavailable, StackError
 from stack.fileio import atomic_write
+from stack.health import Diagnosis, describe_state, hints_for
 from stack.paths import Paths
 from stack.runtime import binaries as bins
 from stack.runtime.base import HttpReply, ServiceState
@@ -62,6 +63,9 @@ SETTLE_SECONDS = 1.5
 WATCH_CAP_SECONDS = 15.0
 
 
+_ADDRESS_IN_USE = re.compile(r":(\d+): bind: address already in use")
+
+
 class StartupFailure(StackError):
     """A component exited while starting: its exit code and the last lines of its log."""
 
@@ -73,9 +77,15 @@ class StartupFailure(StackError):
             hint=f"its last {len(tail)} log lines are in {log} (`stack logs {component}`)",
         )
         self.component, self.exit_code, self.log, self.tail = component, exit_code, log, tail
+        taken = next((m for line in tail if (m := _ADDRESS_IN_USE.search(line))), None)
+        self.taken_port = int(taken.group(1)) if taken else None
 
-    def details(self) -> str:
-        return "\n".join(self.tail)
+    def diagnosis(self) -> Diagnosis:
+        """The same report as for a container that exited: state, last log lines, hints."""
+        state = ServiceState(self.component, "exited", exit_code=self.exit_code)
+        hints = hints_for(self.component, state, "", self.tail)
+        hints.append(f"full log: {self.log}; the components this start launched were stopped again")
+        return Diagnosis(self.component, f"{describe_state(state)} during start-up", "", self.tail, hints)
 
 
 class PortInUse(StackError):
@@ -111,6 +121,7 @@ class ProcessRuntime:
         self.warnings: list[str] = []
         # The processes this very object started: their exit codes are known (others' are not).
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._last_ports: dict[str, dict[str, int]] = {}
 
     # --- checks -------------------------------------------------------------------------------
 
@@ -146,52 +157,85 @@ class ProcessRuntime:
         unknown = [name for name in services or [] if name not in enabled]
         if unknown:
             raise StackError(f"not an enabled component: {', '.join(unknown)}", hint=f"enabled: {', '.join(enabled)}")
-        targets = services or enabled
         with self.state_file.locked():
-            found = self._binaries(targets)
-            state = self.state_file.load()
-            orphans = {name: rec for name, rec in state.processes.items() if name not in enabled}
-            if orphans and services is None:
-                terminate_all(orphans, self.stop_timeout)
-                for name in orphans:
-                    del state.processes[name]
-            running = {name for name, record in state.processes.items() if record.alive()}
-            ports = assign_ports(self.settings, state.ports, keep=running)
-            plans = plan_processes(
-                self.settings,
-                self.root,
-                self.paths.secrets_dir,
-                ports,
-                {name: (binary.path, binary.prefix_args) for name, binary in found.items()},
-                os.environ,
-            )
-            to_start: list[str] = []
-            restart: dict[str, ProcessRecord] = {}
-            for name in targets:
-                record = state.processes.get(name)
-                if record and record.alive():
-                    if record.config_hash == plans[name].config_hash or not restart_changed:
-                        continue
-                    restart[name] = record
-                to_start.append(name)
-            if restart:
-                terminate_all(restart, self.stop_timeout)
-            self._check_ports([plans[name] for name in to_start])
-            state.ports = {**state.ports, **ports}
-            started: dict[str, ProcessRecord] = {}
             try:
-                for name in to_start:
-                    started[name] = self._spawn(plans[name], found[name])
-                    state.processes[name] = started[name]
-                    self.state_file.save(state)
-                self._watch({name: plans[name] for name in started}, started)
-            except BaseException:
-                terminate_all(started, self.stop_timeout)
-                for name in started:
-                    state.processes.pop(name, None)
+                self._start_locked(services, restart_changed=restart_changed, avoid=set())
+            except StartupFailure as failure:
+                # A port this runtime chose was taken between the check and the bind (another
+                # program starting at the same moment): choose again, once.
+                if failure.taken_port is None or failure.taken_port not in self._assigned_ports(failure.component):
+                    raise
+                self._start_locked(services, restart_changed=restart_changed, avoid={failure.taken_port})
+
+    def _assigned_ports(self, component: str) -> set[int]:
+        published = {port for _, port in REGISTRY[component].published(self.settings)}
+        return set(self._last_ports.get(component, {}).values()) - published
+
+    def _start_locked(self, services: list[str] | None, *, restart_changed: bool, avoid: set[int]) -> None:
+        enabled = self.settings.enabled()
+        targets = services or enabled
+        found = self._binaries(targets)
+        binaries = {name: (binary.path, binary.prefix_args) for name, binary in found.items()}
+        state = self.state_file.load()
+        orphans = {name: rec for name, rec in state.processes.items() if name not in enabled}
+        if orphans and services is None:
+            terminate_all(orphans, self.stop_timeout)
+            for name in orphans:
+                del state.processes[name]
+        running = {name for name, record in state.processes.items() if record.alive()}
+        stopping: dict[str, ProcessRecord] = {}
+        while True:
+            # Ports first (running components keep theirs), then configs; a component whose
+            # config changed is stopped, which frees its ports, and everything is planned again
+            # until no running component's config differs from what it runs with.
+            ports = assign_ports(self.settings, state.ports, keep=running - set(stopping), avoid=avoid)
+            plans = plan_processes(self.settings, self.root, self.paths.secrets_dir, ports, binaries, os.environ)
+            changed = {
+                name: state.processes[name]
+                for name in targets
+                if name in running
+                and name not in stopping
+                and state.processes[name].config_hash != plans[name].config_hash
+            }
+            # A port chosen here may have been taken since (another program starting now): choose again.
+            stopped = [name for name in targets if name not in running or name in stopping]
+            taken = self._taken_assigned_ports([plans[name] for name in stopped])
+            if taken and len(avoid) < 50:
+                avoid |= taken
+                continue
+            if not changed or not restart_changed:
+                break
+            terminate_all(changed, self.stop_timeout)
+            stopping.update(changed)
+        to_start = [name for name in targets if name not in running or name in stopping]
+        self._last_ports = ports
+        self._check_ports([plans[name] for name in to_start])
+        state.ports = {**state.ports, **ports}
+        started: dict[str, ProcessRecord] = {}
+        try:
+            for name in to_start:
+                started[name] = self._spawn(plans[name], found[name])
+                state.processes[name] = started[name]
                 self.state_file.save(state)
-                raise
+            self._watch({name: plans[name] for name in started}, started)
+        except BaseException:
+            terminate_all(started, self.stop_timeout)
+            for name in started:
+                state.processes.pop(name, None)
             self.state_file.save(state)
+            raise
+        self.state_file.save(state)
+
+    def _published(self, component: str) -> set[str]:
+        return {spec.name for spec, _ in REGISTRY[component].published(self.settings)}
+
+    def _taken_assigned_ports(self, plans: list[ProcessPlan]) -> set[int]:
+        return {
+            port
+            for plan in plans
+            for port_name, host, port in plan.listen
+            if port_name not in self._published(plan.component) and not port_free(host, port)
+        }
 
     def _check_ports(self, plans: list[ProcessPlan]) -> None:
         for plan in plans:
@@ -199,7 +243,8 @@ class ProcessRuntime:
                 if port_free(host, port):
                     continue
                 spec = REGISTRY[plan.component].port_spec(port_name)
-                setting = f"components.{plan.component}.{spec.setting}" if spec.setting else None
+                published = port_name in self._published(plan.component)
+                setting = f"components.{plan.component}.{spec.setting}" if spec.setting and published else None
                 owner = port_owner(port) or "another program"
                 where = f" ({setting})" if setting else ""
                 raise PortInUse(
@@ -251,9 +296,15 @@ class ProcessRuntime:
             version=binary.version,
         )
 
-    def _exit_code(self, record: ProcessRecord) -> int | None:
+    def _exit_code(self, record: ProcessRecord, *, wait: float = 0.0) -> int | None:
+        """The exit code of a process this object started (None while it runs, or for others')."""
         child = self._children.get(record.pid)
-        return child.poll() if child is not None else None
+        if child is None:
+            return None
+        if wait:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return child.wait(timeout=wait)
+        return child.poll()
 
     def _watch(self, plans: dict[str, ProcessPlan], records: dict[str, ProcessRecord]) -> None:
         """Until each new process is ready (or steadily listening); raise for one that exits."""
@@ -265,9 +316,8 @@ class ProcessRuntime:
                 if name in settled:
                     continue
                 if self._exit_code(record) is not None or not record.alive():
-                    raise StartupFailure(
-                        name, self._exit_code(record), Path(record.log), read_log_tail(Path(record.log), LOG_TAIL)
-                    )
+                    code = self._exit_code(record, wait=5)
+                    raise StartupFailure(name, code, Path(record.log), read_log_tail(Path(record.log), LOG_TAIL))
                 plan = plans[name]
                 if not all(_accepts(_url_host(host), port) for _, host, port in plan.listen):
                     continue
@@ -322,7 +372,8 @@ class ProcessRuntime:
                 found.append(ServiceState(name, "missing"))
                 continue
             alive = record.alive()
-            image = f"{record.argv[0]} {record.version}" if record.version else record.argv[0]
+            # `path:version`, read like an image tag by whoever shows versions.
+            image = f"{record.argv[0]}:{record.version}" if record.version else record.argv[0]
             found.append(
                 ServiceState(
                     name,

@@ -52,8 +52,27 @@ def start_ticks(pid: int) -> int | None:
 
 
 def is_zombie(pid: int) -> bool:
+    """True when `pid` has exited and waits to be reaped.
+
+    The main thread of a multi-threaded program (every Go binary) shows `Z` as soon as it exits,
+    while its other threads still run and still hold its sockets: only when every thread is gone
+    is the process gone.
+    """
     fields = _stat_fields(pid)
-    return bool(fields) and fields[0] in ("Z", "X")
+    if not fields or fields[0] not in ("Z", "X"):
+        return False
+    try:
+        tasks = [task.name for task in (_PROC / str(pid) / "task").iterdir()]
+    except OSError:
+        return True
+    for tid in tasks:
+        try:
+            raw = (_PROC / str(pid) / "task" / tid / "stat").read_text()
+        except OSError:
+            continue
+        if raw[raw.rfind(")") + 2 :].split()[0] not in ("Z", "X"):
+            return False
+    return True
 
 
 def cmdline(pid: int) -> list[str]:

@@ -1,0 +1,119 @@
+"""`stack up/status/logs/down --runtime process` end to end, with Debian's real binaries."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import invoke
+from tests.realbin import binary, free_port
+from tests.test_process_runtime import _settings_text, processes_under
+
+
+@pytest.fixture
+def project(project_dir: Path) -> Iterator[Path]:
+    binary("prometheus")
+    binary("prometheus-alertmanager", "alertmanager")
+    (project_dir / "stack.yaml").write_text(_settings_text(free_port()))
+    yield project_dir
+    invoke("down", "--runtime", "process", "--volumes", "--yes", "--timeout", "5")
+    assert processes_under(project_dir) == []
+
+
+def _set(project: Path, **changes: object) -> None:
+    data = yaml.safe_load((project / "stack.yaml").read_text())
+    data.update(changes)
+    (project / "stack.yaml").write_text(yaml.safe_dump(data))
+
+
+def test_up_status_logs_down(project: Path) -> None:
+    # The settings say docker; the flag chooses the process runtime for each command.
+    _set(project, runtime="docker")
+    result = invoke("up", "--runtime", "process")
+    assert result.exit_code == 0, result.stderr
+    assert "Ready in" in result.stdout
+    port = yaml.safe_load((project / "stack.yaml").read_text())["components"]["alertmanager"]["port"]
+    assert f"Alertmanager  http://localhost:{port}" in result.stdout
+    assert "Warning: alertmanager: " in result.stderr  # Debian's version differs from the pinned one
+
+    status = invoke("status", "--runtime", "process", "--json")
+    assert status.exit_code == 0, status.stdout + status.stderr
+    report = json.loads(status.stdout)
+    assert report["runtime"] == "process"
+    assert {c["name"]: (c["state"], c["ready"]) for c in report["components"]} == {
+        "prometheus": ("running", True),
+        "alertmanager": ("running", True),
+    }
+    assert all(c["version"] for c in report["components"])
+
+    logs = invoke("logs", "alertmanager", "--runtime", "process", "--tail", "3")
+    assert logs.exit_code == 0
+    assert len(logs.stdout.splitlines()) == 3
+
+    # Run again: idempotent, nothing restarted.
+    pids = json.loads((project / ".stack-state/process/proc-test/state.json").read_text())["processes"]
+    assert invoke("up", "--runtime", "process").exit_code == 0
+    again = json.loads((project / ".stack-state/process/proc-test/state.json").read_text())["processes"]
+    assert {n: r["pid"] for n, r in again.items()} == {n: r["pid"] for n, r in pids.items()}
+
+    down = invoke("down", "--runtime", "process")
+    assert down.exit_code == 0, down.stderr
+    assert processes_under(project) == []
+    status = invoke("status", "--runtime", "process", "--json")
+    assert status.exit_code == 1
+    assert [c["state"] for c in json.loads(status.stdout)["components"]] == ["missing", "missing"]
+
+
+def test_runtime_process_in_stack_yaml(project: Path) -> None:
+    result = invoke("up")
+    assert result.exit_code == 0, result.stderr
+    assert invoke("status").exit_code == 0
+    assert invoke("down").exit_code == 0
+    assert processes_under(project) == []
+
+
+def test_a_port_already_taken(project: Path) -> None:
+    port = yaml.safe_load((project / "stack.yaml").read_text())["components"]["alertmanager"]["port"]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = invoke("up")
+    assert result.exit_code == 1
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith(
+        f"Error: alertmanager: port {port} on 127.0.0.1 (components.alertmanager.port) is already in use by pid "
+    )
+    assert error.endswith("(hint: stop that program, or set components.alertmanager.port to a free port in stack.yaml)")
+    assert len([line for line in result.stderr.splitlines() if line.startswith("Error:")]) == 1
+    assert "Traceback" not in result.stderr
+    assert processes_under(project) == []
+
+
+def test_a_missing_binary(project: Path) -> None:
+    data = yaml.safe_load((project / "stack.yaml").read_text())
+    data["components"]["tempo"] = {"enabled": True}
+    (project / "stack.yaml").write_text(yaml.safe_dump(data))
+    result = invoke("up")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: process runtime: binaries not found in PATH")
+    assert "tempo (tempo): download tempo from https://github.com/grafana/tempo/releases" in result.stderr
+    assert "components.tempo.enabled: false" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert processes_under(project) == []
+
+
+def test_a_binary_that_exits_at_once(project: Path) -> None:
+    data = yaml.safe_load((project / "stack.yaml").read_text())
+    data["components"]["alertmanager"]["overrides"] = {"route": {"receiver": "nobody"}}
+    (project / "stack.yaml").write_text(yaml.safe_dump(data))
+    result = invoke("up")
+    assert result.exit_code == 1
+    assert "Error: alertmanager is not ready: exited with code 1 during start-up" in result.stderr
+    assert "log lines of alertmanager:" in result.stderr
+    assert 'undefined receiver \\"nobody\\"' in result.stderr
+    assert processes_under(project) == []
