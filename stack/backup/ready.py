@@ -1,38 +1,21 @@
-"""Waiting for restored components to answer their readiness probe again.
-
-Uses each component's own probe (stack.components) through the runtime; once the shared
-readiness module (stack.health) lands, this defers to it.
-"""
+"""Waiting for restored components to be ready again, through the shared readiness module."""
 
 from __future__ import annotations
 
-from tenacity import RetryError, retry, retry_if_result, stop_after_delay, wait_fixed
-
 from stack.backup.errors import BackupError
-from stack.components import get_component
+from stack.health import diagnose, wait_until_ready
 from stack.runtime.base import Runtime
 
 
-def _ready(runtime: Runtime, component: str) -> bool:
-    probe = get_component(component).readiness
-    try:
-        return runtime.http(component, probe.port, probe.path, timeout=3).status == 200
-    except (ConnectionError, TimeoutError, OSError):
-        return False
-
-
 def wait_ready(runtime: Runtime, components: list[str], *, timeout: float = 180) -> None:
-    """Return once every component answers its readiness probe; BackupError naming the first that does not."""
-    for component in components:
-        waiter = retry(
-            stop=stop_after_delay(timeout),
-            wait=wait_fixed(0.5),
-            retry=retry_if_result(lambda ok: not ok),
-        )(_ready)
-        try:
-            waiter(runtime, component)
-        except RetryError:
-            raise BackupError(
-                f"{component} did not become ready within {timeout:.0f} s after the restore",
-                hint=f"see `stack logs {component}`",
-            ) from None
+    """Return once every component answers its readiness probe; BackupError with the diagnosis of
+    the first one that does not."""
+    if not components:
+        return
+    report = wait_until_ready(runtime, components, timeout=timeout)
+    if report.ok:
+        return
+    failed = report.failed[0]
+    diagnosis = diagnose(runtime, failed, report.states.get(failed.component))
+    hint = diagnosis.hints[0] if diagnosis.hints else f"see `stack logs {failed.component}`"
+    raise BackupError(f"{failed.component} is not ready after the restore: {failed.detail}", hint=hint)

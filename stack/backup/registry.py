@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stack.backup.alertmanager import AlertmanagerStep
 from stack.backup.filestate import FlushAndCopyStep
+from stack.backup.grafana import GrafanaStep
 from stack.backup.prometheus import PrometheusStep
 from stack.backup.steps import Step
 
@@ -14,6 +15,7 @@ STEPS: dict[str, Step] = {
         PrometheusStep(),
         FlushAndCopyStep("loki"),
         FlushAndCopyStep("tempo"),
+        GrafanaStep(),
         AlertmanagerStep(),
     )
 }

@@ -21,6 +21,7 @@ from stack.backup.registry import ARCHIVE_ROOTS, SECRETS, STEPS
 from stack.backup.secretfiles import restore_secrets
 from stack.backup.steps import StepContext
 from stack.errors import SettingsError, StackError
+from stack.lifecycle import Provisioner
 from stack.paths import Paths
 from stack.runtime.base import Runtime
 from stack.settings import Settings
@@ -106,9 +107,11 @@ def restore_backup(
     confirm: Callable[[RestorePlan], bool] = _always,
     events: Events | None = None,
     ready_timeout: float = 180,
+    provisioner: Provisioner | None = None,
 ) -> RestoreResult:
     """Verify `archive`, ask `confirm`, then restore: stop the services whose files are replaced,
-    copy their state in, start them, wait until ready; then the API-restored parts."""
+    copy their state in, start them, wait until ready; then the API-restored parts; then Grafana is
+    re-provisioned with `provisioner` (the one `stack up` uses) when it was restored."""
     events = events or Events()
     started = time.monotonic()
     with private_tempdir("stack-restore-") as scratch:
@@ -155,13 +158,31 @@ def restore_backup(
                 # Whatever happened, the stack is not left stopped.
                 runtime.start(plan.offline)
         wait_ready(runtime, plan.components, timeout=ready_timeout)
+        for name in plan.offline:
+            ctx = context(name)
+            STEPS[name].after_restore(ctx, "offline")
+            notes.extend(ctx.notes)
         for name in plan.online:
             events.component_started(name)
             began = time.monotonic()
             ctx = context(name)
             STEPS[name].restore_online(ctx, spool)
+            STEPS[name].after_restore(ctx, "online")
             notes.extend(ctx.notes)
             events.component_done(name, _section_size(verified.manifest, name), time.monotonic() - began)
+        if provisioner is not None and "grafana" in plan.components:
+            events.component_started("provision")
+            events.phase("provision", "re-provisioning")
+            try:
+                outcome = provisioner(paths, settings, runtime)
+            except StackError as exc:
+                raise BackupError(
+                    f"the data is restored, but re-provisioning Grafana failed: {exc.one_line()}",
+                    hint="fix that, then run `stack provision`",
+                ) from None
+            summary = getattr(outcome, "summary", None)
+            notes.append(f"grafana re-provisioned: {summary() if callable(summary) else outcome}")
+            events.component_done("provision", 0, 0.0)
         for note in notes:
             events.note(note)
     return RestoreResult(plan, verified, time.monotonic() - started, restored_secrets, notes)

@@ -75,6 +75,9 @@ class Step:
     def restore_online(self, ctx: StepContext, spool: SectionSpool) -> None:
         """Put the state back through the running service's API."""
 
+    def after_restore(self, ctx: StepContext, mode: str) -> None:
+        """Once everything restored is ready again (e.g. reconcile credentials)."""
+
     def restore_mode(self, selected: set[str], spool: SectionSpool) -> str:
         """`offline` (stop, replace files, start) or `online` (through the API, no stop)."""
         return "offline" if self.offline else "online"

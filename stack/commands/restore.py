@@ -9,6 +9,7 @@ from rich.console import Console
 
 from stack.backup.restore import RestoreCancelled, RestorePlan, restore_backup
 from stack.backup.selection import parse_only
+from stack.commands import display
 from stack.commands.backup_view import ProgressEvents, human
 from stack.commands.options import open_runtime, runtime_options
 
@@ -55,7 +56,14 @@ def command(
     try:
         with ProgressEvents(console) as events:
             result = restore_backup(
-                opened.runtime, opened.settings, opened.paths, path, only=names, confirm=confirm, events=events
+                opened.runtime,
+                opened.settings,
+                opened.paths,
+                path,
+                only=names,
+                confirm=confirm,
+                events=events,
+                provisioner=display.provisioner(),
             )
     except RestoreCancelled as exc:
         click.echo(exc.message, err=True)
