@@ -7,7 +7,7 @@ STACK := $(BIN)/stack
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help venv install up down status render validate backup restore test test-deps lint bench clean
+.PHONY: help venv install up down status render validate backup restore deploy doctor test test-deps lint bench clean
 
 help:
 	@echo "make up        create the virtualenv, install, and bring the stack up"
@@ -15,6 +15,8 @@ help:
 	@echo "make down | status | render | validate | lint | bench"
 	@echo "make backup   back up the running stack into backups/ (ARGS='--keep 7' etc.)"
 	@echo "make restore FILE=backups/....tar.zst   restore an archive (verified first; asks before replacing)"
+	@echo "make deploy HOST=user@server   bring the stack up on a server's Docker engine over SSH"
+	@echo "make doctor    security and health findings (HOST=user@server for a remote stack)"
 
 venv: $(BIN)/python
 
@@ -50,6 +52,14 @@ backup: install
 restore: install
 	@if [ -z "$(FILE)" ]; then echo "usage: make restore FILE=backups/<archive>.tar.zst [ARGS='--only grafana --yes']" >&2; exit 2; fi
 	$(STACK) restore "$(FILE)" $(ARGS)
+
+# HOST=user@server, ssh://user@server:2222 or a docker context name; preflight runs first.
+deploy: install
+	@if [ -z "$(HOST)" ]; then echo "usage: make deploy HOST=user@server [ARGS='--force']" >&2; exit 2; fi
+	$(STACK) deploy --host "$(HOST)" $(ARGS)
+
+doctor: install
+	$(STACK) doctor $(if $(HOST),--host "$(HOST)") $(ARGS)
 
 # Debian's packages give the real promtool, amtool, prometheus and alertmanager the tests run,
 # caddy (the TLS proxy's config is run for real) and OpenSSH (the deploy tunnel runs against a real sshd).

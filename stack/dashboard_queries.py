@@ -140,10 +140,11 @@ def interpolate(text: str, values: Mapping[str, str], macros: Mapping[str, str] 
 
 
 def or_variants(expr: str) -> list[str]:
-    """`expr` once for each operand of each PromQL `or`, with that operand alone in its place.
+    """`expr` once for each operand of each PromQL `or`, with that operand alone in its place and,
+    in every `or` around it, only the side that contains it.
 
-    Each side of `a or b` must work on its own: a fallback that never returns data hides a wrong
-    metric name on the other side. An expression without `or` gives an empty list.
+    Each side of `a or b` must work on its own: a fallback that always returns data would hide a
+    wrong metric name on the other side. An expression without `or` gives an empty list.
     """
     ors: dict[int, list[int]] = {}
     ends: dict[int, int] = {}
@@ -170,9 +171,20 @@ def or_variants(expr: str) -> list[str]:
             continue
         i += 1
     ends[0] = len(expr)
-    variants = []
+    # Every `or` group as (start, end, operand spans).
+    groups = []
     for start, positions in sorted(ors.items()):
         end = ends[start]
-        for begin, stop in zip([start, *(p + 4 for p in positions)], [*positions, end], strict=True):
-            variants.append(expr[:start] + expr[begin:stop].strip() + expr[end:])
+        spans = list(zip([start, *(p + 4 for p in positions)], [*positions, end], strict=True))
+        groups.append((start, end, spans))
+    variants = []
+    for _, _, spans in groups:
+        for begin, stop in spans:
+            cuts = []
+            for outer_start, outer_end, outer_spans in groups:
+                for outer_begin, outer_stop in outer_spans:
+                    if outer_begin <= begin and stop <= outer_stop:
+                        cuts += [(outer_start, outer_begin), (outer_stop, outer_end)]
+            kept = [char for index, char in enumerate(expr) if not any(a <= index < b for a, b in cuts)]
+            variants.append("".join(kept).strip())
     return variants

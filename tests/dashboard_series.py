@@ -45,13 +45,19 @@ class Metric:
             yield dict(zip(keys, values, strict=True))
 
 
-def _m(name: str, kind: str, pack: str, scale: float = 1.0, mean: float = 0.2, **labels: tuple[str, ...]) -> Metric:
-    flat = name in ("up", "ALERTS") or name.startswith(("slo:", "prometheus_remote_storage_"))
+def _m(name: str, kind: str, pack: str, scale: float = 1.0, mean: float = 0.2, /, **labels: tuple[str, ...]) -> Metric:
+    flat = name in ("up", "ALERTS") or name.startswith(("slo:", "stack:", "prometheus_remote_storage_"))
     return Metric(name, kind, pack, dict(labels), scale, mean, flat)
 
 
 ROUTES = ("/orders", "/health")
-STATUS = ("200", "404", "500")
+STATUS = ("200", "401", "403", "404", "429", "500")
+PY_APP = "py-api"  # Python exporters: the status in `status`, the route in `handler`
+GO_APP = "go-api"  # Go's promhttp style: the status in `code`, the route in `path`
+QUEUES = ("emails", "reports")
+EVENTS = ("order.updated", "chat.message")
+BUDGETS = ("team-search", "team-support")
+ACTIVITIES = ("ChargeCard", "SendEmail")
 STACK_COMPONENT = {"job": STACK_JOBS, "stack_component": STACK_JOBS}
 
 CATALOG: list[Metric] = [
@@ -128,7 +134,16 @@ CATALOG: list[Metric] = [
         job=("otel-collector",),
         exporter=("otlp/tempo",),
     ),
-    _m("otelcol_process_memory_rss_bytes", "gauge", "stack-health", 1.2e8, job=("otel-collector",)),
+    _m(
+        "otelcol_process_memory_rss_bytes",
+        "gauge",
+        "stack-health",
+        1.2e8,
+        job=("otel-collector",),
+        stack_component=("otel-collector",),
+    ),
+    # Recorded by the stack rule pack from the memory limits in stack.yaml.
+    _m("stack:memory_limit:bytes", "gauge", "stack-health", 5.36e8, job=STACK_JOBS),
     _m(
         "process_resident_memory_bytes",
         "gauge",
@@ -188,6 +203,26 @@ CATALOG: list[Metric] = [
         http_request_method=("POST",),
         http_response_status_code=STATUS,
     ),
+    _m(
+        "http_requests_total",
+        "counter",
+        "service-overview",
+        3,
+        job=(PY_APP,),
+        handler=ROUTES,
+        method=("GET",),
+        status=STATUS,
+    ),
+    _m(
+        "http_requests_total",
+        "counter",
+        "service-overview",
+        2,
+        job=(GO_APP,),
+        path=ROUTES,
+        method=("GET",),
+        code=STATUS,
+    ),
     _m("http_server_active_requests", "gauge", "service-overview", 4, job=(OTEL_APP,)),
     _m("socket_active_connections", "gauge", "service-overview", 120, job=(CLASSIC_APP,)),
     # --- slos: the recording rules the renderer generates for each SLO ---
@@ -210,6 +245,108 @@ CATALOG: list[Metric] = [
         0.6,
         slo=("api-availability", "api-latency"),
         service=(CLASSIC_APP,),
+    ),
+    # --- queues ---
+    _m(
+        "queue_jobs_total",
+        "gauge",
+        "queues",
+        40,
+        job=(CLASSIC_APP,),
+        queue=QUEUES,
+        state=("waiting", "active", "delayed", "completed", "failed"),
+    ),
+    _m("queue_depth", "gauge", "queues", 35, job=(CLASSIC_APP,), queue=QUEUES),
+    _m("queue_jobs_failed_total", "counter", "queues", 0.05, job=(CLASSIC_APP,), queue=QUEUES),
+    _m("queue_workers_active", "gauge", "queues", 3, job=(CLASSIC_APP,), queue=QUEUES),
+    _m("queue_job_duration_seconds", "histogram", "queues", 2, 1.5, job=(CLASSIC_APP,), queue=QUEUES),
+    _m("production_tick_duration_seconds", "histogram", "queues", 1, 0.4, job=(WORKER,)),
+    # --- realtime ---
+    _m("socket_events_published_total", "counter", "realtime", 20, job=(CLASSIC_APP,), event=EVENTS),
+    _m("socket_events_delivered_total", "counter", "realtime", 60, job=(CLASSIC_APP,), event=EVENTS),
+    _m("socket_delivery_latency_seconds", "histogram", "realtime", 60, 0.03, job=(CLASSIC_APP,)),
+    _m("socket_buffer_size", "gauge", "realtime", 25, job=(CLASSIC_APP,)),
+    # --- llm ---
+    _m(
+        "llm_cost_usd_total",
+        "counter",
+        "llm",
+        0.002,
+        job=(LLM_APP,),
+        provider=("openai", "anthropic"),
+        model=("gpt-4o", "claude-sonnet"),
+        operation=("chat", "embedding"),
+        budget=BUDGETS,
+    ),
+    _m(
+        "llm_tokens_total",
+        "counter",
+        "llm",
+        300,
+        job=(LLM_APP,),
+        operation=("chat", "embedding"),
+        type=("input", "output"),
+    ),
+    _m(
+        "llm_requests_total",
+        "counter",
+        "llm",
+        2,
+        job=(LLM_APP,),
+        model=("gpt-4o", "claude-sonnet"),
+        status=("ok", "error"),
+    ),
+    _m("llm_budget_usage_ratio", "gauge", "llm", 0.62, job=(LLM_APP,), budget=BUDGETS),
+    _m("llm_budget_spent_usd", "gauge", "llm", 310, job=(LLM_APP,), budget=BUDGETS),
+    _m("llm_budget_limit_usd", "gauge", "llm", 500, job=(LLM_APP,), budget=BUDGETS),
+    _m("llm_budget_exceeded_total", "counter", "llm", 0.01, job=(LLM_APP,), budget=BUDGETS),
+    _m("llm_budget_reservations_active", "gauge", "llm", 4, job=(LLM_APP,), budget=BUDGETS),
+    # --- workflows ---
+    _m(
+        "temporal_workflow_executions_total",
+        "counter",
+        "workflows",
+        0.5,
+        job=(WORKER,),
+        workflow_type=("OrderFulfilment", "Invoice"),
+        status=("started", "completed", "failed", "timed_out"),
+    ),
+    _m(
+        "temporal_workflows_active",
+        "gauge",
+        "workflows",
+        12,
+        job=(WORKER,),
+        workflow_type=("OrderFulfilment", "Invoice"),
+    ),
+    _m("temporal_task_queue_depth", "gauge", "workflows", 8, job=(WORKER,), task_queue=("orders", "billing")),
+    _m("temporal_activity_duration_seconds", "histogram", "workflows", 1, 0.8, job=(WORKER,), activity_type=ACTIVITIES),
+    _m(
+        "temporal_activity_failures_total",
+        "counter",
+        "workflows",
+        0.02,
+        job=(WORKER,),
+        activity_type=ACTIVITIES,
+        reason=("timeout", "ApplicationError"),
+    ),
+    # --- security ---
+    _m(
+        "auth_failures_total",
+        "counter",
+        "security",
+        0.3,
+        job=(CLASSIC_APP,),
+        source=("203.0.113.7", "198.51.100.23"),
+        reason=("bad_password", "expired_token"),
+    ),
+    _m(
+        "security_intrusion_attempts_total",
+        "counter",
+        "security",
+        0.01,
+        job=(CLASSIC_APP,),
+        kind=("sql_injection", "path_traversal"),
     ),
     # --- explore: Tempo's metrics generator (service graphs and span metrics, remote-written) ---
     _m(

@@ -287,3 +287,16 @@ def test_the_check_catches_a_wrong_metric_name(loaded_prometheus: Loaded) -> Non
     assert error is None and finite > 30
     error, _ = _run(loaded_prometheus, "sum(rate(http_requests_total[2m]) by", instant=True)
     assert error and "parse" in error
+
+
+def test_or_variants_isolate_each_operand_through_every_enclosing_or() -> None:
+    expr = 'sum by (job) ((a{x="p or q"} or b or c)) or sum by (job) (d) or vector(0)'
+    assert or_variants(expr) == [
+        'sum by (job) ((a{x="p or q"} or b or c))',
+        "sum by (job) (d)",
+        "vector(0)",
+        'sum by (job) ((a{x="p or q"}))',
+        "sum by (job) ((b))",
+        "sum by (job) ((c))",
+    ]
+    assert or_variants("sum(rate(x[5m]))") == []

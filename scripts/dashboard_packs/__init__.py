@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dashboard_packs import explore, service_overview, slos, stack_health
+from dashboard_packs import explore, llm, queues, realtime, security, service_overview, slos, stack_health, workflows
 from dashboard_packs.model import Pack
 
-PACKS: list[Pack] = [stack_health.PACK, service_overview.PACK, slos.PACK, explore.PACK]
+PACKS: list[Pack] = [
+    stack_health.PACK,
+    service_overview.PACK,
+    slos.PACK,
+    queues.PACK,
+    realtime.PACK,
+    llm.PACK,
+    workflows.PACK,
+    security.PACK,
+    explore.PACK,
+]

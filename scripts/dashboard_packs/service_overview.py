@@ -83,7 +83,7 @@ def board() -> Board:
             "Errors by route and status code",
             "4xx and 5xx answers per second by service, route and status code. Click through to the "
             "service's logs and traces.",
-            prom(request_rate("job, route, status_code", 'status_code=~"[45].."'), "{{job}} {{route}} {{status_code}}"),
+            prom(request_rate("job, route, status_code", "[45].."), "{{job}} {{route}} {{status_code}}"),
             unit="reqps",
             links=[TO_LOGS],
         ),

@@ -176,6 +176,22 @@ def board() -> Board:
             unit="bytes",
         ),
         timeseries(
+            "Memory against limit",
+            "Resident memory of each component as a share of its memory limit in stack.yaml "
+            "(stack:memory_limit:bytes). Above 85% fires StackComponentMemoryHigh; at 100% it is OOM-killed.",
+            prom(
+                "max by (job) ("
+                f"process_resident_memory_bytes{{{STACK}}}"
+                f' or {{__name__=~"otelcol_process_memory_rss(_bytes)?", {STACK}}}'
+                ") / on (job) max by (job) (stack:memory_limit:bytes)",
+                "{{job}}",
+            ),
+            unit="percentunit",
+            minimum=0,
+            maximum=1,
+            steps=thresholds((None, "green"), (0.7, "orange"), (0.85, "red")),
+        ),
+        timeseries(
             "Prometheus storage",
             "Bytes on disk of Prometheus' TSDB: persisted blocks and the write-ahead log.",
             prom("sum(prometheus_tsdb_storage_blocks_bytes)", "blocks"),

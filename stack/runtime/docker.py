@@ -17,10 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import IO, Any
-
-from python_on_whales import DockerClient, DockerException
-from python_on_whales.utils import run as whales_run
+from typing import IO, TYPE_CHECKING, Any
 
 from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
@@ -30,6 +27,9 @@ from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretSt
 from stack.settings import Settings
 from stack.tools import ToolResult
 from stack.tools import run as run_tool
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
 
 # Inline `configs: content:` needs Compose 2.23.1.
 MIN_COMPOSE = (2, 23, 1)
@@ -238,19 +238,28 @@ class DockerRuntime:
     def remote(self) -> bool:
         return bool(self.host) or bool(os.environ.get("DOCKER_HOST", "").startswith("ssh://"))
 
-    @cached_property
-    def client(self) -> DockerClient:
+    def _export_environment(self) -> None:
+        """Put the variables compose reads the project's secrets from into our environment (which
+        every docker command inherits); the values never land in compose.yaml or on a command line."""
         store = SecretStore.for_paths(self.paths)
         if self.settings.component("grafana").enabled:
             password = store.get(GRAFANA_ADMIN_PASSWORD)
             if password:
-                # Compose reads the secret from its environment; it never lands in compose.yaml.
                 os.environ[GRAFANA_PASSWORD_ENV] = password
         if self.settings.component("proxy").enabled:
             # The TLS proxy's certificate and key (tls.mode files) travel the same way.
             os.environ.update(
                 {k: v for k, v in compose_environment(self.settings, self.paths).items() if k != GRAFANA_PASSWORD_ENV}
             )
+
+    @cached_property
+    def client(self) -> DockerClient:
+        """python-on-whales, for the compose commands that change things (up, down) and stream (logs).
+
+        Imported here, not at the top: it costs a quarter of a second that `status` need not pay."""
+        from python_on_whales import DockerClient
+
+        self._export_environment()
         compose_files = [self.paths.compose_file] if self.paths.compose_file.exists() else []
         url_host = self.host if self.host and "://" in self.host else None
         context = self.host if self.host and "://" not in self.host else None
@@ -265,33 +274,62 @@ class DockerRuntime:
     def _refresh_client(self) -> None:
         self.__dict__.pop("client", None)
 
-    def _run(self, argv: list[Any], *, action: str) -> str:
-        try:
-            return str(whales_run(argv))
-        except DockerException as exc:
-            stderr = exc.stderr or exc.stdout or ""
-            raise explain(stderr, self.settings, command=exc.docker_command, action=action) from None
-        except FileNotFoundError:
-            raise self._no_cli() from None
+    def _docker(self) -> list[str]:
+        """`docker` with the global flags python-on-whales would give it (same engine, same order)."""
+        found = shutil.which("docker")
+        if not found:
+            raise self._no_cli()
+        argv = [found]
+        if self.host and "://" in self.host:
+            argv += ["--host", self.host]
+        elif self.host:
+            argv += ["--context", self.host]
+        return argv
+
+    def _compose(self, *args: str) -> list[str]:
+        argv = [*self._docker(), "compose"]
+        exists = self.paths.compose_file.exists()
+        if exists:
+            argv += ["--file", str(self.paths.compose_file)]
+        argv += ["--project-name", self.settings.project]
+        if exists:
+            argv += ["--project-directory", str(self.paths.render_dir)]
+        return [*argv, *args]
+
+    def _run(self, argv: list[str], *, action: str, timeout: float = 300) -> str:
+        """Run a docker command to completion; its stdout, or one clear StackError."""
+        self._export_environment()
+        result = run_tool(argv, timeout=timeout)
+        if result.returncode == 127 and not shutil.which("docker"):
+            raise self._no_cli()
+        if not result.ok:
+            raise explain(result.stderr or result.stdout, self.settings, command=argv, action=action)
+        return result.stdout
 
     def _no_cli(self) -> RuntimeUnavailable:
         return RuntimeUnavailable("the docker command is not installed", hint="install Docker, or " + PROCESS_HINT)
 
-    def _compose(self, *args: str) -> list[Any]:
-        return [*self.client.docker_compose_cmd, *args]
+    def _whales_error(self, exc: Exception, action: str) -> StackError:
+        stderr = getattr(exc, "stderr", None) or getattr(exc, "stdout", None) or ""
+        return explain(stderr, self.settings, command=getattr(exc, "docker_command", None), action=action)
 
     # -- Runtime protocol -------------------------------------------------------------------------
 
     def check(self) -> None:
         if self._checked:
             return
-        if not shutil.which("docker"):
-            raise self._no_cli()
-        self._run([*self.client.docker_cmd, "version", "--format", "{{.Server.Version}}"], action="docker version")
-        try:
-            version = str(whales_run([*self.client.docker_cmd, "compose", "version", "--short"]))
-        except DockerException as exc:
-            raise explain(exc.stderr or "", self.settings, action="docker compose version") from None
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Both at once: each is a process start, and `status` pays for this check every time.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            engine = pool.submit(
+                self._run, [*self._docker(), "version", "--format", "{{.Server.Version}}"], action="docker version"
+            )
+            compose = pool.submit(
+                self._run, [*self._docker(), "compose", "version", "--short"], action="docker compose version"
+            )
+            engine.result()  # no engine is the error to report first, even when compose is missing too
+            version = compose.result()
         if _version_tuple(version) < MIN_COMPOSE:
             raise RuntimeUnavailable(
                 f"docker compose {version.strip()} is too old (stack needs >= {'.'.join(map(str, MIN_COMPOSE))})",
@@ -300,6 +338,8 @@ class DockerRuntime:
         self._checked = True
 
     def up(self, *, services: list[str] | None = None, pull: bool = True) -> None:
+        from python_on_whales import DockerException
+
         self._refresh_client()  # the compose file and the password may have been written since
         try:
             self.client.compose.up(
@@ -310,16 +350,15 @@ class DockerRuntime:
                 quiet=True,
             )
         except DockerException as exc:
-            raise explain(
-                exc.stderr or exc.stdout or "", self.settings, command=exc.docker_command, action="docker compose up"
-            ) from None
+            raise self._whales_error(exc, "docker compose up") from None
 
     def down(self, *, volumes: bool = False, timeout: float = 30) -> None:
+        from python_on_whales import DockerException
+
         try:
             self.client.compose.down(volumes=volumes, timeout=int(timeout), remove_orphans=True, quiet=True)
         except DockerException as exc:
-            stderr = exc.stderr or ""
-            raise explain(stderr, self.settings, command=exc.docker_command, action="docker compose down") from None
+            raise self._whales_error(exc, "docker compose down") from None
 
     def stop(self, services: list[str], *, timeout: float = 30) -> None:
         self._run(self._compose("stop", "--timeout", str(int(timeout)), *services), action="docker compose stop")
@@ -338,7 +377,7 @@ class DockerRuntime:
         if ids:
             # compose ps has no OOM flag nor start time; one inspect call covers every container.
             inspected = json.loads(
-                self._run([*self.client.docker_cmd, "container", "inspect", *ids], action="docker inspect") or "[]"
+                self._run([*self._docker(), "container", "inspect", *ids], action="docker inspect") or "[]"
             )
         return service_states(rows, inspected, self.settings.enabled())
 
@@ -354,13 +393,15 @@ class DockerRuntime:
             argv += ["--since", since]
         if service:
             argv += ["--no-log-prefix", service]
+        from python_on_whales import DockerException
         from python_on_whales.utils import stream_stdout_and_stderr
 
+        self._export_environment()
         try:
             for _source, line in stream_stdout_and_stderr(argv):
                 yield line.decode("utf-8", errors="replace").rstrip("\n")
         except DockerException as exc:
-            raise explain(exc.stderr or "", self.settings, command=argv, action="docker compose logs") from None
+            raise self._whales_error(exc, "docker compose logs") from None
 
     def _published(self, service: str, port: str) -> int | None:
         for spec, published in REGISTRY[service].published(self.settings):
@@ -449,7 +490,26 @@ class DockerRuntime:
         return parse_wget(result, url)
 
     def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:
-        return run_tool([str(part) for part in self._compose("exec", "-T", service, *argv)], timeout=timeout)
+        self._export_environment()
+        return run_tool(self._compose("exec", "-T", service, *argv), timeout=timeout)
+
+    # -- facts for deploy preflight ---------------------------------------------------------------
+
+    def engine_info(self) -> dict[str, Any]:
+        """`docker info` of the engine this runtime talks to (the server's, with a remote host)."""
+        text = self._run([*self.client.docker_cmd, "info", "--format", "{{json .}}"], action="docker info")
+        return json.loads(text or "{}")
+
+    def compose_version(self) -> str:
+        """The version of the compose plugin that runs here (compose runs on this machine)."""
+        return self._run([*self.client.docker_cmd, "compose", "version", "--short"], action="docker compose version")
+
+    def context_endpoint(self) -> str | None:
+        """The engine URL of the docker context given as host (`ssh://...`, `tcp://...`), or None."""
+        if not self.host or "://" in self.host:
+            return None
+        argv = [*self.client.docker_cmd[:1], "context", "inspect", self.host, "--format", "{{.Endpoints.docker.Host}}"]
+        return self._run(argv, action="docker context inspect").strip() or None
 
     # -- files, through the Engine API ------------------------------------------------------------
 
@@ -470,7 +530,7 @@ class DockerRuntime:
                 return self._sdk(docker, None)
             # A context (named, or the CLI's current one): ask the CLI where it points, so that the
             # SDK talks to the very engine `docker compose` does.
-            argv = [*self.client.docker_cmd[:1], "context", "inspect"]
+            argv = [*self._docker()[:1], "context", "inspect"]
             if base_url:
                 argv.append(base_url)
             base_url = self._run([*argv, "--format", "{{.Endpoints.docker.Host}}"], action="docker context inspect")

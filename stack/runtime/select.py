@@ -17,6 +17,10 @@ RUNTIME_NAMES = ("docker", "process")
 def get_runtime(settings: Settings, paths: Paths, *, name: str | None = None, host: str | None = None) -> Runtime:
     """The runtime `name` (default: `runtime:` in stack.yaml), on `host` for Docker (`ssh://...` or a context)."""
     chosen = name or settings.runtime
+    if host:
+        from stack.deploy.target import docker_host_of  # `user@server` (as in make HOST=...) means SSH
+
+        host = docker_host_of(host)
     if chosen == "docker":
         from stack.runtime.docker import DockerRuntime
 

@@ -1,0 +1,118 @@
+"""`stack status` against ready components: real Prometheus and Alertmanager (Debian's binaries),
+small HTTP servers for Loki, Tempo and the Collector, the fake Grafana.
+
+Two figures: the status function (probes in parallel, one `ps`), and the whole CLI as a user runs
+it (`stack status --json`, a fresh interpreter, against the stand-in `docker` of the tests that
+plays back recorded `compose ps` output; its four calls cost about what the real CLI's do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+from stack.lifecycle import status  # noqa: E402
+from stack.settings import parse_settings  # noqa: E402
+from tests import realbin  # noqa: E402
+from tests.fake_docker import install, recorded  # noqa: E402
+from tests.fake_grafana import fake_grafana  # noqa: E402
+from tests.httpservers import http_server  # noqa: E402
+from tests.urlruntime import UrlRuntime  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "15"))
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def main() -> int:
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        (tmp / "prometheus.yml").write_text("global: {scrape_interval: 15s}\nscrape_configs: []\n")
+        (tmp / "alertmanager.yml").write_text("route: {receiver: default}\nreceivers: [{name: default}]\n")
+        (tmp / "p").mkdir()
+        (tmp / "a").mkdir()
+        prom = stack.enter_context(realbin.prometheus(tmp / "prometheus.yml", tmp / "p"))
+        am = stack.enter_context(realbin.alertmanager(tmp / "alertmanager.yml", tmp / "a"))
+        ready = lambda *_: (200, b"ready")  # noqa: E731
+        loki = stack.enter_context(http_server(ready))
+        tempo = stack.enter_context(http_server(ready))
+        collector = stack.enter_context(http_server(ready))
+        grafana = stack.enter_context(fake_grafana())
+        urls = {
+            "otel-collector": collector,
+            "prometheus": prom.url,
+            "loki": loki,
+            "tempo": tempo,
+            "grafana": grafana.url,
+            "alertmanager": am.url,
+        }
+        settings_text = (
+            "components:\n"
+            f"  otel-collector: {{port: {port_of(collector)}, otlp_grpc_port: 14317, otlp_http_port: 14318}}\n"
+            f"  prometheus: {{port: {prom.port}}}\n"
+            f"  loki: {{port: {port_of(loki)}}}\n"
+            f"  tempo: {{port: {port_of(tempo)}}}\n"
+            f"  grafana: {{port: {port_of(grafana.url)}}}\n"
+            f"  alertmanager: {{port: {am.port}}}\n"
+        )
+        import yaml
+
+        settings = parse_settings(yaml.safe_load(settings_text))
+        runtime = UrlRuntime(urls)
+        samples = []
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            report = status(settings, runtime)
+            samples.append(time.perf_counter() - start)
+        assert report.ok, report.as_dict()
+        in_process = statistics.median(samples)
+
+        project = tmp / "project"
+        project.mkdir()
+        (project / "stack.yaml").write_text(settings_text)
+        patcher = pytest.MonkeyPatch()
+        stack.callback(patcher.undo)
+        (tmp / "fake-docker").mkdir()
+        fake = install(tmp / "fake-docker", patcher)
+        fake.scenario(
+            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+        )
+        cli_samples = []
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "stack", "status", "--json"], cwd=project, capture_output=True, check=False
+            )
+            cli_samples.append(time.perf_counter() - start)
+            if done.returncode != 0:
+                print(done.stdout.decode(), done.stderr.decode())
+                return 1
+        bare_samples = []
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            bare_samples.append(time.perf_counter() - start)
+        cli = statistics.median(cli_samples)
+        bare = statistics.median(bare_samples)
+    print(f"status() in process   {in_process * 1000:7.1f} ms  (6 components probed in parallel; median of {RUNS})")
+    print(f"stack status --json   {cli * 1000:7.1f} ms  ratio {cli / bare:4.1f}x python -c pass ({bare * 1000:.1f} ms)")
+    print(f"status under 2 s: {'yes' if cli < 2 else 'NO'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
