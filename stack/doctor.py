@@ -614,17 +614,71 @@ def check_stack(settings: Settings, paths: Paths, runtime: Runtime, report: Repo
     return report
 
 
+def _listening(host: str, port: int, timeout: float) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def reachable_from_here(settings: Settings, host: str, *, timeout: float = 1.5) -> Iterable[Finding]:
+    """Connect from this machine to the server's address on every port a component listens on
+    (published or container default): whatever answers is reachable from outside the server."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    candidates: dict[int, tuple[str, str]] = {}
+    for name in settings.enabled():
+        if name in OPTIONAL_COMPONENT_NAMES:
+            continue
+        component = REGISTRY[name]
+        published = {spec.name: port for spec, port in component.published(settings)}
+        for spec in component.ports:
+            candidates.setdefault(published.get(spec.name, spec.container), (name, spec.name))
+    with ThreadPoolExecutor(max_workers=max(1, len(candidates)), thread_name_prefix="reach") as pool:
+        open_ports = dict(
+            zip(candidates, pool.map(lambda port: _listening(host, port, timeout), candidates), strict=True)
+        )
+    for port, (name, spec_name) in sorted(candidates.items()):
+        if not open_ports[port]:
+            continue
+        if name == "grafana":
+            severity, what = Severity.HIGH, "Grafana over plain HTTP"
+        elif name in UNAUTHENTICATED:
+            severity, what = Severity.HIGH, f"{REGISTRY[name].title}, which has no authentication"
+        else:
+            severity, what = Severity.MEDIUM, f"the {REGISTRY[name].title}'s {spec_name} port"
+        yield Finding(
+            "reachable-from-outside",
+            severity,
+            f"{host}:{port} answers from this machine: {what}",
+            "bind it to 127.0.0.1 (bind_address, or the component's port: null) and firewall the server; "
+            "only the TLS proxy's 443/80 should answer",
+            component=name,
+        )
+
+
 def diagnose(
     paths: Paths,
     *,
     runtime_factory: Callable[[Settings], Runtime] | None = None,
     backup_days: int = DEFAULT_BACKUP_DAYS,
     skip: Iterable[str] = (),
+    outside_host: str | None = None,
 ) -> Report:
-    """Check the settings and, when `runtime_factory` is given and its stack answers, the running stack."""
+    """Check the settings and, when `runtime_factory` is given and its stack answers, the running stack.
+
+    `outside_host` (the server of `--host ssh://...`) is probed from this machine on every port the
+    components listen on.
+    """
     settings, early = load_for_doctor(paths)
     report = check_settings(settings, paths, backup_days=backup_days)
     report.findings[:0] = early
+    if outside_host:
+        report.findings.extend(reachable_from_here(settings, outside_host))
+        report.checked.append(f"reachable from here ({outside_host})")
     if runtime_factory is not None:
         runtime = runtime_factory(settings)
         report.target = f"settings and the running stack ({runtime.name})"

@@ -53,6 +53,10 @@ def credentials(paths: Paths) -> Credentials:
     password = store.ensure(GRAFANA_ADMIN_PASSWORD)
     host = "localhost" if settings.bind_address in ("127.0.0.1", "::1") else settings.bind_address
     url = f"http://{host}:{grafana.port}/" if grafana.port else None
+    from stack.components.proxy import public_url
+
+    # Behind the TLS proxy, the URL users open is the public one.
+    url = public_url(settings) or url
     user = getattr(grafana, "admin_user", "admin")
     return Credentials(url, user, password, store.path(GRAFANA_ADMIN_PASSWORD))
 

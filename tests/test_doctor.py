@@ -338,3 +338,17 @@ def test_alert_receivers_and_their_secrets(paths: Paths, monkeypatch: pytest.Mon
     assert "STACK_TEST_DOCTOR_TOKEN is not set" in missing.title
     monkeypatch.setenv("STACK_TEST_DOCTOR_TOKEN", "t")
     assert "alert-secret-missing" not in _ids(diagnose(paths))
+
+
+def test_ports_answering_from_outside_the_server(paths: Paths) -> None:
+    from tests.httpservers import http_server
+
+    with http_server(lambda m, p, b: (200, b"ready")) as url:
+        port = int(url.rsplit(":", 1)[1])
+        paths.settings_file.write_text(f"components:\n  loki: {{port: {port}}}\n  grafana: {{port: null}}\n")
+        report = diagnose(paths, outside_host="127.0.0.1")
+    found = [f for f in report.findings if f.id == "reachable-from-outside"]
+    loki = next(f for f in found if f.component == "loki")
+    assert loki.severity is Severity.HIGH
+    assert loki.title == f"127.0.0.1:{port} answers from this machine: Loki, which has no authentication"
+    assert "reachable from here (127.0.0.1)" in report.checked

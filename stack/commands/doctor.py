@@ -9,7 +9,7 @@ import click
 from stack.commands import paths_from
 from stack.commands.options import runtime_options
 from stack.doctor import DEFAULT_BACKUP_DAYS, Report, diagnose
-from stack.errors import EXIT_FAILURE
+from stack.errors import EXIT_FAILURE, StackError
 from stack.runtime.select import get_runtime
 from stack.settings import Settings
 
@@ -61,7 +61,23 @@ def command(
     def factory(settings: Settings):  # type: ignore[no-untyped-def]  # returns a Runtime
         return get_runtime(settings, paths, name=runtime_name, host=host)
 
-    report = diagnose(paths, runtime_factory=None if settings_only else factory, backup_days=backup_days, skip=skip)
+    outside = None
+    if host and not settings_only:
+        from stack.deploy.target import parse_target
+
+        try:
+            target = parse_target(host)
+        except StackError:
+            target = None
+        # Only an SSH target names the server's address; a context may point anywhere.
+        outside = target.host.strip("[]") if target is not None and target.kind == "ssh" and target.host else None
+    report = diagnose(
+        paths,
+        runtime_factory=None if settings_only else factory,
+        backup_days=backup_days,
+        skip=skip,
+        outside_host=outside,
+    )
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
     if report.high:
         ctx.exit(EXIT_FAILURE)
