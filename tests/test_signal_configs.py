@@ -6,15 +6,19 @@ documentation requires (and what it removed) for otelcol-contrib 0.160, Loki 3.7
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from stack.components.base import RenderContext
 from stack.render import render_project
 from stack.settings import COMPONENT_NAMES, Settings, parse_settings
+from tests import realbin
 
 
 def _config(settings: Settings, component: str, index: int = 0) -> dict[str, Any]:
@@ -147,7 +151,7 @@ def test_host_metrics_switch_on() -> None:
 class _Local:
     """A topology like the process runtime's: everything on 127.0.0.1 at other ports."""
 
-    def host(self, component: str) -> str:
+    def host(self, component: str, port: str | None = None) -> str:
         return "127.0.0.1"
 
     def port(self, component: str, port: str) -> int:
@@ -245,3 +249,30 @@ def test_datasources_are_linked_to_each_other() -> None:
     assert tempo["tracesToMetrics"]["datasourceUid"] == "prometheus"
     assert tempo["serviceMap"]["datasourceUid"] == "prometheus"
     assert tempo["nodeGraph"]["enabled"] is True
+
+
+def test_a_real_prometheus_picks_up_a_new_target_file_without_restart(tmp_path: Path) -> None:
+    from stack.components.prometheus import TARGETS_DIR
+
+    config = _config(Settings(), "prometheus")
+    job = next(job for job in config["scrape_configs"] if job["job_name"] == "file_sd")
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    job["file_sd_configs"][0]["files"] = [
+        pattern.replace(TARGETS_DIR, str(targets)) for pattern in job["file_sd_configs"][0]["files"]
+    ]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"}, "scrape_configs": [job]}))
+    with realbin.prometheus(path, tmp_path / "data") as server:
+        (targets / "api.yml").write_text(
+            yaml.safe_dump([{"targets": [f"127.0.0.1:{server.port}"], "labels": {"job": "api", "team": "backend"}}])
+        )
+        deadline = time.monotonic() + 20
+        found: list[dict[str, Any]] = []
+        while not found and time.monotonic() < deadline:
+            active = requests.get(f"{server.url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+            found = [t for t in active if t["labels"].get("job") == "api"]
+            time.sleep(0.3)
+    assert found, "the target file was not picked up"
+    assert found[0]["labels"]["team"] == "backend"
+    assert found[0]["scrapePool"] == "file_sd"

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.components.base import (
+    Component,
+    ConfigFile,
+    PortSpec,
+    Probe,
+    RenderContext,
+    bundled_config,
+)
 from stack.rules.packs import memory_limit_group, render_pack
 from stack.rules.slo import render_slos
 from stack.settings import PrometheusSettings
@@ -10,7 +17,8 @@ from stack.units import parse_size
 from stack.yamlio import dumps
 
 RULES_DIR = "/etc/prometheus/rules"
-# Drop target files here (YAML or JSON, Prometheus file_sd format): picked up without a restart.
+# Target files (Prometheus file_sd format, YAML or JSON) in the `prometheus-targets` volume mounted
+# here are picked up without a restart (compose/services.yaml mounts it).
 TARGETS_DIR = "/etc/prometheus/targets"
 FILE_SD_JOB = "file_sd"
 
