@@ -177,6 +177,71 @@ def load_dashboards(packs: list[str] | None = None, user_dirs: list[Path] | None
     return found
 
 
+def _datasource_type(model: dict[str, Any], ref: Any) -> str:
+    if not isinstance(ref, dict):
+        return ""
+    uid = str(ref.get("uid", ""))
+    if uid.startswith("$"):
+        name = uid.strip("${}")
+        for variable in model.get("templating", {}).get("list", []):
+            if variable.get("type") == "datasource" and variable.get("name") == name:
+                return str(variable.get("query", ""))
+    return str(ref.get("type", ""))
+
+
+def _panel_types(model: dict[str, Any], panel: dict[str, Any]) -> set[str]:
+    refs = [panel.get("datasource"), *(target.get("datasource") for target in panel.get("targets", []))]
+    return {kind for ref in refs if (kind := _datasource_type(model, ref))}
+
+
+def without_datasources(dashboard: Dashboard, missing: set[str]) -> Dashboard | None:
+    """`dashboard` without the panels, rows and variables that need a datasource of a type in
+    `missing` (a disabled component); None when no panel is left."""
+    if not missing:
+        return dashboard
+    model = json.loads(json.dumps(dashboard.model))
+    kept: list[dict[str, Any]] = []
+    for panel in model.get("panels", []):
+        if panel.get("type") == "row":
+            panel["panels"] = [p for p in panel.get("panels", []) if not _panel_types(model, p) & missing]
+            kept.append(panel)
+        elif not _panel_types(model, panel) & missing:
+            kept.append(panel)
+    # A row whose panels all went goes too (a collapsed row keeps its own list).
+    model["panels"] = [
+        panel
+        for index, panel in enumerate(kept)
+        if panel.get("type") != "row"
+        or panel["panels"]
+        or (index + 1 < len(kept) and kept[index + 1].get("type") != "row")
+    ]
+    if not any(panel.get("type") != "row" or panel["panels"] for panel in model["panels"]):
+        return None
+    model.setdefault("templating", {})["list"] = [
+        variable
+        for variable in model.get("templating", {}).get("list", [])
+        if not (variable.get("type") == "datasource" and variable.get("query") in missing)
+        and _datasource_type(dashboard.model, variable.get("datasource")) not in missing
+    ]
+    return Dashboard(dashboard.uid, dashboard.title, dashboard.folder, model, dashboard.source)
+
+
+def is_bundled(dashboard: Dashboard) -> bool:
+    return dashboard.source.is_relative_to(bundled("provisioning") / "dashboards")
+
+
+def for_datasources(dashboards: list[Dashboard], available: set[str]) -> list[Dashboard]:
+    """The bundled dashboards trimmed to the datasource types in `available` (the user's own are
+    left as they are)."""
+    missing = set(PROVISIONED_DATASOURCES) - available
+    trimmed = []
+    for dashboard in dashboards:
+        kept = without_datasources(dashboard, missing) if is_bundled(dashboard) else dashboard
+        if kept is not None:
+            trimmed.append(kept)
+    return trimmed
+
+
 def user_dirs(settings: Settings, base_dir: Path) -> list[Path]:
     """The user's dashboard directories of `settings`, relative ones taken from `base_dir`
     (the directory of stack.yaml)."""
@@ -186,9 +251,13 @@ def user_dirs(settings: Settings, base_dir: Path) -> list[Path]:
     ]
 
 
-def selected_dashboards(settings: Settings, base_dir: Path) -> list[Dashboard]:
-    """The dashboards `settings` selects: its packs and its directories."""
-    return load_dashboards(list(settings.dashboards.packs), user_dirs(settings, base_dir))
+def selected_dashboards(settings: Settings, base_dir: Path, extra_dirs: list[Path] | None = None) -> list[Dashboard]:
+    """The dashboards `settings` selects: its packs (without the panels of disabled components'
+    datasources), its directories and `extra_dirs`."""
+    loaded = load_dashboards(list(settings.dashboards.packs), [*user_dirs(settings, base_dir), *(extra_dirs or [])])
+    # The datasource of each type is provisioned by the component of the same name.
+    available = {kind for kind in PROVISIONED_DATASOURCES if settings.component(kind).enabled}
+    return for_datasources(loaded, available)
 
 
 def folders(dashboards: list[Dashboard]) -> list[Folder]:

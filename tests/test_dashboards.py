@@ -259,3 +259,45 @@ def test_unknown_key_under_dashboards_gets_a_did_you_mean(project_dir: Path) -> 
     with pytest.raises(SettingsError) as caught:
         load_settings(project_dir / "stack.yaml")
     assert caught.value.one_line().endswith("stack.yaml:2: dashboards.dir: unknown key (hint: did you mean 'dirs'?)")
+
+
+# --- disabled components take their panels with them ----------------------------------------------
+
+
+def _types(dashboard: Dashboard) -> set[str]:
+    found = set()
+    for panel in iter_panels(dashboard.model):
+        for ref in [panel["datasource"], *(t["datasource"] for t in panel["targets"])]:
+            found.add(resolve_datasource(dashboard.model, ref)[0])
+    return found
+
+
+def test_panels_of_disabled_datasources_are_left_out(tmp_path: Path) -> None:
+    settings = parse_settings({"components": {"loki": {"enabled": False}, "tempo": {"enabled": False}}})
+    dashboards = selected_dashboards(settings, tmp_path)
+    assert [d.uid for d in dashboards] == [d.uid for d in DASHBOARDS]
+    for dashboard in dashboards:
+        assert _types(dashboard) == {"prometheus"}, dashboard.uid
+        names = {v["name"] for v in dashboard.model["templating"]["list"]}
+        assert not names & {"logs", "traces"}, dashboard.uid
+        defined = names | MACROS
+        assert all(variable_names(q.text) <= defined for q in queries(dashboard.model)), dashboard.uid
+        panels = dashboard.model["panels"]
+        # No row is left with nothing under it.
+        for index, panel in enumerate(panels):
+            if panel["type"] == "row":
+                assert index + 1 < len(panels) and panels[index + 1]["type"] != "row", dashboard.uid
+    explore = next(d for d in dashboards if d.uid == "stack-explore")
+    assert "Calls between services" in {p["title"] for p in iter_panels(explore.model)}
+    # The bundled files are not touched.
+    assert _types(next(d for d in load_dashboards(["explore"]))) == {"prometheus", "loki", "tempo"}
+
+
+def test_without_prometheus_only_log_and_trace_panels_stay(tmp_path: Path) -> None:
+    _write(tmp_path / "mine" / "m.json", {"uid": "mine", "title": "Mine", "panels": []})
+    settings = parse_settings({"components": {"prometheus": {"enabled": False}}, "dashboards": {"dirs": ["mine"]}})
+    dashboards = selected_dashboards(settings, tmp_path)
+    # The user's own dashboards are theirs: kept as they are.
+    assert [d.uid for d in dashboards] == ["stack-explore", "stack-service-overview", "mine"]
+    assert _types(dashboards[0]) == {"loki", "tempo"}
+    assert _types(dashboards[1]) == {"loki", "tempo"}

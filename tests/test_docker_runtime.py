@@ -454,10 +454,12 @@ def test_up_provisions_grafana_and_a_second_up_writes_nothing(project_dir: Path,
         second = invoke("up")
         assert second.exit_code == 0, second.output
         assert grafana.writes() == []
-    # The datasource, and every bundled dashboard pack (the default) with its folder.
-    from stack.dashboards import folders, load_dashboards
+    # The datasource, and the bundled dashboards with a panel for it (Loki), with their folders.
+    from stack.dashboards import folders, selected_dashboards
+    from stack.settings import load_settings
 
-    boards = load_dashboards()
+    boards = selected_dashboards(load_settings(project_dir / "stack.yaml"), project_dir)
+    assert boards
     objects = 1 + len(boards) + len(folders(boards))
     assert f"Grafana: {objects} created" in first.stderr
     assert f"Grafana: 0 created, 0 updated, {objects} unchanged" in second.stderr and "0 writes" in second.stderr

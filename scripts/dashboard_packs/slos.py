@@ -118,10 +118,10 @@ def board() -> Board:
         ),
         stat(
             "Time to exhaustion",
-            "At the last hour's burn rate, how long until the error budget is gone "
-            f"(window assumed {WINDOW_SECONDS // 86400} days).",
+            "At the last hour's burn rate, how long until the error budget is gone (0: already "
+            f"overspent; window assumed {WINDOW_SECONDS // 86400} days).",
             prom(
-                f"{series('slo:error_budget:remaining')} * {WINDOW_SECONDS} / ({burn_rate('1h')} > 0)",
+                f"clamp_min({series('slo:error_budget:remaining')}, 0) * {WINDOW_SECONDS} / ({burn_rate('1h')} > 0)",
                 "{{slo}}",
                 instant=True,
             ),

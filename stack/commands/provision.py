@@ -90,9 +90,10 @@ def command(
             )
             if url
         }
-        from stack.dashboards import load_dashboards
+        from stack.dashboards import for_datasources, load_dashboards
 
-        dashboards = load_dashboards(user_dirs=list(dashboard_dirs))
+        # The packs' panels for a datasource that is not pushed would only show errors.
+        dashboards = for_datasources(load_dashboards(user_dirs=list(dashboard_dirs)), set(urls))
         result = provisioning.provision_external(grafana_url, auth, datasource_urls=urls, dashboards=dashboards)
     else:
         opened = open_runtime(ctx, runtime_name, host)

@@ -10,7 +10,7 @@ from typing import Any
 
 from stack.components.base import RenderContext
 from stack.components.grafana import datasources as rendered_datasources
-from stack.dashboards import Dashboard, Folder, load_dashboards, selected_dashboards, user_dirs
+from stack.dashboards import Dashboard, Folder, load_dashboards, selected_dashboards
 from stack.grafana.client import Auth, Counter, GrafanaClient, GrafanaError, RuntimeTransport, Transport, UrlTransport
 from stack.grafana.token import ensure_token
 from stack.paths import Paths
@@ -285,10 +285,7 @@ def provision(
 def stack_dashboards(paths: Paths, settings: Settings, extra_dirs: list[Path] | None = None) -> list[Dashboard]:
     """The dashboards to push: the packs and directories stack.yaml selects (`dashboards:`), plus
     `extra_dirs` given on the command line."""
-    selected = selected_dashboards(settings, paths.base_dir)
-    if not extra_dirs:
-        return selected
-    return load_dashboards(list(settings.dashboards.packs), [*user_dirs(settings, paths.base_dir), *extra_dirs])
+    return selected_dashboards(settings, paths.base_dir, extra_dirs)
 
 
 def stack_datasources(settings: Settings, runtime: Runtime | None = None) -> list[dict[str, Any]]:
