@@ -160,6 +160,11 @@ class ArchiveWriter:
                 added = self._copy_members(source, prefix, strip, where, seen_files)
         except (tarfile.TarError, EOFError) as exc:
             raise BackupError(f"{where}: the runtime's tar stream is broken ({exc})") from None
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise BackupError(f"{self.target.parent}: no space left for the archive") from None
+            # requests' and the Engine API's stream errors are OSErrors too.
+            raise BackupError(f"{where}: copying out failed ({exc})", hint="is the engine still reachable?") from None
         return added
 
     def _copy_members(self, source: tarfile.TarFile, prefix: str, strip: int, where: str, seen_files: set[str]) -> int:
