@@ -430,8 +430,10 @@ class SectionSpool:
     """A Sink that writes each `<component>/<section>` of an archive into its own plain tar in a
     private temporary directory, names relative to the section, ready for a runtime's `copy_in`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, components: set[str] | None = None) -> None:
         self.directory = directory
+        # Only these components' sections are written (None: all); the rest is still checked.
+        self.components = components
         self._tars: dict[str, tarfile.TarFile] = {}
         self.sections: dict[str, Path] = {}
 
@@ -450,6 +452,8 @@ class SectionSpool:
 
     def member(self, name: str, info: tarfile.TarInfo, reader: IO[bytes] | None) -> None:
         section, relative = self._split(name)
+        if self.components is not None and section.split("/")[0] not in self.components:
+            return
         tar = self._tar(section)
         if not relative:
             return
