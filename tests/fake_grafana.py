@@ -258,8 +258,9 @@ class FakeGrafana:
 
 
 @contextlib.contextmanager
-def fake_grafana(**options: Any) -> Iterator[FakeGrafana]:
-    grafana = FakeGrafana(**options)
+def fake_grafana(grafana: FakeGrafana | None = None, **options: Any) -> Iterator[FakeGrafana]:
+    """Serve `grafana` (a FakeGrafana, or a subclass extending it), else FakeGrafana(**options)."""
+    grafana = grafana if grafana is not None else FakeGrafana(**options)
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:

@@ -14,13 +14,13 @@ import requests
 
 from stack.backup.create import create_backup
 from stack.backup.grafana import export
-from stack.backup.grafana_api import GrafanaApi
+from stack.backup.grafana_api import client_for, get
 from stack.backup.restore import restore_backup
 from stack.backup.verify import verify_backup
 from stack.paths import Paths
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 from stack.settings import Settings, parse_settings
-from tests.fake_grafana_store import FakeGrafana, fake_grafana
+from tests.fake_grafana_store import StoredGrafana, stored_grafana
 from tests.local_runtime import LocalRuntime, LocalService
 
 PASSWORD = "s3cret-for-tests"
@@ -29,7 +29,7 @@ PASSWORD = "s3cret-for-tests"
 def grafana_service(root: Path) -> LocalService:
     @contextlib.contextmanager
     def start(service: LocalService) -> Iterator[Any]:
-        with fake_grafana(service.data_dir, password=PASSWORD) as running:
+        with stored_grafana(service.data_dir, password=PASSWORD) as running:
             yield running
 
     return LocalService("grafana", "/var/lib/grafana", root / "grafana-data", start, image="grafana/grafana:13.2.0")
@@ -43,7 +43,7 @@ def populate(url: str) -> None:
 
     def call(method: str, path: str, body: Any) -> None:
         reply = session.request(method, url + path, json=body, timeout=5)
-        assert reply.status_code in (200, 202), (path, reply.status_code, reply.text)
+        assert reply.status_code in (200, 201, 202), (path, reply.status_code, reply.text)
 
     call("POST", "/api/folders", {"uid": "team", "title": "Team"})
     call("POST", "/api/folders", {"uid": "team-api", "title": "API", "parentUid": "team"})
@@ -101,21 +101,21 @@ def populate(url: str) -> None:
     )
 
 
-def snapshot(fake: FakeGrafana) -> dict[str, Any]:
+def snapshot(fake: StoredGrafana) -> dict[str, Any]:
     """What must come back, without what Grafana assigns itself (ids, versions)."""
     dashboards = {}
-    for saved in fake.store.all("dashboard"):
+    for uid, saved in fake.dashboards.items():
         body = {k: v for k, v in saved["dashboard"].items() if k not in ("id", "version")}
-        dashboards[body["uid"]] = {"dashboard": body, "folderUid": saved["folderUid"]}
+        dashboards[uid] = {"dashboard": body, "folderUid": saved["folderUid"] or None}
     return {
-        "folders": {f["uid"]: (f["title"], f.get("parentUid")) for f in fake.store.all("folder")},
+        "folders": {uid: (f["title"], f.get("parentUid")) for uid, f in fake.folders.items()},
         "dashboards": dashboards,
-        "datasources": {s["uid"]: (s["name"], s["type"], s["url"]) for s in fake.store.all("datasource")},
-        "rules": fake.store.all("rule"),
-        "contacts": fake.store.all("contact"),
-        "policy": fake.store.get("policy", "root"),
-        "mutes": fake.store.all("mute"),
-        "templates": fake.store.all("template"),
+        "datasources": {uid: (s["name"], s["type"], s["url"]) for uid, s in fake.datasources.items()},
+        "rules": fake.rules,
+        "contacts": fake.contacts,
+        "policy": fake.policy,
+        "mutes": fake.mutes,
+        "templates": fake.templates,
     }
 
 
@@ -134,7 +134,7 @@ def grafana(tmp_path: Path, paths: Paths) -> Iterator[tuple[LocalRuntime, LocalS
 def test_grafana_round_trip_through_the_api(grafana: tuple[LocalRuntime, LocalService], paths: Paths) -> None:
     runtime, service = grafana
     populate(service.server.url)
-    before = snapshot(service.server.fake)
+    before = snapshot(service.server)
 
     result = create_backup(runtime, Settings(), paths, only=["grafana"])
 
@@ -153,20 +153,20 @@ def test_grafana_round_trip_through_the_api(grafana: tuple[LocalRuntime, LocalSe
         assert f"grafana/api/{document}.json" in names
     assert "grafana/data/grafana.db" in names
     assert report.manifest.components["grafana"].sections == ["api", "data"]
-    exported = json.dumps(export(GrafanaApi(runtime, "admin", PASSWORD)))
+    exported = json.dumps(export(client_for(runtime, "admin", PASSWORD)))
     assert "hunter2" not in exported
 
-    service.server.fake.store.wipe()
-    assert snapshot(service.server.fake)["dashboards"] == {}
+    service.server.wipe()
+    assert snapshot(service.server)["dashboards"] == {}
 
     restored = restore_backup(runtime, Settings(), paths, result.path, only=["grafana"])
 
     assert restored.plan.online == ["grafana"] and restored.plan.offline == []
     assert runtime.stopped == []  # restored through its API, never stopped
-    assert snapshot(service.server.fake) == before
+    assert snapshot(service.server) == before
     assert any("re-enter them: Billing" in note for note in restored.notes)
     # Folders were created before the dashboards and rules that live in them (the fake answers 400 otherwise).
-    writes = [path for method, path, status in service.server.fake.writes if status < 300]
+    writes = [path for method, path, status in service.server.writes() if status < 300]
     assert writes.index("/api/folders") < writes.index("/api/dashboards/db")
 
     # Someone edits a dashboard and renames a folder after the backup; restoring again overwrites
@@ -181,9 +181,9 @@ def test_grafana_round_trip_through_the_api(grafana: tuple[LocalRuntime, LocalSe
     assert session.put(
         f"{service.server.url}/api/folders/team", json={"title": "Renamed", "overwrite": True}, timeout=5
     ).ok
-    service.server.fake.writes.clear()
+    service.server.reset_journal()
     again = restore_backup(runtime, Settings(), paths, result.path, only=["grafana"])
-    assert snapshot(service.server.fake) == before
+    assert snapshot(service.server) == before
     summary = next(note for note in again.notes if note.startswith("grafana:") and "created" in note)
     assert "dashboard 'Latency' (version-mismatch)" in summary
     assert "folder 'Team'" in summary
@@ -204,16 +204,16 @@ def test_grafana_restored_from_its_database_with_the_stack(tmp_path: Path, paths
     runtime.up()
     try:
         populate(grafana.server.url)
-        before = snapshot(grafana.server.fake)
+        before = snapshot(grafana.server)
         result = create_backup(runtime, settings, paths)
         assert [report.component for report in result.components] == ["prometheus", "grafana"]
 
-        grafana.server.fake.store.wipe()
+        grafana.server.wipe()
         restored = restore_backup(runtime, settings, paths, result.path)
 
         assert restored.plan.offline == ["prometheus", "grafana"]
         assert runtime.stopped == [["prometheus", "grafana"]]
-        assert snapshot(grafana.server.fake) == before
+        assert snapshot(grafana.server) == before
     finally:
         runtime.down()
 
@@ -224,8 +224,7 @@ import json, sqlite3, sys
 assert sys.argv[1:4] == ["cli", "admin", "reset-admin-password"], sys.argv
 db = sqlite3.connect("{db}")
 with db:
-    db.execute("UPDATE objects SET body = ? WHERE kind = 'user' AND key = 'admin'",
-               (json.dumps({{"login": "admin", "password": sys.argv[4]}}),))
+    db.execute("UPDATE state SET body = ? WHERE kind = 'admin'", (json.dumps(sys.argv[4]),))
 """
 
 
@@ -265,12 +264,12 @@ def test_database_restore_on_a_new_machine_resets_the_admin_password(
 
         restored = restore_backup(runtime, settings, paths, result.path)
 
-        api = GrafanaApi(runtime, "admin", "the-new-machines-password")
+        api = client_for(runtime, "admin", "the-new-machines-password")
         status, _ = api.request("GET", "/api/user", ok=(200, 401))
         if cli_available:
             assert status == 200
             assert any("reset to the stored one" in note for note in restored.notes)
-            assert len(api.get("/api/search?type=dash-db")) == 3
+            assert len(get(api, "/api/search?type=dash-db")) == 3
         else:
             assert status == 401
             assert any("keeps the admin password it had at the backup" in note for note in restored.notes)
@@ -282,7 +281,7 @@ def test_database_restore_on_a_new_machine_resets_the_admin_password(
 def _starter_with_password(password: str):  # type: ignore[no-untyped-def]
     @contextlib.contextmanager
     def start(service: LocalService) -> Iterator[Any]:
-        with fake_grafana(service.data_dir, password=password) as running:
+        with stored_grafana(service.data_dir, password=password) as running:
             yield running
 
     return start

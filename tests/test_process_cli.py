@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.backup_helpers import query_range, write_known_series
 from tests.conftest import invoke
 from tests.realbin import binary, free_port
-from tests.test_process_runtime import _settings_text, processes_under
+from tests.test_process_runtime import _settings_text, open_runtime, processes_under
 
 
 @pytest.fixture
@@ -116,4 +118,52 @@ def test_a_binary_that_exits_at_once(project: Path) -> None:
     assert "Error: alertmanager is not ready: exited with code 1 during start-up" in result.stderr
     assert "log lines of alertmanager:" in result.stderr
     assert 'undefined receiver \\"nobody\\"' in result.stderr
+    assert processes_under(project) == []
+
+
+def test_backup_wipe_restore_brings_the_same_series_back(project: Path) -> None:
+    runtime = open_runtime(project)
+    # Known series as blocks made by the real promtool, in the data directory before the first start.
+    known = write_known_series(runtime.root / "prometheus" / "data", project)
+    assert invoke("up").exit_code == 0
+    before = query_range(runtime, "stack_backup_probe", known.start, known.end, known.step)
+    assert before == {"a": known.values("a"), "b": known.values("b")}
+    now = datetime.now(UTC)
+    silence = {
+        "matchers": [{"name": "alertname", "value": "ProcessRuntimeTest", "isRegex": False}],
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(hours=2)).isoformat(),
+        "createdBy": "test",
+        "comment": "kept across a restore",
+    }
+    created = runtime.http(
+        "alertmanager",
+        "http",
+        "/api/v2/silences",
+        method="POST",
+        body=json.dumps(silence).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert created.status == 200, created.text()
+
+    backup = invoke("backup")
+    assert backup.exit_code == 0, backup.stderr
+    archives = list((project / "backups").iterdir())
+    assert len(archives) == 1
+
+    # Wipe: everything deleted, then a fresh, empty stack.
+    assert invoke("down", "--volumes", "--yes").exit_code == 0
+    assert not (runtime.root / "prometheus" / "data").exists()
+    assert invoke("up").exit_code == 0
+    assert query_range(runtime, "stack_backup_probe", known.start, known.end, known.step) == {}
+    assert json.loads(runtime.http("alertmanager", "http", "/api/v2/silences").body) == []
+
+    restore = invoke("restore", str(archives[0]), "--yes")
+    assert restore.exit_code == 0, restore.stderr
+    assert query_range(runtime, "stack_backup_probe", known.start, known.end, known.step) == before
+    silences = json.loads(runtime.http("alertmanager", "http", "/api/v2/silences").body)
+    assert [s["comment"] for s in silences] == ["kept across a restore"]
+    assert {s.state for s in runtime.ps()} == {"running"}
+
+    assert invoke("down").exit_code == 0
     assert processes_under(project) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stack.components import REGISTRY
+from stack.errors import StackError
 from stack.runtime.localrender import assign_ports, plan_processes
 from stack.settings import COMPONENT_NAMES, Settings, parse_settings
 from tests.conftest import require_tool
@@ -20,8 +22,9 @@ SECRETS = Path("/srv/secrets")
 
 def _plans(settings: Settings, ports: dict[str, dict[str, int]] | None = None):  # type: ignore[no-untyped-def]
     ports = ports or assign_ports(settings, {}, set())
-    binaries = {name: (f"/opt/bin/{name}", ()) for name in COMPONENT_NAMES}
-    return ports, plan_processes(settings, ROOT, SECRETS, ports, binaries, {"PATH": "/usr/bin", "GF_SMTP_HOST": "x"})
+    binaries = {name: (f"/opt/bin/{name}", ()) for name in settings.enabled()}
+    environ = {"PATH": "/usr/bin", "GF_SMTP_HOST": "x"}
+    return ports, plan_processes(settings, ROOT, SECRETS, ports, binaries, environ)
 
 
 def _everything(plan) -> str:  # type: ignore[no-untyped-def]
@@ -55,7 +58,7 @@ def test_nothing_points_at_service_names_or_container_paths_and_all_listen_on_lo
         assert "GF_SMTP_HOST" not in plan.env
     assert plans["grafana"].env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == str(SECRETS / "grafana-admin-password")
     assert plans["grafana"].env["GF_PATHS_DATA"] == str(ROOT / "grafana" / "data")
-    tempo = plans["tempo"].files[ROOT / "tempo/config/etc/tempo/config.yaml"]
+    tempo = plans["tempo"].files[ROOT / "tempo/rendered/etc/tempo/config.yaml"]
     assert "path: /srv/stack-root/tempo/data/wal" in tempo
 
 
@@ -109,3 +112,48 @@ def test_each_component_gets_its_own_directories(component: str) -> None:
     plan = plans[component]
     assert plan.cwd == ROOT / component
     assert all(str(path).startswith(str(ROOT / component)) for path in plan.files)
+
+
+def test_receiver_secrets_become_private_files_and_a_missing_one_is_named(tmp_path: Path) -> None:
+    settings = parse_settings(
+        {"alerting": {"receivers": {"team": {"slack": {"api_url": {"env": "STACK_TEST_SLACK"}, "channel": "#x"}}}}}
+    )
+    ports = assign_ports(settings, {}, set())
+    binaries = {name: (f"/opt/bin/{name}", ()) for name in settings.enabled()}
+    env = {"PATH": "/usr/bin", "STACK_TEST_SLACK": "https://hooks.slack.example/T0/B0/XYZ"}
+    plans = plan_processes(settings, ROOT, SECRETS, ports, binaries, env)
+    alertmanager = plans["alertmanager"]
+    secret = ROOT / "alertmanager/rendered/run/secrets/alertmanager-team-slack-api-url"
+    assert alertmanager.files[secret] == env["STACK_TEST_SLACK"]
+    config = next(content for path, content in alertmanager.files.items() if path.name == "alertmanager.yml")
+    assert f"api_url_file: {secret}" in config
+    assert env["STACK_TEST_SLACK"] not in config
+    with pytest.raises(StackError, match="STACK_TEST_SLACK, which is not set"):
+        plan_processes(settings, ROOT, SECRETS, ports, binaries, {"PATH": "/usr/bin"})
+
+
+def test_a_specific_bind_address_is_where_others_reach_published_ports() -> None:
+    settings = parse_settings({"bind_address": "10.1.2.3", "components": {"grafana": {"port": None}}})
+    _, plans = _plans(settings)
+    assert ("http", "10.1.2.3", 9093) in plans["alertmanager"].listen
+    prometheus = next(iter(plans["prometheus"].files.values()))
+    assert "10.1.2.3:9093" in prometheus  # Alertmanager, published on that address
+    grafana = next(iter(plans["grafana"].files.values()))
+    assert "url: http://127.0.0.1:" in grafana  # Prometheus, internal
+    assert "url: http://10.1.2.3:3100" in grafana  # Loki, published
+
+
+def test_the_proxy_runs_caddy_with_its_json_config_and_storage() -> None:
+    settings = parse_settings({"components": {"proxy": {"enabled": True}}, "server": {"hostname": "obs.example.com"}})
+    _, plans = _plans(settings)
+    proxy = plans["proxy"]
+    assert proxy.argv[1:3] == ["run", "--config"]
+    config = json.loads(next(iter(proxy.files.values())))
+    servers = config["apps"]["http"]["servers"]
+    health = {port: host for port, host, _ in proxy.listen}["health"]
+    assert health == "127.0.0.1"
+    assert servers["health"]["listen"][0].startswith("127.0.0.1:")
+    assert servers["grafana"]["routes"][0]["handle"][0]["routes"][1]["handle"][1]["upstreams"] == [
+        {"dial": "127.0.0.1:3000"}
+    ]
+    assert proxy.env["XDG_DATA_HOME"] == str(ROOT / "proxy" / "data")

@@ -151,7 +151,7 @@ def test_host_metrics_switch_on() -> None:
 class _Local:
     """A topology like the process runtime's: everything on 127.0.0.1 at other ports."""
 
-    def host(self, component: str) -> str:
+    def host(self, component: str, port: str | None = None) -> str:
         return "127.0.0.1"
 
     def port(self, component: str, port: str) -> int:

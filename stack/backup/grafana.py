@@ -14,8 +14,9 @@ from typing import Any
 
 from stack.backup.archive import ArchiveWriter, SectionSpool
 from stack.backup.errors import BadArchive
-from stack.backup.grafana_api import NO_PROVENANCE, GrafanaApi, q
+from stack.backup.grafana_api import get, q, stack_client
 from stack.backup.steps import Step, StepContext, state_path
+from stack.grafana.client import GrafanaClient
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 
 API = "grafana/api"
@@ -26,11 +27,11 @@ PAGE = 1000
 _DATASOURCE_DROP = ("id", "orgId", "version", "password", "basicAuthPassword", "secureJsonData", "typeLogoUrl")
 
 
-def _search(api: GrafanaApi, kind: str) -> list[dict[str, Any]]:
+def _search(api: GrafanaClient, kind: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     page = 1
     while True:
-        batch = api.get(f"/api/search?type={kind}&limit={PAGE}&page={page}", what="search") or []
+        batch = get(api, f"/api/search?type={kind}&limit={PAGE}&page={page}", what="search") or []
         found.extend(batch)
         if len(batch) < PAGE:
             return found
@@ -56,7 +57,7 @@ def _folders_parents_first(folders: list[dict[str, Any]]) -> list[dict[str, Any]
     return ordered
 
 
-def export(api: GrafanaApi) -> dict[str, Any]:
+def export(api: GrafanaClient) -> dict[str, Any]:
     """Everything the API gives back, as JSON documents by file name."""
     folders = []
     for hit in _search(api, "dash-folder"):
@@ -71,7 +72,7 @@ def export(api: GrafanaApi) -> dict[str, Any]:
         dashboards.append({"dashboard": found["dashboard"], "folderUid": meta.get("folderUid") or None})
     datasources = []
     with_secrets = []
-    for source in api.get("/api/datasources", what="list datasources") or []:
+    for source in get(api, "/api/datasources", what="list datasources") or []:
         if any((source.get("secureJsonFields") or {}).values()) or source.get("basicAuthPassword"):
             with_secrets.append(source.get("name"))
         datasources.append({key: value for key, value in source.items() if key not in _DATASOURCE_DROP})
@@ -108,7 +109,7 @@ class ImportReport:
         return text
 
 
-def import_all(api: GrafanaApi, documents: dict[str, Any]) -> ImportReport:
+def import_all(api: GrafanaClient, documents: dict[str, Any]) -> ImportReport:
     """Put an export back: folders (parents first), datasources, dashboards into their folders,
     then alerting (mute timings, templates, contact points, policies, rules). Idempotent."""
     report = ImportReport()
@@ -119,7 +120,7 @@ def import_all(api: GrafanaApi, documents: dict[str, Any]) -> ImportReport:
     return report
 
 
-def _import_folders(api: GrafanaApi, folders: list[dict[str, Any]], report: ImportReport) -> None:
+def _import_folders(api: GrafanaClient, folders: list[dict[str, Any]], report: ImportReport) -> None:
     for folder in _folders_parents_first(folders):
         body = {"uid": folder["uid"], "title": folder["title"]}
         if folder.get("parentUid"):
@@ -147,7 +148,7 @@ def _import_folders(api: GrafanaApi, folders: list[dict[str, Any]], report: Impo
         report.count("folders", created=False)
 
 
-def _import_datasources(api: GrafanaApi, document: dict[str, Any], report: ImportReport) -> None:
+def _import_datasources(api: GrafanaClient, document: dict[str, Any], report: ImportReport) -> None:
     for source in document.get("datasources", []):
         uid = source.get("uid")
         if not uid:
@@ -171,7 +172,7 @@ def _import_datasources(api: GrafanaApi, document: dict[str, Any], report: Impor
         report.notes.append(f"grafana: datasources backed up without their secrets, re-enter them: {names}")
 
 
-def _import_dashboards(api: GrafanaApi, dashboards: list[dict[str, Any]], report: ImportReport) -> None:
+def _import_dashboards(api: GrafanaClient, dashboards: list[dict[str, Any]], report: ImportReport) -> None:
     for item in dashboards:
         dashboard = dict(item["dashboard"])
         dashboard["id"] = None
@@ -193,7 +194,7 @@ def _import_dashboards(api: GrafanaApi, dashboards: list[dict[str, Any]], report
 
 
 def _upsert(
-    api: GrafanaApi, kind: str, collection: str, key: str, items: list[dict[str, Any]], report: ImportReport
+    api: GrafanaClient, kind: str, collection: str, key: str, items: list[dict[str, Any]], report: ImportReport
 ) -> None:
     base = f"/api/v1/provisioning/{collection}"
     for item in items:
@@ -205,43 +206,31 @@ def _upsert(
             api.get_or_none(f"{base}/{q(ident)}", what=f"read {kind}") if collection != "contact-points" else None
         )
         if collection == "contact-points":
-            present = {point.get("uid") for point in api.get(base, what="list contact points") or []}
+            present = {point.get("uid") for point in get(api, base, what="list contact points") or []}
             existing = ident if ident in present else None
         if existing is None:
-            api.request("POST", base, body, ok=(200, 201, 202), what=f"create {kind} {ident}", headers=NO_PROVENANCE)
+            api.request("POST", base, body, ok=(200, 201, 202), what=f"create {kind} {ident}")
             report.count(collection, created=True)
         else:
-            api.request(
-                "PUT", f"{base}/{q(ident)}", body, ok=(200, 202), what=f"update {kind} {ident}", headers=NO_PROVENANCE
-            )
+            api.request("PUT", f"{base}/{q(ident)}", body, ok=(200, 202), what=f"update {kind} {ident}")
             report.count(collection, created=False)
 
 
-def _import_alerting(api: GrafanaApi, documents: dict[str, Any], report: ImportReport) -> None:
+def _import_alerting(api: GrafanaClient, documents: dict[str, Any], report: ImportReport) -> None:
     _upsert(api, "mute timing", "mute-timings", "name", documents.get("mute-timings.json") or [], report)
     for template in documents.get("templates.json") or []:
         name = template.get("name")
         if name:
             body = {"template": template.get("template", "")}
             api.request(
-                "PUT",
-                f"/api/v1/provisioning/templates/{q(name)}",
-                body,
-                ok=(200, 202),
-                what=f"restore template {name}",
-                headers=NO_PROVENANCE,
+                "PUT", f"/api/v1/provisioning/templates/{q(name)}", body, ok=(200, 202), what=f"restore template {name}"
             )
             report.count("templates", created=False)
     _upsert(api, "contact point", "contact-points", "uid", documents.get("contact-points.json") or [], report)
     policies = documents.get("policies.json")
     if policies:
         api.request(
-            "PUT",
-            "/api/v1/provisioning/policies",
-            policies,
-            ok=(200, 202),
-            what="restore notification policies",
-            headers=NO_PROVENANCE,
+            "PUT", "/api/v1/provisioning/policies", policies, ok=(200, 202), what="restore notification policies"
         )
         report.count("policies", created=False)
     _upsert(api, "alert rule", "alert-rules", "uid", documents.get("alert-rules.json") or [], report)
@@ -261,7 +250,7 @@ class GrafanaStep(Step):
 
     def backup(self, ctx: StepContext, writer: ArchiveWriter) -> None:
         ctx.on_phase("API export")
-        api = GrafanaApi.for_stack(ctx.runtime, ctx.settings, ctx.paths)
+        api = stack_client(ctx.runtime, ctx.settings, ctx.paths)
         for name, document in export(api).items():
             writer.add_bytes(f"{API}/{name}", json.dumps(document, indent=1, sort_keys=True).encode())
         ctx.on_phase("database")
@@ -288,7 +277,7 @@ class GrafanaStep(Step):
             return
         # The database brought back its own admin password hash. When the archive held no
         # secrets and the generated password differs, set Grafana's to the stored one again.
-        api = GrafanaApi.for_stack(ctx.runtime, ctx.settings, ctx.paths)
+        api = stack_client(ctx.runtime, ctx.settings, ctx.paths)
         status, _ = api.request("GET", "/api/user", ok=(200, 401), what="check the admin login")
         if status == 200:
             return
@@ -315,6 +304,6 @@ class GrafanaStep(Step):
         except ValueError as exc:
             raise BadArchive(f"{API}: a document is not valid JSON ({exc})") from None
         ctx.on_phase("API import")
-        report = import_all(GrafanaApi.for_stack(ctx.runtime, ctx.settings, ctx.paths), documents)
+        report = import_all(stack_client(ctx.runtime, ctx.settings, ctx.paths), documents)
         ctx.notes.append(report.summary())
         ctx.notes.extend(report.notes)

@@ -1,86 +1,47 @@
-"""The few Grafana HTTP API calls backup and restore make, over the runtime (so that it works on a
-remote engine and without a published port). Same request shape as the provisioning client
-(`request(method, path, payload, ok=..., what=...)`), so that the two can be merged."""
+"""The Grafana client backup and restore use: the provisioning client (stack.grafana.client) with
+the stack's admin credentials, plus the alerting provisioning header on the way out."""
 
 from __future__ import annotations
 
-import base64
-import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from stack.backup.errors import BackupError
+from stack.grafana.client import Auth, GrafanaClient, Transport
+from stack.grafana.provision import admin_auth, stack_transport
 from stack.paths import Paths
-from stack.runtime.base import Runtime
-from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
-from stack.settings import GrafanaSettings, Settings
+from stack.runtime.base import HttpReply, Runtime
+from stack.settings import Settings
 
-# Keep objects editable in Grafana's UI after the restore (not "provisioned").
-NO_PROVENANCE = {"X-Disable-Provenance": "true"}
+ALERTING = "/api/v1/provisioning"
 
 
-class GrafanaApi:
-    def __init__(self, runtime: Runtime, user: str, password: str, *, timeout: float = 30) -> None:
-        self.runtime = runtime
-        self.timeout = timeout
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        self._auth = {"Authorization": f"Basic {token}"}
+class _EditableAlerting:
+    """Alerting objects created through the API are locked in the UI ("provisioned") unless the
+    request says otherwise: restored objects must stay editable, as they were."""
 
-    @classmethod
-    def for_stack(cls, runtime: Runtime, settings: Settings, paths: Paths) -> GrafanaApi:
-        """Admin credentials of this stack: the configured user, the generated password."""
-        grafana = settings.component("grafana")
-        assert isinstance(grafana, GrafanaSettings)
-        password = SecretStore.for_paths(paths).get(GRAFANA_ADMIN_PASSWORD)
-        if not password:
-            raise BackupError(
-                "grafana: no generated admin password found",
-                hint=f"it lives in {paths.secrets_dir}; see `stack credentials`",
-            )
-        return cls(runtime, grafana.admin_user, password)
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.where = inner.where
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        payload: Any = None,
-        *,
-        ok: tuple[int, ...] = (200,),
-        what: str = "",
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        """(status, JSON) for a status in `ok`; BackupError naming the call otherwise."""
-        sent = {"Accept": "application/json", **self._auth, **(headers or {})}
-        body = None
-        if payload is not None:
-            body = json.dumps(payload).encode()
-            sent["Content-Type"] = "application/json"
-        try:
-            reply = self.runtime.http(
-                "grafana", "http", path, method=method, body=body, headers=sent, timeout=self.timeout
-            )
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise BackupError(f"grafana: cannot {what or method + ' ' + path}: no answer ({exc})") from None
-        try:
-            data = json.loads(reply.body) if reply.body else None
-        except ValueError:
-            data = reply.text()
-        if reply.status in ok:
-            return reply.status, data
-        message = data.get("message") if isinstance(data, dict) else str(data or "")[:200]
-        if reply.status == 401:
-            raise BackupError(
-                "grafana: the admin credentials were rejected (401)",
-                hint="the password in .stack-secrets must match Grafana's; see `stack credentials`",
-            )
-        raise BackupError(f"grafana: cannot {what or method + ' ' + path}: HTTP {reply.status} {message}".rstrip())
+    def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str], timeout: float) -> HttpReply:
+        if method != "GET" and path.startswith(ALERTING):
+            headers = {**headers, "X-Disable-Provenance": "true"}
+        return self.inner.send(method, path, body, headers, timeout)
 
-    def get(self, path: str, *, what: str = "") -> Any:
-        return self.request("GET", path, what=what)[1]
 
-    def get_or_none(self, path: str, *, what: str = "") -> Any:
-        status, data = self.request("GET", path, ok=(200, 404), what=what)
-        return None if status == 404 else data
+def stack_client(runtime: Runtime, settings: Settings, paths: Paths, *, timeout: float = 30) -> GrafanaClient:
+    """A client of this stack's Grafana with its admin credentials (the generated password)."""
+    return GrafanaClient(_EditableAlerting(stack_transport(runtime)), admin_auth(paths, settings), timeout=timeout)
+
+
+def client_for(runtime: Runtime, user: str, password: str) -> GrafanaClient:
+    """A client with explicit credentials (tests, or a Grafana that is not this stack's)."""
+    return GrafanaClient(_EditableAlerting(stack_transport(runtime)), Auth(user=user, password=password))
+
+
+def get(client: GrafanaClient, path: str, *, what: str = "") -> Any:
+    return client.request("GET", path, what=what)[1]
 
 
 def q(value: str) -> str:

@@ -58,7 +58,8 @@ class SecretMount:
 class Topology(Protocol):
     """How components reach each other: service names in compose, 127.0.0.1 for local processes."""
 
-    def host(self, component: str) -> str: ...
+    # `port` matters to local processes, whose ports listen on different addresses.
+    def host(self, component: str, port: str | None = None) -> str: ...
 
     def port(self, component: str, port: str) -> int: ...
 
@@ -67,7 +68,7 @@ class Topology(Protocol):
 class ComposeTopology:
     """Inside a compose network: the service name and the container port."""
 
-    def host(self, component: str) -> str:
+    def host(self, component: str, port: str | None = None) -> str:
         return component
 
     def port(self, component: str, port: str) -> int:
@@ -86,7 +87,7 @@ class RenderContext:
 
     def address(self, component: str, port: str) -> str:
         """`host:port` of `component`'s `port` as seen from another component."""
-        return f"{self.topology.host(component)}:{self.topology.port(component, port)}"
+        return f"{self.topology.host(component, port)}:{self.topology.port(component, port)}"
 
     def url(self, component: str, port: str, path: str = "") -> str:
         return f"http://{self.address(component, port)}{path}"

@@ -48,6 +48,12 @@ SPECS: dict[str, BinarySpec] = {
         "--version",
         "install Grafana from https://grafana.com/grafana/download (the standalone Linux binaries)",
     ),
+    "proxy": BinarySpec(
+        (("caddy", ()),),
+        "version",
+        "download caddy from https://caddyserver.com/download (binding ports below 1024 needs "
+        "`setcap cap_net_bind_service=+ep` on it, or other ports)",
+    ),
     "alertmanager": BinarySpec(
         # Debian's package names the binary prometheus-alertmanager.
         (("alertmanager", ()), ("prometheus-alertmanager", ())),
@@ -55,6 +61,11 @@ SPECS: dict[str, BinarySpec] = {
         "`apt-get install prometheus-alertmanager`, or download it from https://prometheus.io/download/",
     ),
 }
+
+
+def binary_names(component: str) -> set[str]:
+    return {name for name, _ in SPECS[component].names} if component in SPECS else set()
+
 
 _VERSION = re.compile(r"\bv?(\d+\.\d+\.\d+)")
 

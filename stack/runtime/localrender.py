@@ -3,7 +3,7 @@
 The same renderer as for Docker runs with a `LocalTopology` (service names become 127.0.0.1,
 container ports become the published port, or a port assigned on this machine); then each
 service's command, environment and config files are carried over from container paths to the
-project's directory: a config at `/etc/prometheus/x.yml` goes to `<root>/prometheus/config/etc/
+project's directory: a config at `/etc/prometheus/x.yml` goes to `<root>/prometheus/rendered/etc/
 prometheus/x.yml`, the `data` volume mounted at `/prometheus` becomes `<root>/prometheus/data`.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,24 +23,52 @@ import yaml
 
 from stack.components import REGISTRY
 from stack.components.base import RenderContext
+from stack.errors import StackError
 from stack.render import GRAFANA_SECRET, render_project
+from stack.runtime.binaries import binary_names
 from stack.secrets import GRAFANA_ADMIN_PASSWORD
 from stack.settings import Settings
 from stack.units import parse_size
 from stack.yamlio import dumps
 
 LOOPBACK = "127.0.0.1"
+# Regenerated at every start; a name no component uses for its state.
+RENDERED_DIR = "rendered"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 WILDCARDS = ("0.0.0.0", "::", "[::]")
+
+
+def is_local_address(host: str) -> bool:
+    """Loopback or every interface: either way 127.0.0.1 reaches it."""
+    return host in WILDCARDS or host.startswith("127.") or host in ("::1", "[::1]", "localhost")
+
+
+def listen_host(settings: Settings, component: str, port: str) -> str:
+    """Published ports listen on the component's host address (bind_address); others on 127.0.0.1."""
+    published = {spec.name for spec, _ in REGISTRY[component].published(settings)}
+    return REGISTRY[component].host_ip(settings) if port in published else LOOPBACK
+
+
+def connect_host(settings: Settings, component: str, port: str) -> str:
+    """Where another process on this machine reaches `component`'s `port`."""
+    host = listen_host(settings, component, port)
+    if is_local_address(host):
+        return LOOPBACK
+    return f"[{host}]" if ":" in host else host
 
 
 @dataclass(frozen=True)
 class LocalTopology:
-    """Components reach each other on 127.0.0.1 at the ports given to them on this machine."""
+    """Components reach each other on this machine: 127.0.0.1 (or the specific address a published
+    port listens on) at the port given to them here."""
 
     ports: Mapping[str, Mapping[str, int]]
+    settings: Settings | None = None
 
-    def host(self, component: str) -> str:
-        return LOOPBACK
+    def host(self, component: str, port: str | None = None) -> str:
+        if self.settings is None or port is None or not self.settings.component(component).enabled:
+            return LOOPBACK
+        return connect_host(self.settings, component, port)
 
     def port(self, component: str, port: str) -> int:
         given = self.ports.get(component, {}).get(port)
@@ -63,12 +92,6 @@ def any_free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
-
-
-def listen_host(settings: Settings, component: str, port: str) -> str:
-    """Published ports listen on bind_address; every other port only on 127.0.0.1."""
-    published = {spec.name for spec, _ in REGISTRY[component].published(settings)}
-    return settings.bind_address if port in published else LOOPBACK
 
 
 def assign_ports(
@@ -167,18 +190,27 @@ def _walk(data: Any, change: Callable[[Any], Any]) -> Any:
     return data
 
 
-def _adapt_config(content: str, paths: PathMap, listen: Mapping[int, str]) -> str:
-    """Container paths and `0.0.0.0:<container port>` listeners in a YAML config, made local."""
+_LISTENER = re.compile(r"^(?:0\.0\.0\.0|::|\[::\])?:(\d+)$")
+
+
+def _adapt_config(content: str, target: str, paths: PathMap, listen: Mapping[int, str]) -> str:
+    """Container paths and listeners on every interface (`0.0.0.0:<port>`, `:<port>`) in a YAML or
+    JSON config, made local."""
+    mentions_path = any(prefix in content for prefix, _ in paths.prefixes)
+    mentions_listener = any(w in content for w in WILDCARDS) or re.search(r"[\"' ]:\d+", content)
+    if not mentions_path and not mentions_listener:
+        return content  # most rule files: nothing to change, no need to parse them
+    is_json = target.endswith(".json")
     try:
-        data = yaml.safe_load(content)
-    except yaml.YAMLError:
+        data = json.loads(content) if is_json else yaml.load(content, Loader=_LOADER)
+    except (ValueError, yaml.YAMLError):
         return content
 
     def change(value: Any) -> Any:
         if isinstance(value, str):
-            host, colon, port = value.rpartition(":")
-            if colon and host in WILDCARDS and port.isdigit() and int(port) in listen:
-                return listen[int(port)]
+            found = _LISTENER.match(value)
+            if found and int(found.group(1)) in listen:
+                return listen[int(found.group(1))]
             return paths.value(value)
         if isinstance(value, dict) and value.get("host") in WILDCARDS and value.get("port") in listen:
             host, _, port = listen[value["port"]].rpartition(":")
@@ -186,7 +218,9 @@ def _adapt_config(content: str, paths: PathMap, listen: Mapping[int, str]) -> st
         return value
 
     adapted = _walk(data, change)
-    return content if adapted == data else dumps(adapted)
+    if adapted == data:
+        return content
+    return json.dumps(adapted, indent=2, sort_keys=True) + "\n" if is_json else dumps(adapted)
 
 
 def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
@@ -212,7 +246,7 @@ def _server_addresses(names: dict[str, str]) -> Callable[[ProcessPlan, Callable[
         for path, content in list(plan.files.items()):
             if not path.name.startswith("config."):
                 continue
-            config = yaml.safe_load(content)
+            config = yaml.load(content, Loader=_LOADER)
             for key, port in names.items():
                 _set(config, key, address(port).rpartition(":")[0] if port else LOOPBACK)
             plan.files[path] = dumps(config)
@@ -241,7 +275,25 @@ def _grafana(plan: ProcessPlan, address: Callable[[str], str]) -> None:
         plan.argv.append(f"--homepath={packaged}")
 
 
+def _proxy(plan: ProcessPlan, address: Callable[[str], str]) -> None:
+    # The image points Caddy's storage (certificates, ACME account) at /data and /config.
+    plan.env.update({"XDG_DATA_HOME": str(plan.cwd / "data"), "XDG_CONFIG_HOME": str(plan.cwd / "config")})
+    ports = {name: int(number) for name, _, number in plan.listen}
+    for path, content in list(plan.files.items()):
+        if path.suffix != ".json":
+            continue
+        config = json.loads(content)
+        http = config.get("apps", {}).get("http", {})
+        # Redirects and certificates name the ports the world uses: the published ones.
+        if "https" in ports:
+            http["https_port"] = ports["https"]
+        if "http" in ports:
+            http["http_port"] = ports["http"]
+        plan.files[path] = json.dumps(config, indent=2, sort_keys=True) + "\n"
+
+
 _ADAPTERS: dict[str, Callable[[ProcessPlan, Callable[[str], str]], None]] = {
+    "proxy": _proxy,
     "prometheus": _prometheus,
     "alertmanager": _alertmanager,
     "loki": _server_addresses(
@@ -267,17 +319,27 @@ def plan_processes(
     ports: Mapping[str, Mapping[str, int]],
     binaries: Mapping[str, tuple[str, tuple[str, ...]]],
     environ: Mapping[str, str],
+    *,
+    secret_env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
 ) -> dict[str, ProcessPlan]:
-    """A plan for every enabled component in `binaries` (component -> (path, prefix arguments))."""
-    project = render_project(settings, RenderContext(settings=settings, topology=LocalTopology(ports)))
+    """A plan for every enabled component in `binaries` (component -> (path, prefix arguments)).
+
+    `secret_env` holds the values of secrets compose would read from its environment (defaults
+    to `environ`); `base_dir` resolves relative `file:` secrets.
+    """
+    topology = LocalTopology(ports, settings)
+    project = render_project(settings, RenderContext(settings=settings, topology=topology))
     services: dict[str, Any] = project.compose["services"]
+    secret_sources: dict[str, dict[str, str]] = project.compose.get("secrets", {})
+    secret_values = {**environ, **(secret_env or {})}
     plans: dict[str, ProcessPlan] = {}
     for name, service in services.items():
         if name not in binaries:
             continue
         component = REGISTRY[name]
         home = root / name
-        config_dir = home / "config"
+        config_dir = home / RENDERED_DIR
         prefixes: list[tuple[str, Path]] = []
         for key, container_path in component.state.items():
             prefixes.append((container_path, home / key))
@@ -285,31 +347,50 @@ def plan_processes(
         for config in configs:
             top = PurePosixPath(*PurePosixPath(config.target).parts[:3])
             prefixes.append((str(top), config_dir / str(top).lstrip("/")))
-        prefixes.append((f"/run/secrets/{GRAFANA_SECRET}", secrets_dir / GRAFANA_ADMIN_PASSWORD))
+        files: dict[Path, str] = {}
+        for entry in service.get("secrets", []):
+            secret, source = entry["source"], secret_sources.get(entry["source"], {})
+            container_path = f"/run/secrets/{entry.get('target', secret)}"
+            if secret == GRAFANA_SECRET:
+                prefixes.append((container_path, secrets_dir / GRAFANA_ADMIN_PASSWORD))
+            elif "file" in source:
+                prefixes.append((container_path, _resolve(base_dir, source["file"])))
+            else:
+                variable = source.get("environment", "")
+                if not secret_values.get(variable):
+                    raise StackError(
+                        f"{name}: secret {secret!r} comes from the environment variable {variable}, which is not set",
+                        hint=f"export {variable}=... before running stack",
+                    )
+                local = config_dir / "run" / "secrets" / secret
+                prefixes.append((container_path, local))
+                files[local] = secret_values[variable]
         paths = PathMap(tuple(sorted(set(prefixes), key=lambda item: -len(item[0]))))
 
         def address(port: str, name: str = name) -> str:
             host = listen_host(settings, name, port)
             return f"{'[' + host + ']' if ':' in host else host}:{ports[name][port]}"
 
-        # Listeners appear in configs as 0.0.0.0 with the container port (bundled files) or with the
-        # port the topology gave (rendered values): both become this machine's address.
+        # Listeners appear in configs on every interface with the container port (bundled files) or
+        # with the port the topology gave (rendered values): both become this machine's address.
         listen_by_port = {spec.container: address(spec.name) for spec in component.ports}
         listen_by_port.update({ports[name][spec.name]: address(spec.name) for spec in component.ports})
-        files: dict[Path, str] = {}
         for config in configs:
             target = paths.local(config.target)
             assert target is not None
-            files[target] = _adapt_config(config.content, paths, listen_by_port)
+            files[target] = _adapt_config(config.content, config.target, paths, listen_by_port)
         env = base_environment(environ)
         # No cgroup limit for a process: the memory setting becomes the Go runtime's soft limit.
         env["GOMEMLIMIT"] = f"{int(parse_size(settings.component(name).memory) * 0.9 / 1024**2)}MiB"
         for key, value in service.get("environment", {}).items():
             env[key] = paths.value(str(value).replace("$$", "$"))
         path, prefix = binaries[name]
+        command = [str(arg) for arg in service.get("command", [])]
+        if command and not command[0].startswith("-") and command[0] in {Path(path).name, *binary_names(name)}:
+            command = command[1:]  # the image's entry point repeated in `command:` (Caddy's)
         plan = ProcessPlan(
             component=name,
-            argv=[path, *prefix, *(paths.value(str(arg)) for arg in service.get("command", []))],
+            argv=[path, *prefix, *(paths.value(arg) for arg in command)],
             env=env,
             cwd=home,
             files=files,
@@ -326,6 +407,11 @@ def plan_processes(
         plan.config_hash = plan.compute_hash()
         plans[name] = plan
     return plans
+
+
+def _resolve(base: Path | None, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() or base is None else (base / path).absolute()
 
 
 def read_log_tail(path: Path, lines: int) -> list[str]:

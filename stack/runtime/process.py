@@ -34,11 +34,12 @@ from stack.runtime import binaries as bins
 from stack.runtime.base import HttpReply, ServiceState
 from stack.runtime.localrender import (
     LOOPBACK,
-    WILDCARDS,
+    RENDERED_DIR,
     LocalTopology,
     PathMap,
     ProcessPlan,
     assign_ports,
+    is_local_address,
     plan_processes,
     port_free,
     read_log_tail,
@@ -53,6 +54,7 @@ from stack.runtime.procstate import (
     start_ticks,
     terminate_all,
 )
+from stack.secrets import compose_environment
 from stack.settings import Settings
 from stack.tools import ToolResult, run
 from stack.units import parse_duration
@@ -98,7 +100,7 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def _url_host(host: str) -> str:
-    if host in WILDCARDS or host.startswith("127.") or host == "::1":
+    if is_local_address(host):
         return LOOPBACK
     return f"[{host}]" if ":" in host else host
 
@@ -183,13 +185,24 @@ class ProcessRuntime:
             for name in orphans:
                 del state.processes[name]
         running = {name for name, record in state.processes.items() if record.alive()}
+        # What compose would read from its environment: the Grafana password, the proxy's TLS files.
+        secret_env = compose_environment(self.settings, self.paths)
         stopping: dict[str, ProcessRecord] = {}
         while True:
             # Ports first (running components keep theirs), then configs; a component whose
             # config changed is stopped, which frees its ports, and everything is planned again
             # until no running component's config differs from what it runs with.
             ports = assign_ports(self.settings, state.ports, keep=running - set(stopping), avoid=avoid)
-            plans = plan_processes(self.settings, self.root, self.paths.secrets_dir, ports, binaries, os.environ)
+            plans = plan_processes(
+                self.settings,
+                self.root,
+                self.paths.secrets_dir,
+                ports,
+                binaries,
+                os.environ,
+                secret_env=secret_env,
+                base_dir=self.paths.base_dir,
+            )
             changed = {
                 name: state.processes[name]
                 for name in targets
@@ -468,11 +481,11 @@ class ProcessRuntime:
         component = REGISTRY[service]
         home = self.root / service
         prefixes: list[tuple[str, Path]] = [(path, home / key) for key, path in component.state.items()]
-        ctx = RenderContext(settings=self.settings, topology=LocalTopology(self._state().ports))
+        ctx = RenderContext(settings=self.settings, topology=LocalTopology(self._state().ports, self.settings))
         with contextlib.suppress(Exception):
             for config in component.configs(ctx):
                 top = str(PurePosixPath(*PurePosixPath(config.target).parts[:3]))
-                prefixes.append((top, home / "config" / top.lstrip("/")))
+                prefixes.append((top, home / RENDERED_DIR / top.lstrip("/")))
         return PathMap(tuple(sorted(set(prefixes), key=lambda item: -len(item[0]))))
 
     def _local(self, service: str, path: str) -> Path:
