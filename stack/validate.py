@@ -12,8 +12,12 @@ from typing import Any
 
 import yaml
 
-from stack.components.base import ConfigFile
+from stack.components.base import ConfigFile, RenderContext
+from stack.components.grafana import datasources
+from stack.dashboards import folders, is_bundled, selected_dashboards, unknown_datasources
+from stack.errors import StackError
 from stack.render import RenderedProject
+from stack.settings import Settings
 from stack.tools import run, which
 
 
@@ -130,6 +134,28 @@ def _tool_check(name: str, argv: list[str]) -> Check:
     if result.ok:
         return Check(name, Status.PASSED, "accepted")
     return Check(name, Status.FAILED, result.output or f"exit code {result.returncode}")
+
+
+def check_dashboards(settings: Settings, base_dir: Path) -> Check:
+    """The dashboards stack.yaml selects load (JSON, uids) and name only provisioned datasources."""
+    if not settings.component("grafana").enabled:
+        return Check("dashboards", Status.SKIPPED, "grafana is disabled")
+    try:
+        dashboards = selected_dashboards(settings, base_dir)
+    except StackError as exc:
+        return Check("dashboards", Status.FAILED, exc.one_line())
+    provisioned = {source["uid"]: source["name"] for source in datasources(RenderContext(settings))}
+    problems = [
+        problem
+        for dashboard in dashboards
+        if not is_bundled(dashboard)
+        for problem in unknown_datasources(dashboard, provisioned)
+    ]
+    if problems:
+        hint = f"use one of the stack's uids ({', '.join(provisioned)}) or a datasource variable"
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        return Check("dashboards", Status.FAILED, "; ".join(problems[:3]) + more + f" (hint: {hint})")
+    return Check("dashboards", Status.PASSED, f"{len(dashboards)} dashboards in {len(folders(dashboards))} folders")
 
 
 def validate_project(project: RenderedProject) -> list[Check]:
