@@ -33,11 +33,15 @@ def which(*names: str) -> str | None:
     return None
 
 
-def run(argv: Sequence[str], *, timeout: float = 60, cwd: str | None = None) -> ToolResult:
-    """Run a program to completion and capture its output (never raises on a non-zero exit)."""
+def run(argv: Sequence[str], *, timeout: float = 60, cwd: str | None = None, input: str | None = None) -> ToolResult:
+    """Run a program to completion and capture its output (never raises on a non-zero exit).
+
+    `input` is written to its stdin (how secrets reach a program without showing on its command line).
+    """
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     try:
         done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False, stdin=subprocess.DEVNULL
+            list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False, **stdin
         )
     except subprocess.TimeoutExpired:
         return ToolResult(tuple(argv), 124, "", f"timed out after {timeout:.0f} s")

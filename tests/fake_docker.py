@@ -22,9 +22,11 @@ import json, os, sys
 from pathlib import Path
 home = Path(os.environ["FAKE_DOCKER_HOME"])
 argv = sys.argv[1:]
+# Read stdin only when the command is fed through it: elsewhere it may be a terminal or a pipe left open.
+stdin = sys.stdin.read() if ["--config", "-"] == argv[-2:] else ""
 with (home / "calls.jsonl").open("a") as log:
     password_set = bool(os.environ.get("STACK_GRAFANA_ADMIN_PASSWORD"))
-    log.write(json.dumps({{"argv": argv, "password_set": password_set}}) + "\\n")
+    log.write(json.dumps({{"argv": argv, "password_set": password_set, "stdin": stdin}}) + "\\n")
 rules = json.loads((home / "scenario.json").read_text())
 def matches(when):
     i = 0
@@ -39,6 +41,11 @@ for index, rule in enumerate(rules):
         seen = int(counter.read_text()) if counter.exists() else 0
         counter.write_text(str(seen + 1))
         reply = replies[min(seen, len(replies) - 1)]
+        if "curl_to" in reply:
+            sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+            from tests.fake_curl import answer
+            sys.stdout.write(answer(stdin, reply["curl_to"]))
+            sys.exit(0)
         sys.stdout.write(reply.get("stdout", ""))
         sys.stderr.write(reply.get("stderr", ""))
         sys.exit(reply.get("rc", 0))

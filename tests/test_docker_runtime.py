@@ -578,3 +578,86 @@ def test_copy_out_and_in_stream_tar_archives(paths: Paths, fake_docker: FakeDock
         fake_docker.scenario({"when": ["compose", "ps"], "stdout": ""})
         runtime.copy_out("tempo", "/var/tempo")
     assert caught.value.hint == "run `stack up` first"
+
+
+CURL_CREATED = (
+    "HTTP/1.1 200 OK\r\n"
+    "Cache-Control: no-store\r\n"
+    "Content-Type: application/json\r\n"
+    "Date: Sat, 28 Nov 2026 15:05:01 GMT\r\n"
+    "Content-Length: 86\r\n"
+    "\r\n"
+    '{"id":7,"message":"Datasource updated","name":"Loki","datasource":{"uid":"loki"}}'
+)
+
+
+def test_grafana_on_a_remote_engine_is_reached_with_curl_fed_on_stdin(paths: Paths, fake_docker: FakeDocker) -> None:
+    """On a remote host Grafana's port is not on this machine: requests go through `compose exec`,
+    curl inside the Grafana container, every header (the token) and the body on stdin."""
+    fake_docker.scenario(
+        {"when": ["compose", "exec", "-T", "grafana", "curl", "--config", "-"], "stdout": CURL_CREATED}
+    )
+    runtime = DockerRuntime(Settings(), paths, host="ssh://ops@server")
+    assert runtime.base_url("grafana", "http") is None
+    body = json.dumps({"name": "Loki", "jsonData": {"url": 'say "$${__value.raw}"\n'}}).encode()
+    reply = runtime.http(
+        "grafana",
+        "http",
+        "/api/datasources/uid/loki",
+        method="PUT",
+        body=body,
+        headers={"Authorization": "Bearer glsa_secret_token", "Content-Type": "application/json"},
+    )
+    assert reply.status == 200
+    assert json.loads(reply.body)["message"] == "Datasource updated"
+    assert reply.headers["content-type"] == "application/json"
+    [record] = [r for r in fake_docker.records() if "exec" in r["argv"]]
+    assert record["argv"][:2] == ["--host", "ssh://ops@server"]
+    assert "glsa_secret_token" not in " ".join(record["argv"])
+    config = record["stdin"].splitlines()
+    assert 'request = "PUT"' in config
+    assert 'url = "http://127.0.0.1:3000/api/datasources/uid/loki"' in config
+    assert 'header = "Authorization: Bearer glsa_secret_token"' in config
+    assert 'header = "Expect:"' in config
+    data_line = next(line for line in config if line.startswith("data-binary = "))
+    # curl's config quoting: backslash escapes for quotes, backslashes and newlines.
+    assert data_line == "data-binary = " + '"' + body.decode().replace("\\", "\\\\").replace('"', '\\"') + '"'
+    fake_docker.scenario(
+        {
+            "when": ["compose", "exec", "-T", "grafana", "curl"],
+            "stderr": "curl: (7) Failed to connect to 127.0.0.1 port 3000 after 0 ms: Couldn't connect to server\n",
+            "rc": 7,
+        }
+    )
+    with pytest.raises(ConnectionError, match=r"Failed to connect to 127\.0\.0\.1 port 3000"):
+        runtime.http("grafana", "http", "/api/health")
+
+
+def test_provisioning_through_a_remote_engine_writes_nothing_the_second_time(
+    paths: Paths, fake_docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stack.dashboards import load_dashboards
+    from stack.grafana.provision import provision_stack
+    from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
+    from tests.fake_grafana import fake_grafana
+
+    # One dashboard is enough here (each request is a `docker` process); the packs are tested elsewhere.
+    one = load_dashboards()[:1]
+    monkeypatch.setattr("stack.grafana.provision.stack_dashboards", lambda *args, **kwargs: one)
+
+    with fake_grafana() as grafana:
+        SecretStore.for_paths(paths).put(GRAFANA_ADMIN_PASSWORD, grafana.admin_password)
+        fake_docker.scenario(
+            {"when": ["compose", "exec", "-T", "grafana", "curl", "--config", "-"], "curl_to": grafana.url}
+        )
+        runtime = DockerRuntime(Settings(), paths, host="ssh://ops@server")
+        first = provision_stack(paths, Settings(), runtime)
+        grafana.reset_journal()
+        second = provision_stack(paths, Settings(), runtime)
+        assert grafana.writes() == []
+    assert first.datasources.created == 4 and first.writes > 0
+    assert second.writes == 0
+    assert second.datasources.unchanged == 4
+    token = (paths.secrets_dir / "grafana-provisioning-token").read_text().strip()
+    assert all(token not in " ".join(argv) for argv in fake_docker.calls())
+    assert all(grafana.admin_password not in " ".join(argv) for argv in fake_docker.calls())

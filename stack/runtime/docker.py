@@ -223,6 +223,40 @@ class PullProgress:
     finished: bool = False
 
 
+# Images that ship curl (which speaks every method); the others have busybox wget (GET, POST).
+_HAS_CURL = frozenset({"grafana"})
+
+
+def _curl_quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + escaped.replace("\t", "\\t") + '"'
+
+
+def parse_curl(result: ToolResult, url: str) -> HttpReply:
+    """What `curl --include` printed (status line, headers, blank line, body), as an HttpReply."""
+    if result.returncode == 28:
+        raise TimeoutError(f"{url}: no answer in time")
+    if result.returncode != 0 and not result.stdout.startswith("HTTP/"):
+        raise ConnectionError(f"{url}: {_first_error_line(result.stderr or result.stdout)}")
+    text = result.stdout
+    while True:
+        head, _, rest = text.partition("\r\n\r\n" if "\r\n\r\n" in text else "\n\n")
+        if rest.startswith("HTTP/"):  # an interim answer (100 Continue) before the real one
+            text = rest
+            continue
+        break
+    status_line, *header_lines = head.splitlines()
+    match = _WGET_STATUS.search(status_line)
+    if not match:
+        raise ConnectionError(f"{url}: unexpected answer {status_line[:80]!r}")
+    headers = {}
+    for line in header_lines:
+        key, sep, value = line.partition(":")
+        if sep:
+            headers[key.strip().lower()] = value.strip()
+    return HttpReply(int(match.group(1)), rest.encode("utf-8"), headers)
+
+
 class DockerRuntime:
     """The Runtime protocol over Docker Compose (python-on-whales) and the Engine API (docker SDK)."""
 
@@ -476,6 +510,8 @@ class DockerRuntime:
                     hint=f"publish it: set components.{service}.port in stack.yaml",
                 )
             url = f"http://{service}:{container_port}{path}"
+        if via in _HAS_CURL:
+            return self._curl_inside(via, url, method=method, body=body, headers=headers, timeout=timeout)
         if method not in ("GET", "POST"):
             raise StackError(f"cannot send {method} to {service} from inside the network (wget knows GET and POST)")
         argv = ["wget", "-S", "-q", "-O", "-", "-T", str(max(1, round(timeout)))]
@@ -488,6 +524,29 @@ class DockerRuntime:
         if result.returncode != 0 and ("is not running" in result.stderr or "no such service" in result.stderr.lower()):
             raise ConnectionError(f"{url}: {via} is not running")
         return parse_wget(result, url)
+
+    def _curl_inside(
+        self,
+        via: str,
+        url: str,
+        *,
+        method: str,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+        timeout: float,
+    ) -> HttpReply:
+        """curl in the container, its whole request (headers with tokens, body) read from stdin as a
+        curl config, so that no secret shows on a command line."""
+        lines = ["silent", "show-error", "include", f"request = {_curl_quote(method)}", f"url = {_curl_quote(url)}"]
+        lines.append(f"max-time = {max(1, round(timeout))}")
+        for key, value in {**(headers or {}), "Expect": ""}.items():
+            lines.append(f"header = {_curl_quote(f'{key}: {value}' if value else f'{key}:')}")
+        if body is not None:
+            lines.append(f"data-binary = {_curl_quote(body.decode('utf-8'))}")
+        self._export_environment()
+        argv = self._compose("exec", "-T", via, "curl", "--config", "-")
+        result = run_tool(argv, timeout=timeout + 10, input="\n".join(lines) + "\n")
+        return parse_curl(result, url)
 
     def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:
         self._export_environment()
