@@ -35,6 +35,7 @@ class Query:
     kind: str  # promql | logql | traceql | servicemap | variable
     instant: bool = False
     exemplar: bool = False
+    legend: str = ""
 
     @property
     def where(self) -> str:
@@ -108,6 +109,7 @@ def queries(model: Mapping[str, Any]) -> list[Query]:
                     kind,
                     instant=bool(target.get("instant")) and not target.get("range"),
                     exemplar=bool(target.get("exemplar")),
+                    legend=str(target.get("legendFormat", "") or ""),
                 )
             )
     for variable in model.get("templating", {}).get("list", []):

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +171,8 @@ def wait_until_ready(
     with ThreadPoolExecutor(max_workers=max(1, len(components)), thread_name_prefix="ready") as pool:
         futures = [pool.submit(wait_one, name) for name in components]
         while not all(future.done() for future in futures):
-            time.sleep(min(state_every, 0.25) if time.monotonic() - start < 1 else state_every)
+            # Returns as soon as the last probe succeeds, rather than after a whole interval.
+            wait(futures, timeout=min(state_every, 0.25) if time.monotonic() - start < 1 else state_every)
             if all(future.done() for future in futures):
                 break
             _fail_dead(runtime, rows, cancels, states, strikes, publish, lock)

@@ -42,7 +42,7 @@ def board() -> Board:
         stat(
             "Active workers",
             "Workers processing jobs right now. Zero with jobs waiting fires QueueNoActiveWorkers.",
-            prom(f"sum(queue_workers_active{{{QUEUE}}})", "workers", instant=True),
+            prom(f"sum(queue_workers_active{{{SERVICE}}})", "workers", instant=True),
             unit="short",
             steps=thresholds((None, "red"), (1, "green")),
         ),
@@ -82,9 +82,9 @@ def board() -> Board:
             unit="s",
         ),
         timeseries(
-            "Active workers by queue",
-            "Workers busy with a job, by queue.",
-            prom(f"sum by (queue) (queue_workers_active{{{QUEUE}}})", "{{queue}}"),
+            "Active workers",
+            "Workers processing or ready, per service.",
+            prom(f"sum by (job) (queue_workers_active{{{SERVICE}}})", "{{job}}"),
             unit="short",
         ),
         timeseries(

@@ -87,7 +87,7 @@ def board() -> Board:
             "Top failing sources",
             "Sources with the most failed authentications over the dashboard's time range.",
             prom(
-                f"topk(20, sum by (source, reason) (increase(auth_failures_total{{{SERVICE}}}[$__range])))",
+                f"topk(20, sum by (source) (increase(auth_failures_total{{{SERVICE}}}[$__range])))",
                 instant=True,
                 table=True,
             ),

@@ -98,10 +98,10 @@ def board() -> Board:
         ),
         timeseries(
             "Application errors",
-            "Errors the services count themselves (http_requests_errors_total), by route and error type.",
+            "Errors the services count themselves (http_requests_errors_total), by service and route.",
             prom(
-                f"sum by (job, route, error_type) (rate(http_requests_errors_total{{{SERVICE}}}[{RATE}]))",
-                "{{job}} {{route}} {{error_type}}",
+                f"sum by (job, route) (rate(http_requests_errors_total{{{SERVICE}}}[{RATE}]))",
+                "{{job}} {{route}}",
             ),
             unit="short",
         ),

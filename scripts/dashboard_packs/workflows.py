@@ -111,7 +111,8 @@ def board() -> Board:
         ),
         timeseries(
             "Activity failures by activity and reason",
-            "Activity failures per minute by activity type and reason (timeout, error type...).",
+            "Activity failures per minute by activity type, and by reason (timeout, error type...) when "
+            "the workers label failures with one.",
             prom(
                 f"sum by (activity_type, reason) (rate(temporal_activity_failures_total{{{SERVICE}}}[{RATE}])) * 60",
                 "{{activity_type}} {{reason}}",
