@@ -217,6 +217,13 @@ def without_datasources(dashboard: Dashboard, missing: set[str]) -> Dashboard | 
     ]
     if not any(panel.get("type") != "row" or panel["panels"] for panel in model["panels"]):
         return None
+    annotations = model.get("annotations", {}).get("list", [])
+    if annotations:
+        model["annotations"]["list"] = [
+            a
+            for a in annotations
+            if a.get("builtIn") or _datasource_type(dashboard.model, a.get("datasource")) not in missing
+        ]
     model.setdefault("templating", {})["list"] = [
         variable
         for variable in model.get("templating", {}).get("list", [])
@@ -224,6 +231,47 @@ def without_datasources(dashboard: Dashboard, missing: set[str]) -> Dashboard | 
         and _datasource_type(dashboard.model, variable.get("datasource")) not in missing
     ]
     return Dashboard(dashboard.uid, dashboard.title, dashboard.folder, model, dashboard.source)
+
+
+# Grafana's built-in pseudo datasources, valid in every Grafana.
+_BUILT_IN_DATASOURCES = {"", "grafana", "-- Grafana --", "-- Mixed --", "-- Dashboard --", "__expr__"}
+
+
+def _datasource_refs(model: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(where, reference) of every datasource reference: panels (rows' too), targets, variables."""
+    found: list[tuple[str, Any]] = []
+
+    def panel_refs(panel: dict[str, Any]) -> None:
+        where = f"panel {panel.get('title', '')!r}"
+        found.append((where, panel.get("datasource")))
+        found.extend((where, target.get("datasource")) for target in panel.get("targets", []) or [])
+        for inner in panel.get("panels", []) or []:
+            panel_refs(inner)
+
+    for panel in model.get("panels", []) or []:
+        panel_refs(panel)
+    for variable in model.get("templating", {}).get("list", []) or []:
+        if variable.get("type") != "datasource":
+            found.append((f"variable ${variable.get('name', '')}", variable.get("datasource")))
+    return found
+
+
+def unknown_datasources(dashboard: Dashboard, provisioned: dict[str, str]) -> list[str]:
+    """What in `dashboard` names a datasource that is not in `provisioned` (uid -> name): a uid
+    copied from another Grafana shows "datasource not found" on every panel that uses it."""
+    problems = []
+    names = set(provisioned.values())
+    for where, ref in _datasource_refs(dashboard.model):
+        if ref is None:
+            continue
+        if isinstance(ref, dict):
+            uid = str(ref.get("uid", "") or "")
+            if uid.startswith("$") or uid in _BUILT_IN_DATASOURCES or uid in provisioned:
+                continue
+            problems.append(f"{dashboard.source}: {where} uses datasource uid {uid!r}")
+        elif isinstance(ref, str) and not ref.startswith("$") and ref not in names | _BUILT_IN_DATASOURCES:
+            problems.append(f"{dashboard.source}: {where} uses datasource {ref!r}")
+    return problems
 
 
 def is_bundled(dashboard: Dashboard) -> bool:

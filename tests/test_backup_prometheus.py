@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stack.backup.create import create_backup
+from stack.backup.errors import BackupError
 from stack.backup.restore import restore_backup
 from stack.backup.verify import verify_backup
 from stack.paths import Paths
@@ -61,3 +63,32 @@ def test_prometheus_round_trip(prom, paths: Paths, tmp_path: Path) -> None:  # t
     assert after == before
     head_after = query_range(runtime, "up", scraped_until - 30, scraped_until, 1)["self"]
     assert head_after == head_before
+
+
+class _BreaksMidStream(LocalRuntime):
+    """The runtime's tar stream dies half-way (engine gone, connection dropped)."""
+
+    def copy_out(self, service: str, path: str):  # type: ignore[no-untyped-def]
+        whole = super().copy_out(service, path).read()
+
+        class Broken(io.BytesIO):
+            def read(self, size: int = -1) -> bytes:
+                if self.tell() >= len(whole) // 2:
+                    raise ConnectionError("connection reset by peer")
+                return super().read(min(size if size >= 0 else len(whole), len(whole) // 2 - self.tell()))
+
+        return Broken(whole)
+
+
+def test_failed_backup_leaves_no_archive_and_no_snapshot(tmp_path: Path, paths: Paths) -> None:
+    service = prometheus_service(tmp_path)
+    write_known_series(service.data_dir, tmp_path)
+    runtime = _BreaksMidStream(service)
+    runtime.up()
+    try:
+        with pytest.raises(BackupError, match=r"copying out failed \(connection reset by peer\)"):
+            create_backup(runtime, Settings(), paths, only=["prometheus"])
+        assert list(paths.backups_dir.iterdir()) == []
+        assert list((service.data_dir / "snapshots").iterdir()) == []
+    finally:
+        runtime.down()

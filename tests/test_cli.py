@@ -165,6 +165,7 @@ def test_validate_runs_the_real_tools(project_dir: Path) -> None:
         "promtool check config": "passed",
         "promtool check rules": "passed",
         "amtool check-config": "passed",
+        "dashboards": "passed",
     }
 
 

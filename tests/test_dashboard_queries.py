@@ -93,8 +93,9 @@ def loaded_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Load
         yield Loaded(server, end)
 
 
-def _run(loaded: Loaded, expr: str, *, instant: bool) -> tuple[str | None, int]:
-    """(error, number of finite values) of `expr` at the end of the data set."""
+def _run(loaded: Loaded, expr: str, *, instant: bool, legend: str = "") -> tuple[str | None, int]:
+    """(error, number of finite values) of `expr` at the end of the data set; an error too when a
+    label the legend shows (`{{label}}`) is on none of the series."""
     if instant:
         url, params = "/api/v1/query", {"query": expr, "time": str(loaded.end)}
     else:
@@ -118,6 +119,10 @@ def _run(loaded: Loaded, expr: str, *, instant: bool) -> tuple[str | None, int]:
         values = [series["value"][1] for series in data["result"]]
     elif data["resultType"] == "scalar":
         values = [data["result"][1]]
+    shown = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend))
+    present = {name for series in data["result"] if isinstance(series, dict) for name in series.get("metric", {})}
+    if data["result"] and shown - present:
+        return f"legend label(s) {sorted(shown - present)} on no series (labels: {sorted(present)})", 0
     return None, sum(1 for value in values if math.isfinite(float(value)))
 
 
@@ -130,7 +135,7 @@ def test_promql_returns_data_on_real_prometheus(loaded_prometheus: Loaded, dashb
     assert not variable_names(expr) - {"1"}, f"{query.where}: unresolved variables in {expr}"
     problems = []
     for text in [expr, *or_variants(expr)]:
-        error, finite = _run(loaded_prometheus, text, instant=query.instant)
+        error, finite = _run(loaded_prometheus, text, instant=query.instant, legend=query.legend)
         if error:
             problems.append(f"error {error} in: {text}")
         elif not finite:
@@ -300,3 +305,10 @@ def test_or_variants_isolate_each_operand_through_every_enclosing_or() -> None:
         "sum by (job) ((c))",
     ]
     assert or_variants("sum(rate(x[5m]))") == []
+
+
+def test_a_legend_label_no_series_has_is_an_error(loaded_prometheus: Loaded) -> None:
+    expr = 'sum by (job) (rate(http_requests_total{job=~".+"}[2m]))'
+    assert _run(loaded_prometheus, expr, instant=True, legend="{{job}}")[0] is None
+    error, _ = _run(loaded_prometheus, expr, instant=True, legend="{{job}} {{route}}")
+    assert error == "legend label(s) ['route'] on no series (labels: ['job'])"

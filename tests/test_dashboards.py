@@ -301,3 +301,53 @@ def test_without_prometheus_only_log_and_trace_panels_stay(tmp_path: Path) -> No
     assert [d.uid for d in dashboards] == ["stack-explore", "stack-service-overview", "mine"]
     assert _types(dashboards[0]) == {"loki", "tempo"}
     assert _types(dashboards[1]) == {"loki", "tempo"}
+    # The firing-alerts annotation reads Prometheus: it goes too.
+    assert [a.get("builtIn") for a in dashboards[1].model["annotations"]["list"]] == [1]
+
+
+# --- stack validate -------------------------------------------------------------------------------
+
+
+def test_validate_reports_the_dashboards(project_dir: Path) -> None:
+    result = invoke("validate", "--json")
+    [check] = [c for c in json.loads(result.stdout) if c["name"] == "dashboards"]
+    boards = load_dashboards()
+    assert check == {
+        "name": "dashboards",
+        "status": "passed",
+        "detail": f"{len(boards)} dashboards in {len(folders(boards))} folders",
+    }
+
+
+def test_validate_fails_on_a_bad_user_dashboard(project_dir: Path) -> None:
+    (project_dir / "stack.yaml").write_text("dashboards:\n  dirs: [boards]\n")
+    _write(project_dir / "boards" / "bad.json", '{"uid": "x",\n "title": "X",,}')
+    result = invoke("validate", "--json")
+    assert result.exit_code == 1
+    [check] = [c for c in json.loads(result.stdout) if c["name"] == "dashboards"]
+    assert check["status"] == "failed"
+    assert check["detail"] == (
+        f"{Path('boards') / 'bad.json'}:2: invalid JSON: Expecting property name enclosed in double quotes "
+        "(column 15) (hint: fix the file or remove it)"
+    )
+
+
+def test_validate_names_a_datasource_uid_from_another_grafana(project_dir: Path) -> None:
+    (project_dir / "stack.yaml").write_text("dashboards:\n  dirs: [boards]\n")
+    model = {
+        "uid": "copied",
+        "title": "Copied",
+        "panels": [
+            {"title": "Requests", "datasource": {"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}, "targets": []},
+            {"title": "Fine", "datasource": {"type": "prometheus", "uid": "prometheus"}, "targets": []},
+            {"title": "By name", "datasource": "Loki", "targets": [{"datasource": {"uid": "${ds}"}}]},
+        ],
+    }
+    _write(project_dir / "boards" / "copied.json", model)
+    result = invoke("validate", "--json")
+    [check] = [c for c in json.loads(result.stdout) if c["name"] == "dashboards"]
+    assert check["status"] == "failed"
+    assert check["detail"] == (
+        f"{Path('boards') / 'copied.json'}: panel 'Requests' uses datasource uid 'P1809F7CD0C75ACF3' "
+        "(hint: use one of the stack's uids (prometheus, loki, tempo, alertmanager) or a datasource variable)"
+    )

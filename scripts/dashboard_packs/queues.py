@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dashboard_packs.model import Board, Pack, Row, prom, query_variable, stat, thresholds, timeseries
+from dashboard_packs.model import (
+    Board,
+    Pack,
+    Row,
+    alerts_annotation,
+    prom,
+    query_variable,
+    stat,
+    thresholds,
+    timeseries,
+)
 from dashboard_packs.promql import RATE, SERVICE, histogram_quantile
 
 QUEUE = f'{SERVICE}, queue=~"$queue"'
@@ -15,6 +25,7 @@ def board() -> Board:
         description="Job queues: depth by queue and state, failed jobs, processing duration, active "
         "workers, and the production tick loop's duration.",
         tags=["queues"],
+        annotations=[alerts_annotation('service=~"$service"')],
         variables=[
             query_variable("service", "Service", "label_values(queue_depth, job)", description="Prometheus job."),
             query_variable(
@@ -42,7 +53,7 @@ def board() -> Board:
         stat(
             "Active workers",
             "Workers processing jobs right now. Zero with jobs waiting fires QueueNoActiveWorkers.",
-            prom(f"sum(queue_workers_active{{{QUEUE}}})", "workers", instant=True),
+            prom(f"sum(queue_workers_active{{{SERVICE}}})", "workers", instant=True),
             unit="short",
             steps=thresholds((None, "red"), (1, "green")),
         ),
@@ -82,9 +93,9 @@ def board() -> Board:
             unit="s",
         ),
         timeseries(
-            "Active workers by queue",
-            "Workers busy with a job, by queue.",
-            prom(f"sum by (queue) (queue_workers_active{{{QUEUE}}})", "{{queue}}"),
+            "Active workers",
+            "Workers processing or ready, per service.",
+            prom(f"sum by (job) (queue_workers_active{{{SERVICE}}})", "{{job}}"),
             unit="short",
         ),
         timeseries(

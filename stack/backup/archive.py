@@ -160,6 +160,11 @@ class ArchiveWriter:
                 added = self._copy_members(source, prefix, strip, where, seen_files)
         except (tarfile.TarError, EOFError) as exc:
             raise BackupError(f"{where}: the runtime's tar stream is broken ({exc})") from None
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise BackupError(f"{self.target.parent}: no space left for the archive") from None
+            # requests' and the Engine API's stream errors are OSErrors too.
+            raise BackupError(f"{where}: copying out failed ({exc})", hint="is the engine still reachable?") from None
         return added
 
     def _copy_members(self, source: tarfile.TarFile, prefix: str, strip: int, where: str, seen_files: set[str]) -> int:
@@ -425,8 +430,10 @@ class SectionSpool:
     """A Sink that writes each `<component>/<section>` of an archive into its own plain tar in a
     private temporary directory, names relative to the section, ready for a runtime's `copy_in`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, components: set[str] | None = None) -> None:
         self.directory = directory
+        # Only these components' sections are written (None: all); the rest is still checked.
+        self.components = components
         self._tars: dict[str, tarfile.TarFile] = {}
         self.sections: dict[str, Path] = {}
 
@@ -445,6 +452,8 @@ class SectionSpool:
 
     def member(self, name: str, info: tarfile.TarInfo, reader: IO[bytes] | None) -> None:
         section, relative = self._split(name)
+        if self.components is not None and section.split("/")[0] not in self.components:
+            return
         tar = self._tar(section)
         if not relative:
             return

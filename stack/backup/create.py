@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stack import __version__
-from stack.backup.archive import SUFFIX, ArchiveWriter
+from stack.backup.archive import ArchiveWriter
 from stack.backup.errors import BackupError
 from stack.backup.events import Events
 from stack.backup.manifest import ComponentEntry, Manifest
@@ -158,6 +158,3 @@ def create_backup(
         pruned=pruned,
         notes=notes,
     )
-
-
-__all__ = ["SUFFIX", "BackupResult", "ComponentReport", "create_backup", "resolve_target"]

@@ -115,7 +115,7 @@ def restore_backup(
     events = events or Events()
     started = time.monotonic()
     with private_tempdir("stack-restore-") as scratch:
-        spool = SectionSpool(scratch)
+        spool = SectionSpool(scratch, components=set(only) if only is not None else None)
         events.component_started("archive")
         events.phase("archive", "verifying")
         try:

@@ -82,7 +82,11 @@ def command(
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(path: Path, as_json: bool) -> None:
     """Check an archive's structure, manifest and every checksum; exit 1 if anything is off."""
-    report = verify_backup(path)
+    with ProgressEvents(Console(stderr=True)) as events:
+        events.component_started("archive")
+        events.phase("archive", "verifying")
+        report = verify_backup(path, on_bytes=events.transferred)
+        events.component_done("archive", report.manifest.total_size, report.seconds)
     manifest = report.manifest
     sizes = component_sizes(report)
     if as_json:

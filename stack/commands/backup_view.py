@@ -41,6 +41,8 @@ class ProgressEvents(Events):
             TimeElapsedColumn(),
             console=console,
             transient=False,
+            # Scripts, cron and CI logs get the summary only, not a bar redrawn to a file.
+            disable=not console.is_terminal,
         )
         self.tasks: dict[str, TaskID] = {}
         self.current: TaskID | None = None

@@ -9,7 +9,7 @@ import click
 from stack.commands import paths_from
 from stack.project import load
 from stack.render import render_project
-from stack.validate import Status, validate_project
+from stack.validate import Status, check_dashboards, validate_project
 
 
 @click.command("validate")
@@ -20,8 +20,9 @@ def command(ctx: click.Context, *, as_json: bool) -> None:
 
     Each check is passed, failed (with the tool's message) or skipped (with why). Exit 1 if any failed.
     """
-    settings = load(paths_from(ctx))
-    checks = validate_project(render_project(settings))
+    paths = paths_from(ctx)
+    settings = load(paths)
+    checks = [*validate_project(render_project(settings)), check_dashboards(settings, paths.base_dir)]
     failed = any(check.status is Status.FAILED for check in checks)
     if as_json:
         click.echo(json.dumps([{**asdict(c), "status": c.status.value} for c in checks], indent=2))
