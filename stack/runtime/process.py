@@ -129,9 +129,11 @@ class ProcessRuntime:
     # --- checks -------------------------------------------------------------------------------
 
     def check(self) -> None:
-        self._binaries(self.settings.enabled())
+        """Linux with /proc; the binaries are looked up (for their version warnings) but a missing
+        one fails only `up`/`start`: status, logs and down must work whatever was uninstalled."""
+        self._binaries(self.settings.enabled(), strict=False)
 
-    def _binaries(self, components: list[str]) -> dict[str, bins.Binary]:
+    def _binaries(self, components: list[str], *, strict: bool = True) -> dict[str, bins.Binary]:
         if not Path("/proc/self/stat").exists():
             raise RuntimeUnavailable("the process runtime needs Linux (/proc)", hint="use --runtime docker")
         cache = self.root / "binaries.json"
@@ -139,11 +141,13 @@ class ProcessRuntime:
         with contextlib.suppress(OSError, ValueError):
             known = json.loads(cache.read_text(encoding="utf-8"))
         before = json.dumps(known, sort_keys=True)
-        found = bins.locate(self.settings, components, self.bin_dir, known)
+        found, missing = bins.locate(self.settings, components, self.bin_dir, known)
         if self.root.is_dir() and json.dumps(known, sort_keys=True) != before:
             with contextlib.suppress(OSError):
                 atomic_write(cache, json.dumps(known, indent=1, sort_keys=True) + "\n", mode=0o600)
         self.warnings = [warning for binary in found.values() if (warning := binary.warning())]
+        if missing and strict:
+            raise bins.missing_binaries(missing, self.bin_dir)
         return found
 
     def binaries(self) -> dict[str, bins.Binary]:
