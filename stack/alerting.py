@@ -153,3 +153,40 @@ def alertmanager_document(alerting: AlertingSettings, base: dict[str, Any]) -> d
         _receiver(name, receiver) for name, receiver in alerting.receivers.items()
     ]
     return config
+
+
+# Fields newer than some amtool builds still in distributions (Debian 12 ships 0.25), by the
+# Alertmanager version that introduced them. The pinned image (0.35) knows them all.
+_NEWER_FIELDS = {"url_file": (0, 26)}
+
+
+def amtool_version(text: str) -> tuple[int, int] | None:
+    """(major, minor) from `amtool --version` output, or None."""
+    words = text.replace(",", " ").split()
+    for index, word in enumerate(words[:-1]):
+        if word == "version":
+            parts = words[index + 1].lstrip("v").split(".")
+            if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+                return int(parts[0]), int(parts[1])
+    return None
+
+
+def downgrade_for_amtool(config: dict[str, Any], version: tuple[int, int]) -> tuple[dict[str, Any], list[str]]:
+    """A copy of `config` an older amtool can check: fields it predates are swapped for their
+    classic form (`url_file` -> a placeholder `url`). Returns the copy and what was swapped."""
+    swapped: list[str] = []
+    receivers = []
+    for receiver in config.get("receivers", []):
+        receiver = dict(receiver)
+        hooks = []
+        for hook in receiver.get("webhook_configs", []):
+            hook = dict(hook)
+            if "url_file" in hook and version < _NEWER_FIELDS["url_file"]:
+                hook.pop("url_file")
+                hook["url"] = "http://url-file.invalid/"
+                swapped.append(f"{receiver['name']}: webhook url_file")
+            hooks.append(hook)
+        if hooks:
+            receiver["webhook_configs"] = hooks
+        receivers.append(receiver)
+    return {**config, "receivers": receivers}, swapped

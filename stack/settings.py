@@ -297,6 +297,14 @@ class RulesSettings(StrictModel):
 RULE_PACKS = ("stack", "http", "queues", "llm", "workflows", "realtime", "security")
 
 _WINDOW_PLACEHOLDER = "$window"
+_MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
+_MATCHERS = re.compile(rf"^(?:{_MATCHER}(?:,{_MATCHER})*,?\s*)?$")
+
+
+def _label_matchers(value: str) -> str:
+    if not _MATCHERS.match(value):
+        raise ValueError(f"{value!r} is not a list of label matchers such as job=\"api\", route=~\"/checkout.*\"")
+    return value.strip().rstrip(",")
 
 
 class SliSettings(StrictModel):
@@ -304,7 +312,7 @@ class SliSettings(StrictModel):
 
     kind: Literal["availability", "latency", "ratio"]
     # availability / latency: label matchers added to every selector, e.g. job="api", http_route="/checkout".
-    selector: str = ""
+    selector: Annotated[str, AfterValidator(_label_matchers)] = ""
     # Which metric names the ready-made kinds read: classic Prometheus clients or OpenTelemetry.
     convention: Literal["classic", "otel"] = "classic"
     metric: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")] | None = None

@@ -3,6 +3,7 @@ warnings under criticals in a real Alertmanager, and never carries a secret."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -248,3 +249,25 @@ def test_rendered_compose_mounts_receiver_secrets_only_into_alertmanager(monkeyp
         if name != "alertmanager":
             assert not any(source.startswith("alertmanager-") for source in sources), name
     assert len(compose["services"]["alertmanager"]["secrets"]) == 4
+
+
+def test_validate_checks_a_url_file_webhook_even_with_an_older_amtool(project_dir: Path) -> None:
+    amtool = require_tool("amtool")
+    (project_dir / "hook-url").write_text("https://hooks.example/x\n")
+    (project_dir / "stack.yaml").write_text(
+        "alerting:\n  receivers:\n    hook:\n      webhook:\n        url: {file: hook-url}\n  page: hook\n"
+    )
+    result = invoke("validate", "--json")
+    checks = {check["name"]: check for check in json.loads(result.stdout)}
+    amtool_check = checks["amtool check-config"]
+    assert amtool_check["status"] == "passed", amtool_check
+    if _amtool_version(amtool) < (0, 26):
+        assert "predates hook: webhook url_file" in amtool_check["detail"]
+
+
+def test_amtool_version_is_read_from_its_banner() -> None:
+    from stack.alerting import amtool_version
+
+    assert amtool_version("amtool, version 0.25.0 (branch: debian/sid, revision: 0.25.0-1+b4)") == (0, 25)
+    assert amtool_version("amtool, version 0.35.0 (branch: HEAD)") == (0, 35)
+    assert amtool_version("something else") is None

@@ -138,6 +138,11 @@ def test_disabled_pack_is_not_rendered(tmp_path: Path) -> None:
             "stack.yaml: slos[0].sli: 'x' has no $window where the range goes, e.g. [$window]",
         ),
         (
+            {"slos": [{"name": "a", "objective": 99, "sli": {"kind": "availability", "selector": "job=api"}}]},
+            "stack.yaml: slos[0].sli.selector: 'job=api' is not a list of label matchers such as job=\"api\", "
+            'route=~"/checkout.*"',
+        ),
+        (
             {"slos": [{"name": "a", "objective": 99, "sli": {"kind": "availability"}}] * 2},
             "stack.yaml: slos[1].name: SLO 'a' is declared twice (hint: give every SLO a name of its own)",
         ),
