@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ DEFAULT_TIMEOUT = 180.0
 LOG_LINES = 30
 # A container in one of these states will not become ready by waiting longer.
 _DEAD_STATES = ("exited", "dead", "restarting", "missing")
+_STRIKES = 2
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def wait_until_ready(
     lock = threading.Lock()
     cancels = {name: threading.Event() for name in components}
     states: dict[str, ServiceState] = {}
+    strikes: dict[str, int] = {}
 
     def publish(name: str, **changes: Any) -> None:
         with lock:
@@ -169,10 +171,11 @@ def wait_until_ready(
     with ThreadPoolExecutor(max_workers=max(1, len(components)), thread_name_prefix="ready") as pool:
         futures = [pool.submit(wait_one, name) for name in components]
         while not all(future.done() for future in futures):
-            time.sleep(min(state_every, 0.25) if time.monotonic() - start < 1 else state_every)
+            # Returns as soon as the last probe succeeds, rather than after a whole interval.
+            wait(futures, timeout=min(state_every, 0.25) if time.monotonic() - start < 1 else state_every)
             if all(future.done() for future in futures):
                 break
-            _fail_dead(runtime, rows, cancels, states, publish, lock)
+            _fail_dead(runtime, rows, cancels, states, strikes, publish, lock)
         for future in futures:
             future.result()
     return ReadinessReport([rows[n] for n in components], states)
@@ -183,6 +186,7 @@ def _fail_dead(
     rows: dict[str, Readiness],
     cancels: dict[str, threading.Event],
     states: dict[str, ServiceState],
+    strikes: dict[str, int],
     publish: Callable[..., None],
     lock: threading.Lock,
 ) -> None:
@@ -195,7 +199,11 @@ def _fail_dead(
         state = current.get(name)
         with lock:
             waiting = rows[name].phase == WAITING
-        if waiting and state is not None and state.state in _DEAD_STATES:
+        dead = waiting and state is not None and state.state in _DEAD_STATES
+        strikes[name] = strikes.get(name, 0) + 1 if dead else 0
+        # Seen dead twice in a row: a restart policy brings a container back once in a while, and
+        # a single restart during start-up is not yet a failure.
+        if dead and strikes[name] >= _STRIKES:
             publish(name, phase=FAILED, detail=describe_state(state))
             cancel.set()
 

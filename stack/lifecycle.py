@@ -128,7 +128,14 @@ def up(
     provisioning = None
     if report.ok and provisioner is not None and "grafana" in components:
         step("Provisioning Grafana")
-        provisioning = provisioner(paths, settings, runtime)
+        try:
+            provisioning = provisioner(paths, settings, runtime)
+        except StackError as exc:
+            # Say that the stack itself is fine: only the Grafana step needs another go.
+            raise StackError(
+                f"every component is ready, but provisioning Grafana failed: {exc.message}",
+                hint=(exc.hint + "; then run `stack provision`") if exc.hint else "then run `stack provision`",
+            ) from None
     store = SecretStore.for_paths(paths)
     credentials_file = store.path(GRAFANA_ADMIN_PASSWORD) if "grafana" in components else None
     return UpResult(

@@ -303,7 +303,7 @@ _MATCHERS = re.compile(rf"^(?:{_MATCHER}(?:,{_MATCHER})*,?\s*)?$")
 
 def _label_matchers(value: str) -> str:
     if not _MATCHERS.match(value):
-        raise ValueError(f"{value!r} is not a list of label matchers such as job=\"api\", route=~\"/checkout.*\"")
+        raise ValueError(f'{value!r} is not a list of label matchers such as job="api", route=~"/checkout.*"')
     return value.strip().rstrip(",")
 
 

@@ -118,6 +118,13 @@ def test_the_real_stack_end_to_end(project_dir: Path) -> None:
         auth = (creds["user"], creds["password"])
         uids = {d["uid"] for d in requests.get(f"{grafana}/api/datasources", auth=auth, timeout=10).json()}
         assert {"prometheus", "loki", "tempo", "alertmanager"} <= uids
+        from stack.dashboards import selected_dashboards
+        from stack.paths import Paths
+        from stack.project import load
+
+        wanted = selected_dashboards(load(Paths.discover(project_dir / "stack.yaml")), project_dir)
+        listed = requests.get(f"{grafana}/api/search", params={"type": "dash-db"}, auth=auth, timeout=10).json()
+        assert wanted and {d.uid for d in wanted} <= {d["uid"] for d in listed}
         trace_id = os.urandom(16).hex()
         _send_span(f"http://127.0.0.1:{ports['http']}", trace_id)
         deadline = time.monotonic() + 60
@@ -130,6 +137,7 @@ def test_the_real_stack_end_to_end(project_dir: Path) -> None:
         # Idempotent: a second `up` recreates nothing.
         again = invoke("up", "--timeout", "120")
         assert again.exit_code == 0, again.output
+        assert " 0 writes)" in again.stderr
     finally:
         down = invoke("down", "--volumes", "--yes")
         assert down.exit_code == 0, down.output

@@ -661,3 +661,58 @@ def test_provisioning_through_a_remote_engine_writes_nothing_the_second_time(
     token = (paths.secrets_dir / "grafana-provisioning-token").read_text().strip()
     assert all(token not in " ".join(argv) for argv in fake_docker.calls())
     assert all(grafana.admin_password not in " ".join(argv) for argv in fake_docker.calls())
+
+
+@pytest.mark.parametrize(
+    ("host", "docker_host", "remote"),
+    [
+        (None, None, False),
+        (None, "unix:///run/user/1000/docker.sock", False),
+        (None, "tcp://127.0.0.1:2375", False),
+        (None, "tcp://10.0.0.5:2376", True),
+        (None, "ssh://ops@server", True),
+        ("ssh://ops@server", None, True),
+        ("production", None, True),
+    ],
+)
+def test_which_engines_are_remote(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch, host: str | None, docker_host: str | None, remote: bool
+) -> None:
+    if docker_host:
+        monkeypatch.setenv("DOCKER_HOST", docker_host)
+    else:
+        monkeypatch.delenv("DOCKER_HOST", raising=False)
+    runtime = DockerRuntime(Settings(), paths, host=host)
+    assert runtime.remote is remote
+    assert (runtime.base_url("grafana", "http") is None) is remote
+
+
+def test_up_says_the_stack_is_ready_when_only_provisioning_fails(project_dir: Path, fake_docker: FakeDocker) -> None:
+    from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
+    from tests.fake_grafana import fake_grafana
+
+    with fake_grafana() as grafana:
+        SecretStore(project_dir / ".stack-secrets").put(GRAFANA_ADMIN_PASSWORD, "changed-in-the-ui-since")
+        write_settings(
+            project_dir,
+            "components:\n"
+            + "".join(
+                f"  {n}: {{enabled: false}}\n"
+                for n in ("otel-collector", "prometheus", "loki", "tempo", "alertmanager")
+            )
+            + f"  grafana: {{port: {grafana.url.rsplit(':', 1)[1]}}}\n",
+        )
+        fake_docker.scenario(
+            {"when": ["compose", "up"]},
+            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+        )
+        result = invoke("up")
+    assert result.exit_code == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(
+        f"Error: every component is ready, but provisioning Grafana failed: Grafana at {grafana.url} rejected the "
+        "admin credentials (admin, password in "
+    )
+    assert last.endswith("(hint: check the token or the user and password; then run `stack provision`)")
+    assert "changed-in-the-ui-since" not in result.output

@@ -132,3 +132,19 @@ def test_grafana_is_ready_only_when_its_database_is_ok() -> None:
 )
 def test_hints_for_the_usual_causes(state: ServiceState, lines: list[str], expected: str) -> None:
     assert any(expected in hint for hint in hints_for(state.name, state, "", lines))
+
+
+def test_a_single_restart_during_start_up_is_not_a_failure() -> None:
+    class Restarting(UrlRuntime):
+        polls = 0
+
+        def ps(self) -> list[ServiceState]:
+            self.polls += 1
+            state = "restarting" if self.polls == 1 else "running"
+            return [ServiceState("loki", state, exit_code=1 if state == "restarting" else 0)]
+
+    with http_server(ready_after(4)) as loki:
+        runtime = Restarting({"loki": loki})
+        report = wait_until_ready(runtime, ["loki"], timeout=20, state_every=0.2)
+    assert report.ok
+    assert runtime.polls >= 2

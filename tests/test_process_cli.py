@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +16,7 @@ import yaml
 from tests.backup_helpers import query_range, write_known_series
 from tests.conftest import invoke
 from tests.realbin import binary, free_port
-from tests.test_process_runtime import _settings_text, open_runtime, processes_under
+from tests.test_process_runtime import _fake_binary, _settings_text, open_runtime, processes_under
 
 
 @pytest.fixture
@@ -167,3 +169,45 @@ def test_backup_wipe_restore_brings_the_same_series_back(project: Path) -> None:
 
     assert invoke("down").exit_code == 0
     assert processes_under(project) == []
+
+
+def test_down_honours_process_stop_timeout(project: Path) -> None:
+    data = yaml.safe_load((project / "stack.yaml").read_text())
+    data["process"] = {"bin_dir": "bin", "stop_timeout": "1s"}
+    (project / "stack.yaml").write_text(yaml.safe_dump(data))
+    # An Alertmanager stand-in that answers its readiness probe but ignores SIGTERM.
+    _fake_binary(
+        project / "bin",
+        "alertmanager",
+        """
+        import http.server, signal, sys
+        if "--version" in sys.argv:
+            print("alertmanager, version 0.35.0")
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        host, port = [a for a in sys.argv if a.startswith("--web.listen-address=")][0].split("=", 1)[1].rsplit(":", 1)
+        class Ok(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.end_headers()
+        http.server.HTTPServer((host, int(port)), Ok).serve_forever()
+        """,
+    )
+    assert invoke("up").exit_code == 0
+    began = time.monotonic()
+    assert invoke("down").exit_code == 0
+    assert 1 <= time.monotonic() - began < 10
+    assert processes_under(project) == []
+
+
+def test_logs_follow_ends_when_the_stack_stops(project: Path) -> None:
+    assert invoke("up").exit_code == 0
+    runtime = open_runtime(project)
+    lines: list[str] = []
+    follower = threading.Thread(target=lambda: lines.extend(runtime.logs("alertmanager", follow=True)))
+    follower.start()
+    time.sleep(0.5)
+    assert invoke("down").exit_code == 0
+    follower.join(timeout=10)
+    assert not follower.is_alive()
+    assert any("Listening on" in line for line in lines)

@@ -7,6 +7,7 @@ For each run, in a fresh project (Prometheus and Alertmanager enabled, Debian's 
   3. by hand: the very command line the runtime recorded for Prometheus (same config, a fresh data
      directory), timed from spawn until `/-/ready` answers 200; then the same for Prometheus and
      Alertmanager started together.
+  4. `lifecycle.up` / `lifecycle.down` called from Python (what the runtime itself costs).
 Prints medians and the ratios. Skips (exit 0, saying why) where the binaries are missing.
 """
 
@@ -81,12 +82,32 @@ def by_hand(argvs: list[tuple[list[str], str]], scratch: Path) -> float:
             process.wait(timeout=30)
 
 
+def in_process(directory: Path) -> tuple[float, float]:
+    """`lifecycle.up` and `lifecycle.down` called from Python: the runtime without interpreter start-up."""
+    from stack import lifecycle
+    from stack.paths import Paths
+    from stack.project import load
+    from stack.runtime.select import get_runtime
+
+    paths = Paths.discover(directory / "stack.yaml")
+    settings = load(paths)
+    runtime = get_runtime(settings, paths)
+    start = time.perf_counter()
+    result = lifecycle.up(paths, settings, runtime)
+    up = time.perf_counter() - start
+    if not result.ok:
+        raise SystemExit(f"in-process up failed: {result.diagnoses}")
+    start = time.perf_counter()
+    lifecycle.down(runtime)
+    return up, time.perf_counter() - start
+
+
 def main() -> int:
     missing = [name for name in ("prometheus", "prometheus-alertmanager") if not shutil.which(name)]
     if missing:
         print(f"skipped: {', '.join(missing)} not on PATH (`make test-deps` installs them)")
         return 0
-    ups, downs, prom_alone, both = [], [], [], []
+    ups, downs, prom_alone, both, api_ups, api_downs = [], [], [], [], [], []
     for _ in range(RUNS):
         with tempfile.TemporaryDirectory(prefix="bench-process-") as tmp:
             directory = Path(tmp)
@@ -100,6 +121,10 @@ def main() -> int:
             am_url = f"http://127.0.0.1:{ports['alertmanager']['http']}/-/ready"
             prom_alone.append(by_hand([(argv["prometheus"], prom_url)], directory / "hand-1"))
             both.append(by_hand([(argv["prometheus"], prom_url), (argv["alertmanager"], am_url)], directory / "hand-2"))
+            shutil.rmtree(directory / ".stack-state")
+            inner_up, inner_down = in_process(directory)
+            api_ups.append(inner_up)
+            api_downs.append(inner_down)
     up, down = statistics.median(ups), statistics.median(downs)
     alone, pair = statistics.median(prom_alone), statistics.median(both)
     print(f"runs: {RUNS} (medians); Prometheus + Alertmanager, Debian's binaries")
@@ -108,6 +133,10 @@ def main() -> int:
     print(f"stack up --runtime process to all ready {up * 1000:7.0f} ms  ratio {up / alone:5.2f}x prometheus alone")
     print(f"                                        {'':7s}     ratio {up / pair:5.2f}x both by hand")
     print(f"stack down                              {down * 1000:7.0f} ms")
+    api_up, api_down = statistics.median(api_ups), statistics.median(api_downs)
+    ratio = api_up / alone
+    print(f"lifecycle.up in Python (no interpreter) {api_up * 1000:7.0f} ms  ratio {ratio:5.2f}x prometheus alone")
+    print(f"lifecycle.down in Python                {api_down * 1000:7.0f} ms")
     return 0
 
 

@@ -12,11 +12,13 @@ from stack.commands.options import open_runtime, runtime_options
 @click.option("--volumes", is_flag=True, help="Also DELETE every component's data (asks first).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting data.")
 @click.option(
-    "--timeout", type=click.FloatRange(min=0), default=30, show_default=True, help="Seconds to let each stop."
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Seconds to let each stop before it is killed [default: 30; process runtime: process.stop_timeout].",
 )
 @click.pass_context
 def command(
-    ctx: click.Context, runtime_name: str | None, host: str | None, *, volumes: bool, yes: bool, timeout: float
+    ctx: click.Context, runtime_name: str | None, host: str | None, *, volumes: bool, yes: bool, timeout: float | None
 ) -> None:
     """Stop and remove the components. Data is kept; --volumes deletes it."""
     from stack import lifecycle
@@ -28,6 +30,8 @@ def command(
             abort=True,
             err=True,
         )
+    if timeout is None:
+        timeout = float(getattr(opened.runtime, "stop_timeout", 30))
     result = lifecycle.down(opened.runtime, volumes=volumes, timeout=timeout)
     if result.volumes_deleted:
         click.echo(f"Stopped {opened.settings.project}; its data was deleted.")

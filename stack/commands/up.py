@@ -44,7 +44,14 @@ def command(
     rows: list[Readiness] = []
     live = Live(console=console, transient=False, auto_refresh=True, refresh_per_second=4)
 
+    def stop_live() -> None:
+        if live.is_started:
+            live.stop()
+            if not console.is_terminal:
+                console.line()  # the last frame ends without a newline off a terminal
+
     def on_step(message: str) -> None:
+        stop_live()  # the readiness table is over once another step begins
         console.print(f"[bold]•[/] {message}")
         if message.startswith("Waiting"):
             live.start()
@@ -79,8 +86,7 @@ def command(
         sys.exit(1)
     finally:
         pulls.stop()
-        if live.is_started:
-            live.stop()
+        stop_live()
     if not result.ok:
         for diagnosis in result.diagnoses:
             show.diagnosis(console, diagnosis)

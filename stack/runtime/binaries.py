@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from stack.errors import RuntimeUnavailable
 from stack.settings import Settings
@@ -101,19 +102,31 @@ def pinned_version(image: str) -> str | None:
 
 
 @cache
-def _read_version(path: str, flag: str, mtime: float) -> str | None:
+def _read_version(path: str, flag: str, stamp: str) -> str | None:
     result = run([path, flag], timeout=15)
     found = _VERSION.search(result.output)
     return found.group(1) if found else None
 
 
-def read_version(path: str, flag: str) -> str | None:
-    """The x.y.z version a binary prints for `flag` (cached while the file is unchanged)."""
+def read_version(path: str, flag: str, known: dict[str, Any] | None = None) -> str | None:
+    """The x.y.z version a binary prints for `flag`.
+
+    Kept while the file is unchanged: in this process, and in `known` (a mapping the caller may
+    persist) so that later commands do not run every binary again.
+    """
     try:
-        mtime = os.stat(path).st_mtime
+        info = os.stat(path)
     except OSError:
         return None
-    return _read_version(path, flag, mtime)
+    stamp = f"{info.st_mtime_ns}:{info.st_size}"
+    if known is not None:
+        remembered = known.get(path)
+        if isinstance(remembered, dict) and remembered.get("stamp") == stamp:
+            return remembered.get("version")
+    version = _read_version(path, flag, stamp)
+    if known is not None:
+        known[path] = {"stamp": stamp, "version": version}
+    return version
 
 
 def _executable(candidate: Path) -> bool:
@@ -135,7 +148,9 @@ def find(component: str, bin_dir: Path | None) -> tuple[str, tuple[str, ...]] | 
     return None
 
 
-def locate(settings: Settings, components: Iterable[str], bin_dir: Path | None) -> dict[str, Binary]:
+def locate(
+    settings: Settings, components: Iterable[str], bin_dir: Path | None, known: dict[str, Any] | None = None
+) -> dict[str, Binary]:
     """Every binary of `components`; RuntimeUnavailable listing all the missing ones with how to get them."""
     found: dict[str, Binary] = {}
     missing: list[str] = []
@@ -149,7 +164,7 @@ def locate(settings: Settings, components: Iterable[str], bin_dir: Path | None) 
             component,
             path,
             prefix,
-            read_version(path, SPECS[component].version_flag),
+            read_version(path, SPECS[component].version_flag, known),
             pinned_version(settings.component(component).image),
         )
     if missing:

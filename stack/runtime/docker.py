@@ -270,7 +270,14 @@ class DockerRuntime:
 
     @property
     def remote(self) -> bool:
-        return bool(self.host) or bool(os.environ.get("DOCKER_HOST", "").startswith("ssh://"))
+        """Whether the engine runs elsewhere, so that its published ports are not on this machine.
+        A context name counts as remote: requests then go through the engine, which works anywhere."""
+        target = self.host or os.environ.get("DOCKER_HOST", "")
+        if not target:
+            return False
+        if target.startswith(("unix://", "npipe://")):
+            return False
+        return not re.match(r"tcp://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/?$", target)
 
     def _export_environment(self) -> None:
         """Put the variables compose reads the project's secrets from into our environment (which

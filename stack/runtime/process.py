@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 import requests
 
@@ -133,7 +134,15 @@ class ProcessRuntime:
     def _binaries(self, components: list[str]) -> dict[str, bins.Binary]:
         if not Path("/proc/self/stat").exists():
             raise RuntimeUnavailable("the process runtime needs Linux (/proc)", hint="use --runtime docker")
-        found = bins.locate(self.settings, components, self.bin_dir)
+        cache = self.root / "binaries.json"
+        known: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            known = json.loads(cache.read_text(encoding="utf-8"))
+        before = json.dumps(known, sort_keys=True)
+        found = bins.locate(self.settings, components, self.bin_dir, known)
+        if self.root.is_dir() and json.dumps(known, sort_keys=True) != before:
+            with contextlib.suppress(OSError):
+                atomic_write(cache, json.dumps(known, indent=1, sort_keys=True) + "\n", mode=0o600)
         self.warnings = [warning for binary in found.values() if (warning := binary.warning())]
         return found
 
