@@ -90,7 +90,7 @@ def _kind(datasource_type: str, target: Mapping[str, Any]) -> str:
 
 
 def queries(model: Mapping[str, Any]) -> list[Query]:
-    """Every panel target and every query variable of the dashboard."""
+    """Every panel target, annotation query and query variable of the dashboard."""
     dashboard = str(model.get("uid", ""))
     found: list[Query] = []
     for panel in iter_panels(model):
@@ -112,6 +112,12 @@ def queries(model: Mapping[str, Any]) -> list[Query]:
                     legend=str(target.get("legendFormat", "") or ""),
                 )
             )
+    for annotation in model.get("annotations", {}).get("list", []):
+        if annotation.get("builtIn") or not annotation.get("expr"):
+            continue
+        ds_type, ds_uid = resolve_datasource(model, annotation.get("datasource"))
+        name = f"annotation {annotation.get('name', '')!r}"
+        found.append(Query(dashboard, name, "annotation", ds_type, ds_uid, str(annotation["expr"]), _kind(ds_type, {})))
     for variable in model.get("templating", {}).get("list", []):
         if variable.get("type") != "query":
             continue

@@ -217,6 +217,13 @@ def without_datasources(dashboard: Dashboard, missing: set[str]) -> Dashboard | 
     ]
     if not any(panel.get("type") != "row" or panel["panels"] for panel in model["panels"]):
         return None
+    annotations = model.get("annotations", {}).get("list", [])
+    if annotations:
+        model["annotations"]["list"] = [
+            a
+            for a in annotations
+            if a.get("builtIn") or _datasource_type(dashboard.model, a.get("datasource")) not in missing
+        ]
     model.setdefault("templating", {})["list"] = [
         variable
         for variable in model.get("templating", {}).get("list", [])

@@ -68,10 +68,12 @@ CATALOG: list[Metric] = [
         "ALERTS",
         "gauge",
         "stack-health",
-        alertname=("HighErrorRate",),
+        alertname=("HTTPErrorRateHigh",),
         alertstate=("firing",),
         severity=("critical", "warning"),
+        # The alert rules copy `job` into `service` (docs/metrics.md).
         job=(CLASSIC_APP,),
+        service=(CLASSIC_APP,),
     ),
     _m("prometheus_tsdb_head_samples_appended_total", "counter", "stack-health", 500, job=("prometheus",)),
     _m("prometheus_tsdb_head_series", "gauge", "stack-health", 20000, job=("prometheus",)),

@@ -301,6 +301,8 @@ def test_without_prometheus_only_log_and_trace_panels_stay(tmp_path: Path) -> No
     assert [d.uid for d in dashboards] == ["stack-explore", "stack-service-overview", "mine"]
     assert _types(dashboards[0]) == {"loki", "tempo"}
     assert _types(dashboards[1]) == {"loki", "tempo"}
+    # The firing-alerts annotation reads Prometheus: it goes too.
+    assert [a.get("builtIn") for a in dashboards[1].model["annotations"]["list"]] == [1]
 
 
 # --- stack validate -------------------------------------------------------------------------------

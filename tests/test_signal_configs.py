@@ -276,3 +276,14 @@ def test_a_real_prometheus_picks_up_a_new_target_file_without_restart(tmp_path: 
     assert found, "the target file was not picked up"
     assert found[0]["labels"]["team"] == "backend"
     assert found[0]["scrapePool"] == "file_sd"
+
+
+def test_prometheus_keeps_at_least_the_longest_slo_window() -> None:
+    slo = {"name": "a", "objective": 99.9, "window": "28d", "sli": {"kind": "availability"}}
+    command = render_project(parse_settings({"slos": [slo]})).compose["services"]["prometheus"]["command"]
+    assert "--storage.tsdb.retention.time=28d" in command
+    longer = parse_settings({"slos": [slo], "components": {"prometheus": {"retention": "90d"}}})
+    assert "--storage.tsdb.retention.time=90d" in render_project(longer).compose["services"]["prometheus"]["command"]
+    assert (
+        "--storage.tsdb.retention.time=15d" in render_project(Settings()).compose["services"]["prometheus"]["command"]
+    )

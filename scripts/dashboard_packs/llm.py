@@ -6,6 +6,7 @@ from dashboard_packs.model import (
     Board,
     Pack,
     Row,
+    alerts_annotation,
     bargauge,
     prom,
     query_variable,
@@ -33,6 +34,7 @@ def board() -> Board:
         description="What the LLM features cost, by provider, model and operation; budget usage per "
         "budget owner, exceeded budgets, reservations in flight and daily spend.",
         tags=["llm"],
+        annotations=[alerts_annotation('service=~"$service"')],
         variables=[
             query_variable("service", "Service", "label_values(llm_cost_usd_total, job)", description="Prometheus job.")
         ],

@@ -102,8 +102,30 @@ def dashboard_link(uid: str, title: str) -> dict[str, Any]:
     return {"title": title, "url": f"/d/{uid}?${{__url_time_range}}&${{__all_variables}}"}
 
 
-def explore_logs_link(title: str = "Logs of this service") -> dict[str, Any]:
-    return dashboard_link("stack-explore", title)
+def series_link(uid: str, title: str, variable: str, label: str) -> dict[str, Any]:
+    """A data link from the clicked series to another dashboard, with `variable` set to the
+    series' `label` (e.g. the service of the line clicked)."""
+    return {
+        "title": title,
+        "url": f"/d/{uid}?var-{variable}=${{__field.labels.{label}}}&${{__url_time_range}}",
+    }
+
+
+def alerts_annotation(selector: str) -> dict[str, Any]:
+    """Firing Prometheus alerts as annotations on every graph (`selector` picks the services)."""
+    return {
+        "name": "Firing alerts",
+        "datasource": PROMETHEUS.ref(),
+        "enable": True,
+        "hide": False,
+        "iconColor": "red",
+        "expr": f'ALERTS{{alertstate="firing", {selector}}}',
+        "step": "60s",
+        "titleFormat": "{{alertname}}",
+        "textFormat": "{{severity}}: {{service}}",
+        "tagKeys": "severity,service",
+        "useValueForTime": False,
+    }
 
 
 def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
@@ -304,6 +326,7 @@ class Board:
     time_from: str = "now-3h"
     refresh: str = "30s"
     links: list[dict[str, Any]] = field(default_factory=list)
+    annotations: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, *items: Panel | Row) -> Board:
         self.items.extend(items)
@@ -348,7 +371,7 @@ class Board:
             "refresh": self.refresh,
             "fiscalYearStartMonth": 0,
             "liveNow": False,
-            "annotations": {"list": [_builtin_annotations()]},
+            "annotations": {"list": [_builtin_annotations(), *self.annotations]},
             "links": [
                 {
                     "title": "Stack dashboards",

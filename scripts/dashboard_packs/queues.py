@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dashboard_packs.model import Board, Pack, Row, prom, query_variable, stat, thresholds, timeseries
+from dashboard_packs.model import (
+    Board,
+    Pack,
+    Row,
+    alerts_annotation,
+    prom,
+    query_variable,
+    stat,
+    thresholds,
+    timeseries,
+)
 from dashboard_packs.promql import RATE, SERVICE, histogram_quantile
 
 QUEUE = f'{SERVICE}, queue=~"$queue"'
@@ -15,6 +25,7 @@ def board() -> Board:
         description="Job queues: depth by queue and state, failed jobs, processing duration, active "
         "workers, and the production tick loop's duration.",
         tags=["queues"],
+        annotations=[alerts_annotation('service=~"$service"')],
         variables=[
             query_variable("service", "Service", "label_values(queue_depth, job)", description="Prometheus job."),
             query_variable(

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dashboard_packs.model import Board, Pack, Row, prom, query_variable, stat, thresholds, timeseries
+from dashboard_packs.model import (
+    Board,
+    Pack,
+    Row,
+    alerts_annotation,
+    prom,
+    query_variable,
+    stat,
+    thresholds,
+    timeseries,
+)
 from dashboard_packs.promql import RATE, SERVICE, histogram_quantile
 
 
@@ -13,6 +23,7 @@ def board() -> Board:
         description="Websocket connections, events published and delivered, delivery latency and "
         "send buffers of the realtime services.",
         tags=["realtime"],
+        annotations=[alerts_annotation('service=~"$service"')],
         variables=[
             query_variable(
                 "service", "Service", "label_values(socket_active_connections, job)", description="Prometheus job."

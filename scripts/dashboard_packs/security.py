@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from dashboard_packs.model import Board, Pack, Row, prom, query_variable, stat, table, thresholds, timeseries
+from dashboard_packs.model import (
+    Board,
+    Pack,
+    Row,
+    alerts_annotation,
+    prom,
+    query_variable,
+    stat,
+    table,
+    thresholds,
+    timeseries,
+)
 from dashboard_packs.promql import RATE, SERVICE, request_rate
 
 
@@ -13,6 +24,7 @@ def board() -> Board:
         description="Who is knocking: 401/403/429 answers, failed authentications by source, "
         "rate-limit violations, intrusion attempts and 5xx answers.",
         tags=["security"],
+        annotations=[alerts_annotation('service=~"$service"')],
         variables=[
             query_variable(
                 "service",

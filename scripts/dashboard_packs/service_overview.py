@@ -9,11 +9,13 @@ from dashboard_packs.model import (
     Board,
     Pack,
     Row,
+    alerts_annotation,
     dashboard_link,
     logql,
     logs,
     prom,
     query_variable,
+    series_link,
     stat,
     thresholds,
     timeseries,
@@ -29,6 +31,7 @@ SERVICE_VARIABLE = query_variable(
     description="The Prometheus job of the service (its scrape job, or service.name for OTLP apps).",
 )
 TO_LOGS = dashboard_link("stack-explore", "Logs and traces of ${service}")
+SERIES_TO_LOGS = series_link("stack-explore", "Logs and traces of ${__field.labels.job}", "service", "job")
 ERROR_STEPS = thresholds((None, "green"), (0.01, "orange"), (0.05, "red"))
 LATENCY_STEPS = thresholds((None, "green"), (1, "orange"), (2, "red"))
 
@@ -39,6 +42,7 @@ def board() -> Board:
         title="Service overview (RED)",
         description="Rate, errors and duration of each HTTP service, with its error logs and error traces.",
         tags=["service-overview", "red"],
+        annotations=[alerts_annotation('service=~"$service"')],
         sources=[PROMETHEUS, LOKI, TEMPO],
         variables=[SERVICE_VARIABLE],
         time_from="now-1h",
@@ -85,7 +89,7 @@ def board() -> Board:
             "service's logs and traces.",
             prom(request_rate("job, route, status_code", "[45].."), "{{job}} {{route}} {{status_code}}"),
             unit="reqps",
-            links=[TO_LOGS],
+            links=[SERIES_TO_LOGS],
         ),
         timeseries(
             "Error ratio by service",
@@ -94,7 +98,7 @@ def board() -> Board:
             unit="percentunit",
             steps=ERROR_STEPS,
             custom={"thresholdsStyle": {"mode": "dashed"}},
-            links=[TO_LOGS],
+            links=[SERIES_TO_LOGS],
         ),
         timeseries(
             "Application errors",

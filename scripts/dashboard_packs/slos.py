@@ -6,7 +6,19 @@ for 5m 30m 1h 2h 6h 1d 3d and the whole SLO window (ratio_rate_window), slo:erro
 
 from __future__ import annotations
 
-from dashboard_packs.model import Board, Pack, Row, gauge, prom, query_variable, stat, table, thresholds, timeseries
+from dashboard_packs.model import (
+    Board,
+    Pack,
+    Row,
+    gauge,
+    prom,
+    query_variable,
+    series_link,
+    stat,
+    table,
+    thresholds,
+    timeseries,
+)
 
 SLO = 'slo=~"$slo"'
 BY = "slo, service"
@@ -79,6 +91,11 @@ def board() -> Board:
             prom(series("slo:objective:ratio"), "{{slo}} objective"),
             unit="percentunit",
             decimals=3,
+            links=[
+                series_link(
+                    "stack-service-overview", "Service overview of ${__field.labels.service}", "service", "service"
+                )
+            ],
             overrides=[
                 {
                     "matcher": {"id": "byRegexp", "options": ".*objective"},

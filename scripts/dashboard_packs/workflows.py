@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dashboard_packs.model import Board, Pack, Row, prom, query_variable, stat, thresholds, timeseries
+from dashboard_packs.model import (
+    Board,
+    Pack,
+    Row,
+    alerts_annotation,
+    prom,
+    query_variable,
+    stat,
+    thresholds,
+    timeseries,
+)
 from dashboard_packs.promql import RATE, SERVICE, histogram_quantile
 
 FAILED = 'status=~"failed|timed_out"'
@@ -24,6 +34,7 @@ def board() -> Board:
         description="Workflow executions by status, failure ratio, activity duration and failures by "
         "activity and reason, task queue depth and active workflows.",
         tags=["workflows"],
+        annotations=[alerts_annotation('service=~"$service"')],
         variables=[
             query_variable(
                 "service",

@@ -12,8 +12,8 @@ from stack.components.base import (
 )
 from stack.rules.packs import memory_limit_group, render_pack
 from stack.rules.slo import render_slos
-from stack.settings import PrometheusSettings
-from stack.units import parse_size
+from stack.settings import PrometheusSettings, Settings
+from stack.units import parse_duration, parse_size
 from stack.yamlio import dumps
 
 RULES_DIR = "/etc/prometheus/rules"
@@ -111,4 +111,15 @@ class Prometheus(Component):
     def command_flags(self, ctx: RenderContext) -> list[str]:
         settings = self.settings(ctx)
         assert isinstance(settings, PrometheusSettings)
-        return [f"--storage.tsdb.retention.time={settings.retention}"]
+        return [f"--storage.tsdb.retention.time={effective_retention(ctx.settings)}"]
+
+
+def effective_retention(settings: Settings) -> str:
+    """Prometheus' retention: the configured one, stretched to the longest SLO window, since an
+    error budget over 30 days needs 30 days of data."""
+    retention = settings.component("prometheus")
+    assert isinstance(retention, PrometheusSettings)
+    longest = max(settings.slos, key=lambda slo: parse_duration(slo.window), default=None)
+    if longest is not None and parse_duration(longest.window) > parse_duration(retention.retention):
+        return longest.window
+    return retention.retention
