@@ -22,7 +22,7 @@ from typing import Any
 from stack.components import REGISTRY
 from stack.errors import SettingsError, StackError
 from stack.paths import Paths
-from stack.render import render_project
+from stack.render import RenderedProject, render_project
 from stack.runtime.base import Runtime
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore, tls_file_paths
 from stack.settings import (
@@ -200,10 +200,10 @@ def _check_exposure(settings: Settings) -> Iterable[Finding]:
                 )
 
 
-def _check_grafana(settings: Settings, paths: Paths) -> Iterable[Finding]:
+def _check_grafana(settings: Settings, paths: Paths, project: RenderedProject) -> Iterable[Finding]:
     if not settings.component("grafana").enabled:
         return
-    environment = render_project(settings).compose["services"]["grafana"].get("environment", {})
+    environment = project.compose["services"]["grafana"].get("environment", {})
     if str(environment.get("GF_AUTH_ANONYMOUS_ENABLED", "false")).lower() != "false":
         yield Finding(
             "anonymous-access",
@@ -294,7 +294,7 @@ def certificate_expiry(cert: Path) -> datetime | None:
         return None
 
 
-def _check_alert_routing(settings: Settings) -> Iterable[Finding]:
+def _check_alert_routing(settings: Settings, project: RenderedProject) -> Iterable[Finding]:
     if settings.component("prometheus").enabled and not settings.component("alertmanager").enabled:
         yield Finding(
             "alerts-no-receiver",
@@ -304,7 +304,7 @@ def _check_alert_routing(settings: Settings) -> Iterable[Finding]:
             component="alertmanager",
         )
         return
-    files = render_project(settings).configs.get("alertmanager")
+    files = project.configs.get("alertmanager")
     if not files:
         return
     import yaml
@@ -415,11 +415,12 @@ def _version_tuple(image: str) -> tuple[int, ...] | None:
 def check_settings(settings: Settings, paths: Paths, *, backup_days: int = DEFAULT_BACKUP_DAYS) -> Report:
     """Every check that needs only the settings (and the files beside them)."""
     report = Report()
+    project = render_project(settings)
     checks: dict[str, Callable[[], Iterable[Finding]]] = {
         "exposure": lambda: _check_exposure(settings),
-        "grafana security": lambda: _check_grafana(settings, paths),
+        "grafana security": lambda: _check_grafana(settings, paths, project),
         "tls files": lambda: _check_tls(settings, paths),
-        "alert routing": lambda: _check_alert_routing(settings),
+        "alert routing": lambda: _check_alert_routing(settings, project),
         "backups": lambda: _check_backups(settings, paths, backup_days),
         "image pins": lambda: _check_pins(settings),
     }
@@ -660,6 +661,76 @@ def reachable_from_here(settings: Settings, host: str, *, timeout: float = 1.5) 
         )
 
 
+def public_tls(settings: Settings, host: str, *, timeout: float = 5) -> Iterable[Finding]:
+    """Connect to the TLS proxy at `host` as a browser would (SNI server.hostname, the system's CAs)."""
+    import socket
+    import ssl
+
+    proxy = settings.component("proxy")
+    name = settings.server.hostname
+    if not proxy.enabled or name is None or proxy.port is None:
+        return
+    where = f"{host}:{proxy.port}"
+    context = ssl.create_default_context()
+    internal = settings.server.tls.mode == "internal"
+    if internal:
+        # Caddy's own CA is trusted by nobody by design: judge the expiry only.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, proxy.port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=name) as sock,
+        ):
+            der = sock.getpeercert(binary_form=True)
+            cert = sock.getpeercert() if not internal else None
+    except ssl.SSLCertVerificationError as exc:
+        yield Finding(
+            "tls-untrusted",
+            Severity.HIGH,
+            f"browsers reject the certificate of {name} at {where}: {exc.verify_message}",
+            "with tls.mode auto, check that the DNS name points at the server and ports 80/443 are open "
+            "(`stack logs proxy`); with files, use the full chain issued for this name",
+            component="proxy",
+        )
+        return
+    except (OSError, ssl.SSLError) as exc:
+        yield Finding(
+            "proxy-unreachable",
+            Severity.MEDIUM,
+            f"the TLS proxy does not answer at {where}: {exc}",
+            "open ports 443/80 in the server's firewall; check `stack status --host ...`",
+            component="proxy",
+        )
+        return
+    expiry = _not_after(cert, der)
+    if expiry is not None:
+        days = (expiry - datetime.now(UTC)).total_seconds() / 86400
+        if days < CERT_EXPIRY_DAYS:
+            yield Finding(
+                "tls-cert-expiring",
+                Severity.HIGH,
+                f"the certificate served at {where} expires in {max(days, 0):.0f} days ({expiry:%Y-%m-%d})",
+                "with tls.mode auto, check `stack logs proxy` for renewal errors; with files, renew it and deploy",
+                component="proxy",
+            )
+
+
+def _not_after(cert: dict[str, Any] | None, der: bytes | None) -> datetime | None:
+    import ssl
+
+    if cert and cert.get("notAfter"):
+        return datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), UTC)
+    if der:
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".pem") as handle:
+            handle.write(ssl.DER_cert_to_PEM_cert(der))
+            handle.flush()
+            return certificate_expiry(Path(handle.name))
+    return None
+
+
 def diagnose(
     paths: Paths,
     *,
@@ -679,6 +750,9 @@ def diagnose(
     if outside_host:
         report.findings.extend(reachable_from_here(settings, outside_host))
         report.checked.append(f"reachable from here ({outside_host})")
+        if settings.component("proxy").enabled:
+            report.findings.extend(public_tls(settings, outside_host))
+            report.checked.append("public TLS")
     if runtime_factory is not None:
         runtime = runtime_factory(settings)
         report.target = f"settings and the running stack ({runtime.name})"

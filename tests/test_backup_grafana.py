@@ -4,7 +4,9 @@ through its database file (restored with the rest of the stack)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -285,3 +287,39 @@ def _starter_with_password(password: str):  # type: ignore[no-untyped-def]
             yield running
 
     return start
+
+
+class _TornDatabaseCopies(LocalRuntime):
+    """Every copy of grafana.db catches Grafana half-way through a write (a torn file)."""
+
+    def copy_out(self, service: str, path: str):  # type: ignore[no-untyped-def]
+        if not path.endswith("/grafana.db"):
+            return super().copy_out(service, path)
+        whole = (self.services[service].local(path)).read_bytes()
+        torn = whole[:4096] + b"\x00" * 4096 + whole[8192:]
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            info = tarfile.TarInfo("grafana.db")
+            info.size = len(torn)
+            tar.addfile(info, io.BytesIO(torn))
+        raw.seek(0)
+        return raw
+
+
+def test_a_torn_database_copy_is_left_out_and_the_api_export_restores(tmp_path: Path, paths: Paths) -> None:
+    SecretStore.for_paths(paths).put(GRAFANA_ADMIN_PASSWORD, PASSWORD)
+    service = grafana_service(tmp_path)
+    runtime = _TornDatabaseCopies(service)
+    runtime.up()
+    try:
+        populate(service.server.url)
+        before = snapshot(service.server)
+        result = create_backup(runtime, Settings(), paths, only=["grafana"])
+        assert any("left out" in note for note in result.notes)
+        assert result.components[0].sections == ["api"]
+        service.server.wipe()
+        restored = restore_backup(runtime, Settings(), paths, result.path)
+        assert restored.plan.online == ["grafana"]
+        assert snapshot(service.server) == before
+    finally:
+        runtime.down()

@@ -155,8 +155,17 @@ def test_cli_backup_and_restore_end_to_end(
 
         runtime.down(volumes=True)
         runtime.up()
+        # An upgrade happened since the backup: the restore says so before it replaces anything.
+        (project_dir / "stack.yaml").write_text(
+            "components:\n  loki: {enabled: false}\n  tempo: {enabled: false}\n"
+            "  prometheus: {image: 'prom/prometheus:v3.15.0'}\n"
+        )
         restored = invoke("restore", str(archive), "--yes")
         assert restored.exit_code == 0, restored.output
+        assert (
+            "Warning: prometheus: the archive was made with prom/prometheus:v3.14.0, "
+            "this stack runs prom/prometheus:v3.15.0" in restored.stderr
+        )
         assert "Restored prometheus" in restored.stdout
         assert query_range(runtime, "stack_backup_probe", known.start, known.end, known.step)["a"] == known.values("a")
     finally:

@@ -352,3 +352,33 @@ def test_ports_answering_from_outside_the_server(paths: Paths) -> None:
     assert loki.severity is Severity.HIGH
     assert loki.title == f"127.0.0.1:{port} answers from this machine: Loki, which has no authentication"
     assert "reachable from here (127.0.0.1)" in report.checked
+
+
+def test_public_tls_as_a_browser_sees_it(paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stack.render import render_project
+    from tests.realbin import free_port
+    from tests.test_server_profile import _caddy, _caddy_config
+
+    ports = {"http": free_port(), "https": free_port(), "health": free_port()}
+    (TLS / "key.pem").chmod(0o600)
+    paths.settings_file.write_text(
+        "profile: server\n"
+        "server:\n  hostname: grafana.test\n  listen_address: 127.0.0.1\n"
+        f"  tls: {{mode: files, cert_file: {TLS / 'cert.pem'}, key_file: {TLS / 'key.pem'}}}\n"
+        f"components:\n  proxy: {{port: {ports['https']}, http_port: {ports['http']}}}\n"
+    )
+    settings, _ = load_for_doctor(paths)
+    config = _caddy_config(render_project(settings).configs["proxy"][0].content, ports, free_port())
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with _caddy(config, tmp_path, ports["health"]):
+        untrusted = next(f for f in diagnose(paths, outside_host="127.0.0.1").findings if f.id == "tls-untrusted")
+        assert untrusted.severity is Severity.HIGH
+        assert untrusted.title.startswith(
+            f"browsers reject the certificate of grafana.test at 127.0.0.1:{ports['https']}"
+        )
+        # Trusted (as if issued by a public CA): nothing to report, the certificate is valid for a century.
+        monkeypatch.setenv("SSL_CERT_FILE", str(TLS / "cert.pem"))
+        ids = _ids(diagnose(paths, outside_host="127.0.0.1"))
+        assert not ids & {"tls-untrusted", "tls-cert-expiring", "proxy-unreachable"}
+    gone = next(f for f in diagnose(paths, outside_host="127.0.0.1").findings if f.id == "proxy-unreachable")
+    assert gone.severity is Severity.MEDIUM

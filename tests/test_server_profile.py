@@ -340,16 +340,6 @@ def test_real_caddy_serves_grafana_over_tls_and_hides_its_metrics(tmp_path: Path
         upstream.shutdown()
 
 
-def test_the_process_runtime_refuses_the_proxy_with_one_line(project_dir: Path) -> None:
-    (project_dir / "stack.yaml").write_text("profile: server\nserver: {hostname: grafana.example.com}\n")
-    result = invoke("up", "--runtime", "process")
-    assert result.exit_code == 2
-    assert result.stderr == (
-        "Error: the TLS proxy (profile: server) runs with the docker runtime only "
-        "(hint: use --runtime docker, or set components.proxy.enabled: false)\n"
-    )
-
-
 def test_credentials_show_the_public_url_behind_the_proxy(project_dir: Path) -> None:
     (project_dir / "stack.yaml").write_text("profile: server\nserver: {hostname: grafana.example.com}\n")
     result = invoke("credentials", "--json")

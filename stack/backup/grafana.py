@@ -9,8 +9,15 @@ rest of the stack, by putting its database back while it is stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
 
 from stack.backup.archive import ArchiveWriter, SectionSpool
 from stack.backup.errors import BadArchive
@@ -245,6 +252,48 @@ def _import_alerting(api: GrafanaClient, documents: dict[str, Any], report: Impo
         )
 
 
+def _database_ok(tar_copy: IO[bytes]) -> bool:
+    """Whether the copied database opens and passes SQLite's own check (a copy taken while
+    Grafana was writing can be torn)."""
+    with tempfile.TemporaryDirectory(prefix="stack-grafana-db-") as scratch:
+        target = Path(scratch) / DATABASE
+        try:
+            with tarfile.open(fileobj=tar_copy, mode="r|") as tar:
+                for info in tar:
+                    if info.isreg() and info.name.rsplit("/", 1)[-1] == DATABASE:
+                        source = tar.extractfile(info)
+                        assert source is not None
+                        with target.open("wb") as out:
+                            shutil.copyfileobj(source, out, 1024 * 1024)
+                        break
+        except tarfile.TarError:
+            return False
+        if not target.exists():
+            return False
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{target}?mode=ro", uri=True)) as db:
+                return db.execute("PRAGMA quick_check").fetchone() == ("ok",)
+        except sqlite3.Error:
+            return False
+
+
+def _consistent_database_copy(ctx: StepContext, attempts: int = 3) -> IO[bytes] | None:
+    """The database's tar stream, spooled and checked; copied again (up to `attempts` times) when
+    the copy is not consistent. None when no attempt gave a consistent copy."""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(1)
+        spooled = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - returned open
+        with ctx.runtime.copy_out("grafana", f"{state_path('grafana')}/{DATABASE}") as stream:
+            shutil.copyfileobj(stream, spooled, 1024 * 1024)
+        spooled.seek(0)
+        if _database_ok(spooled):  # type: ignore[arg-type]
+            spooled.seek(0)
+            return spooled  # type: ignore[return-value]
+        spooled.close()
+    return None
+
+
 class GrafanaStep(Step):
     component = "grafana"
 
@@ -254,10 +303,16 @@ class GrafanaStep(Step):
         for name, document in export(api).items():
             writer.add_bytes(f"{API}/{name}", json.dumps(document, indent=1, sort_keys=True).encode())
         ctx.on_phase("database")
-        stream = ctx.runtime.copy_out(self.component, f"{state_path(self.component)}/{DATABASE}")
-        with stream:
+        copied = _consistent_database_copy(ctx)
+        if copied is None:
+            ctx.notes.append(
+                "grafana: its database changed during every copy attempt and was left out; "
+                "the API export is in the archive (restore it with --only grafana)"
+            )
+            return
+        with copied:
             # The copied path is the file itself: its tar member is `grafana.db`, nothing to strip.
-            writer.add_tar_stream(DATA, stream, strip=0, where="grafana database")
+            writer.add_tar_stream(DATA, copied, strip=0, where="grafana database")
 
     def restore_mode(self, selected: set[str], spool: SectionSpool) -> str:
         if selected == {self.component} or DATA not in spool.sections:

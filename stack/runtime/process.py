@@ -66,6 +66,11 @@ SETTLE_SECONDS = 1.5
 WATCH_CAP_SECONDS = 15.0
 
 
+# Each component runs under a small sh that outlives it only to write its exit code, so that a later
+# `stack status` (not the parent, which alone could wait for it) still reports it. The trap keeps sh
+# waiting when `down` signals the session; the component, in the same group, gets the signal too.
+_RUNNER = 'exitfile=$1; shift; trap : TERM INT; "$@"; code=$?; echo "$code" > "$exitfile"; exit "$code"'
+
 _ADDRESS_IN_USE = re.compile(r":(\d+): bind: address already in use")
 
 
@@ -129,9 +134,11 @@ class ProcessRuntime:
     # --- checks -------------------------------------------------------------------------------
 
     def check(self) -> None:
-        self._binaries(self.settings.enabled())
+        """Linux with /proc; the binaries are looked up (for their version warnings) but a missing
+        one fails only `up`/`start`: status, logs and down must work whatever was uninstalled."""
+        self._binaries(self.settings.enabled(), strict=False)
 
-    def _binaries(self, components: list[str]) -> dict[str, bins.Binary]:
+    def _binaries(self, components: list[str], *, strict: bool = True) -> dict[str, bins.Binary]:
         if not Path("/proc/self/stat").exists():
             raise RuntimeUnavailable("the process runtime needs Linux (/proc)", hint="use --runtime docker")
         cache = self.root / "binaries.json"
@@ -139,11 +146,13 @@ class ProcessRuntime:
         with contextlib.suppress(OSError, ValueError):
             known = json.loads(cache.read_text(encoding="utf-8"))
         before = json.dumps(known, sort_keys=True)
-        found = bins.locate(self.settings, components, self.bin_dir, known)
+        found, missing = bins.locate(self.settings, components, self.bin_dir, known)
         if self.root.is_dir() and json.dumps(known, sort_keys=True) != before:
             with contextlib.suppress(OSError):
                 atomic_write(cache, json.dumps(known, indent=1, sort_keys=True) + "\n", mode=0o600)
         self.warnings = [warning for binary in found.values() if (warning := binary.warning())]
+        if missing and strict:
+            raise bins.missing_binaries(missing, self.bin_dir)
         return found
 
     def binaries(self) -> dict[str, bins.Binary]:
@@ -289,11 +298,13 @@ class ProcessRuntime:
         if log.exists() and log.stat().st_size:
             # Like a recreated container, a new start begins a new log; the previous run's is kept.
             log.replace(log.with_name(log.name + ".1"))
+        exit_file = self._exit_file(plan.component)
+        exit_file.unlink(missing_ok=True)
         with log.open("ab") as out:
             os.chmod(log, 0o600)
             try:
                 process = subprocess.Popen(
-                    plan.argv,
+                    ["/bin/sh", "-c", _RUNNER, "stack-run", str(exit_file), *plan.argv],
                     cwd=plan.cwd,
                     env=plan.env,
                     stdin=subprocess.DEVNULL,
@@ -318,15 +329,22 @@ class ProcessRuntime:
             version=binary.version,
         )
 
+    def _exit_file(self, component: str) -> Path:
+        return self.logs_dir / f"{component}.exit"
+
     def _exit_code(self, record: ProcessRecord, *, wait: float = 0.0) -> int | None:
-        """The exit code of a process this object started (None while it runs, or for others')."""
+        """The exit code of a process that has exited (None while it runs, or when unknown)."""
         child = self._children.get(record.pid)
-        if child is None:
-            return None
-        if wait:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                return child.wait(timeout=wait)
-        return child.poll()
+        if child is not None:
+            if wait:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    return child.wait(timeout=wait)
+            return child.poll()
+        # Started by another `stack`: the runner left the code in a file (not when SIGKILLed).
+        name = Path(record.log).name.removesuffix(".log")
+        with contextlib.suppress(OSError, ValueError):
+            return int(self._exit_file(name).read_text().strip())
+        return None
 
     def _watch(self, plans: dict[str, ProcessPlan], records: dict[str, ProcessRecord]) -> None:
         """Until each new process is ready (or steadily listening); raise for one that exits."""

@@ -28,11 +28,6 @@ def get_runtime(settings: Settings, paths: Paths, *, name: str | None = None, ho
     if chosen == "process":
         if host:
             raise SettingsError("--host works with the docker runtime only", hint="drop --runtime process")
-        if settings.component("proxy").enabled:
-            raise SettingsError(
-                "the TLS proxy (profile: server) runs with the docker runtime only",
-                hint="use --runtime docker, or set components.proxy.enabled: false",
-            )
         from stack.runtime.process import ProcessRuntime
 
         return ProcessRuntime(settings, paths)
