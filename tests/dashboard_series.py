@@ -454,10 +454,27 @@ def series_count(catalog: list[Metric] = CATALOG) -> int:
     return sum(per.get(m.type, 1) * sum(1 for _ in m.label_sets()) for m in catalog)
 
 
-def build_tsdb(data_dir: Path, end: int, workdir: Path) -> None:
+def scaled(services: int, catalog: list[Metric] = CATALOG) -> list[Metric]:
+    """The data set with every app service (`job`) present `services` times (for benchmarks)."""
+    if services <= 1:
+        return catalog
+    grown = []
+    for metric in catalog:
+        jobs = metric.labels.get("job", ())
+        if jobs and not set(jobs) & set(STACK_JOBS):
+            labels = {
+                **metric.labels,
+                "job": tuple(f"{job}-{i}" if i else job for job in jobs for i in range(services)),
+            }
+            metric = Metric(metric.name, metric.type, metric.pack, labels, metric.scale, metric.mean, metric.flat)
+        grown.append(metric)
+    return grown
+
+
+def build_tsdb(data_dir: Path, end: int, workdir: Path, catalog: list[Metric] = CATALOG) -> None:
     """Write the data set as TSDB blocks into `data_dir` with the real promtool."""
     source = workdir / "synthetic.om"
-    source.write_text(openmetrics(end), encoding="utf-8")
+    source.write_text(openmetrics(end, catalog), encoding="utf-8")
     data_dir.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source), str(data_dir)],
