@@ -47,7 +47,7 @@ class Metric:
 
 
 def _m(name: str, kind: str, pack: str, scale: float = 1.0, mean: float = 0.2, /, **labels: tuple[str, ...]) -> Metric:
-    flat = name in ("up", "ALERTS") or name.startswith(("slo:", "stack:", "prometheus_remote_storage_"))
+    flat = name in ("up", "ALERTS", "target_info") or name.startswith(("slo:", "stack:", "prometheus_remote_storage_"))
     return Metric(name, kind, pack, dict(labels), scale, mean, flat)
 
 
@@ -352,6 +352,8 @@ CATALOG: list[Metric] = [
         job=(CLASSIC_APP,),
         kind=("sql_injection", "path_traversal"),
     ),
+    # --- explore: OTLP apps' resource attributes (the Collector's remote write writes target_info) ---
+    _m("target_info", "gauge", "explore", 1, job=(OTEL_APP,), instance=("checkout-1",)),
     # --- explore: Tempo's metrics generator (service graphs and span metrics, remote-written) ---
     _m(
         "traces_service_graph_request_total",
@@ -454,10 +456,27 @@ def series_count(catalog: list[Metric] = CATALOG) -> int:
     return sum(per.get(m.type, 1) * sum(1 for _ in m.label_sets()) for m in catalog)
 
 
-def build_tsdb(data_dir: Path, end: int, workdir: Path) -> None:
+def scaled(services: int, catalog: list[Metric] = CATALOG) -> list[Metric]:
+    """The data set with every app service (`job`) present `services` times (for benchmarks)."""
+    if services <= 1:
+        return catalog
+    grown = []
+    for metric in catalog:
+        jobs = metric.labels.get("job", ())
+        if jobs and not set(jobs) & set(STACK_JOBS):
+            labels = {
+                **metric.labels,
+                "job": tuple(f"{job}-{i}" if i else job for job in jobs for i in range(services)),
+            }
+            metric = Metric(metric.name, metric.type, metric.pack, labels, metric.scale, metric.mean, metric.flat)
+        grown.append(metric)
+    return grown
+
+
+def build_tsdb(data_dir: Path, end: int, workdir: Path, catalog: list[Metric] = CATALOG) -> None:
     """Write the data set as TSDB blocks into `data_dir` with the real promtool."""
     source = workdir / "synthetic.om"
-    source.write_text(openmetrics(end), encoding="utf-8")
+    source.write_text(openmetrics(end, catalog), encoding="utf-8")
     data_dir.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source), str(data_dir)],

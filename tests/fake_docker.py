@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 SCRIPT = f"""#!{sys.executable}
-import json, os, sys
+import fcntl, json, os, sys
 from pathlib import Path
 home = Path(os.environ["FAKE_DOCKER_HOME"])
 argv = sys.argv[1:]
@@ -37,9 +37,14 @@ def matches(when):
 for index, rule in enumerate(rules):
     if matches(rule["when"]):
         replies = rule.get("replies") or [rule]
-        counter = home / f"count-{{index}}"
-        seen = int(counter.read_text()) if counter.exists() else 0
-        counter.write_text(str(seen + 1))
+        # Calls may run in parallel (readiness, provisioning reads): count under a lock.
+        with open(home / f"count-{{index}}", "a+") as counter:
+            fcntl.flock(counter, fcntl.LOCK_EX)
+            counter.seek(0)
+            seen = int(counter.read() or 0)
+            counter.seek(0)
+            counter.truncate()
+            counter.write(str(seen + 1))
         reply = replies[min(seen, len(replies) - 1)]
         if "curl_to" in reply:
             sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})

@@ -124,7 +124,8 @@ def _preflight(paths: Paths, facts: Facts, settings: Settings | None = None) -> 
     settings = settings or parse_settings(SERVER)
     SecretStore.for_paths(paths).ensure(GRAFANA_ADMIN_PASSWORD)
     document = yaml.safe_load(render_project(settings).text())
-    return run_preflight(settings, paths, facts, document)
+    # Public DNS is not reachable from the tests: every name points at the server.
+    return run_preflight(settings, paths, facts, document, server_host="server", resolver=lambda _name: {"203.0.113.7"})
 
 
 def _failed(checks: list[Check]) -> dict[str, Check]:
@@ -144,6 +145,7 @@ def test_everything_passes_on_a_good_server(paths: Paths) -> None:
         "memory",
         "disk",
         "ports free",
+        "dns",
     ]
     assert checks[0].message == "through the TLS proxy at https://grafana.example.com/"
 
@@ -475,7 +477,9 @@ def test_cli_deploy_refused_prints_each_check(project_dir: Path, fake_docker: Fa
         {"when": ["info", "--format"], "stdout": json.dumps({**INFO, "Architecture": "s390x"})},
         {"when": ["compose", "ps"], "stdout": ""},
     )
-    (project_dir / "stack.yaml").write_text("profile: server\nserver: {hostname: grafana.example.com}\n")
+    (project_dir / "stack.yaml").write_text(
+        "profile: server\nserver: {hostname: grafana.example.com, tls: {mode: internal}}\n"
+    )
     result = invoke("deploy", "--host", "stack-test-context-without-ssh")
     assert result.exit_code == 1
     assert "FAILED  cpu architecture: s390x: the pinned images exist for amd64/arm64" in result.stderr
@@ -505,3 +509,27 @@ def test_other_commands_take_the_same_host_forms(paths: Paths) -> None:
         ("tcp://10.0.0.5:2376", "tcp://10.0.0.5:2376"),
     ]:
         assert get_runtime(Settings(), paths, name="docker", host=given).host == expected  # type: ignore[attr-defined]
+
+
+def test_automatic_certificates_need_the_name_to_point_at_the_server(paths: Paths) -> None:
+    from stack.deploy.preflight import dns_check
+
+    settings = parse_settings(SERVER)
+    table = {"grafana.example.com": {"203.0.113.7"}, "server.example.com": {"203.0.113.7"}, "other": {"198.51.100.1"}}
+    resolver = lambda name: table.get(name, set())  # noqa: E731
+    ok = dns_check(settings, "server.example.com", resolver)
+    assert ok is not None and ok.ok and ok.message == "grafana.example.com -> 203.0.113.7"
+    elsewhere = dns_check(settings, "other", resolver)
+    assert elsewhere is not None and not elsewhere.ok and elsewhere.forceable
+    assert elsewhere.message == "grafana.example.com points at 203.0.113.7, the server is 198.51.100.1"
+    missing = dns_check(parse_settings({**SERVER, "server": {"hostname": "nowhere.invalid"}}), "other")
+    assert missing is not None and missing.message == "nowhere.invalid does not resolve: no certificate can be issued"
+    # Not with the user's certificate or Caddy's own CA.
+    internal = parse_settings({**SERVER, "server": {"hostname": "g.example.com", "tls": {"mode": "internal"}}})
+    assert dns_check(internal, "other", resolver) is None
+    checks = run_preflight(
+        settings, paths, good_facts(), yaml.safe_load(render_project(settings).text()), server_host="other",
+        resolver=resolver,
+    )  # fmt: skip
+    assert [c.name for c in blocking(checks, force=False)] == ["dns"]
+    assert blocking(checks, force=True) == []

@@ -231,8 +231,11 @@ def test_a_missing_binary_is_listed_with_how_to_get_it(project: Path, monkeypatc
     # With nothing on PATH, every binary is missing, Debian's names included in the list.
     monkeypatch.setenv("PATH", str(project / "nothing"))
     with pytest.raises(RuntimeUnavailable) as caught:
-        open_runtime(project).check()
+        open_runtime(project).binaries()
     assert "alertmanager (alertmanager or prometheus-alertmanager)" in caught.value.one_line()
+    # Looking at the stack (check, status, down) does not need the binaries.
+    open_runtime(project).check()
+    open_runtime(project).down()
 
 
 def test_a_component_that_exits_at_start_up_is_reported_and_nothing_runs(project: Path) -> None:
@@ -364,6 +367,11 @@ def test_copy_out_copy_in_and_exec(project: Path) -> None:
 
     with pytest.raises(Exception, match="not part of its state"):
         runtime.copy_out("prometheus", "/etc/passwd")
+    # Outside a container an absolute path would reach the whole machine: refused.
+    with pytest.raises(Exception, match="not part of its state"):
+        runtime.exec("prometheus", ["rm", "-rf", "/tmp/somewhere-else"])
+    removed = runtime.exec("prometheus", ["rm", "-rf", f"/prometheus/snapshots/{name}"])
+    assert removed.ok and not (runtime.root / "prometheus" / "data" / "snapshots" / name).exists()
 
 
 def test_down_volumes_deletes_the_data(project: Path) -> None:
@@ -396,3 +404,36 @@ def test_a_restarted_component_keeps_its_assigned_port(project: Path) -> None:
     runtime.up()
     assert runtime.state_file.load().ports["prometheus"]["http"] == port
     assert runtime.http("prometheus", "http", "/-/ready").status == 200
+
+
+def test_an_exit_code_is_known_from_another_shell(project: Path) -> None:
+    runtime = open_runtime(project)
+    runtime.up()
+    record = runtime.state_file.load().processes["alertmanager"]
+    # The component itself (not its runner) dies, as in a crash.
+    children = [
+        int(pid)
+        for pid in (Path("/proc") / str(record.pid) / "task" / str(record.pid) / "children").read_text().split()
+    ]
+    assert len(children) == 1
+    os.kill(children[0], 9)
+    assert poll_until(lambda: not record.alive(), 5)
+    # A fresh runtime object, as in another shell: no child process to ask.
+    states = {state.name: state for state in open_runtime(project).ps()}
+    assert states["alertmanager"].state == "exited"
+    assert states["alertmanager"].exit_code == 137
+    assert states["prometheus"].state == "running"
+
+
+def test_data_dir_holds_one_directory_per_project(project: Path) -> None:
+    data = yaml.safe_load((project / "stack.yaml").read_text())
+    data["process"] = {"data_dir": "var/stack"}
+    (project / "stack.yaml").write_text(yaml.safe_dump(data))
+    runtime = open_runtime(project)
+    assert runtime.root == project / "var" / "stack" / "proc-test"
+    runtime.up()
+    assert (project / "var/stack/proc-test/state.json").stat().st_mode & 0o777 == 0o600
+    assert (project / "var/stack/proc-test/prometheus/data").is_dir()
+    assert (project / "var/stack/proc-test/logs/prometheus.log").stat().st_mode & 0o777 == 0o600
+    runtime.down(volumes=True)
+    assert processes_under(project) == []

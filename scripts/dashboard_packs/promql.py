@@ -23,39 +23,54 @@ CLASSIC_DURATION = "http_request_duration_seconds"
 STATUS_LABELS = ("status_code", "status", "code")
 
 
-def _route_from_aliases(inner: str) -> str:
-    # `(.+)`: only a series that has the alias gets its value as `route`.
-    inner = f'label_replace({inner}, "route", "$1", "handler", "(.+)")'
-    return f'label_replace({inner}, "route", "$1", "path", "(.+)")'
+# Classic label spellings folded into one name; OpenTelemetry's names for the same things.
+ROUTE_ALIASES = ("handler", "path")
+OTEL_NAMES = {"route": "http_route", "status_code": "http_response_status_code", "method": "http_request_method"}
 
 
-def _classic_rate(status: str | None) -> str:
-    """rate(http_requests_total) of the selected services; with `status` (a regex) only those answers,
-    whichever label the app puts the status in (normalised to `status_code`)."""
-    if status is None:
-        return _route_from_aliases(f"rate({CLASSIC_TOTAL}{{{SERVICE}}}[{RATE}])")
+def _labels(by: str) -> list[str]:
+    return [name.strip() for name in by.split(",") if name.strip()]
+
+
+def _folded(inner: str, by: str, renames: list[tuple[str, str]]) -> str:
+    """`sum by (by) (inner)`, with each (target, source) of `renames` copying label `source` into
+    `target` where the series has it. Summing before label_replace keeps it cheap on many series."""
+    wanted = _labels(by)
+    if not renames:
+        return f"sum by ({', '.join(wanted)}) ({inner})"
+    needed = list(dict.fromkeys([*wanted, *(source for _, source in renames)]))
+    expr = f"sum by ({', '.join(needed)}) ({inner})"
+    for target, source in renames:
+        expr = f'label_replace({expr}, "{target}", "$1", "{source}", "(.+)")'
+    return f"sum by ({', '.join(wanted)}) ({expr})"
+
+
+def _classic_sum(by: str, status: str | None, inner_for: str) -> str:
+    """The classic side summed `by`: `route` also from handler/path and, when `status` filters, one
+    operand per status label (status_code, status, code) with its value as `status_code`."""
+    wanted = _labels(by)
     parts = []
-    for label in STATUS_LABELS:
-        inner = f'rate({CLASSIC_TOTAL}{{{SERVICE}, {label}=~"{status}"}}[{RATE}])'
-        if label != "status_code":
-            inner = f'label_replace({inner}, "status_code", "$1", "{label}", "(.*)")'
-        parts.append(_route_from_aliases(inner))
-    return "(" + " or ".join(parts) + ")"
+    for label in STATUS_LABELS if status else (None,):
+        matchers = SERVICE + (f', {label}=~"{status}"' if label else "")
+        renames = [("route", alias) for alias in ROUTE_ALIASES] if "route" in wanted else []
+        if label and label != "status_code" and "status_code" in wanted:
+            renames.append(("status_code", label))
+        parts.append(_folded(inner_for.format(matchers=matchers), by, renames))
+    return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
 
 
-def _otel_rate(status: str | None) -> str:
-    """rate(http_server_request_duration_seconds_count) with the classic label names."""
+def _otel_sum(by: str, status: str | None, inner_for: str) -> str:
     matchers = SERVICE + (f', http_response_status_code=~"{status}"' if status else "")
-    inner = f"rate({OTEL_HTTP}_count{{{matchers}}}[{RATE}])"
-    inner = f'label_replace({inner}, "route", "$1", "http_route", "(.*)")'
-    inner = f'label_replace({inner}, "status_code", "$1", "http_response_status_code", "(.*)")'
-    return f'label_replace({inner}, "method", "$1", "http_request_method", "(.*)")'
+    renames = [(name, OTEL_NAMES[name]) for name in _labels(by) if name in OTEL_NAMES]
+    return _folded(inner_for.format(matchers=matchers), by, renames)
 
 
 def request_rate(by: str = "job", status: str | None = None) -> str:
     """Requests per second grouped `by`, from whichever convention the service emits; `status` is a
     regex on the status code (e.g. "5..")."""
-    return f"sum by ({by}) ({_classic_rate(status)}) or sum by ({by}) ({_otel_rate(status)})"
+    classic = _classic_sum(by, status, f"rate({CLASSIC_TOTAL}{{{{{{matchers}}}}}}[{RATE}])")
+    otel = _otel_sum(by, status, f"rate({OTEL_HTTP}_count{{{{{{matchers}}}}}}[{RATE}])")
+    return f"{classic} or {otel}"
 
 
 def error_ratio(by: str = "job") -> str:
@@ -68,14 +83,9 @@ def error_ratio(by: str = "job") -> str:
 def latency_quantile(quantile: float, by: str = "") -> str:
     """The `quantile` latency in seconds from the request-duration histograms."""
     group = ", ".join(s for s in ("le", by) if s)
-    classic_inner = f"rate({CLASSIC_DURATION}_bucket{{{SERVICE}}}[{RATE}])"
-    otel_inner = f"rate({OTEL_HTTP}_bucket{{{SERVICE}}}[{RATE}])"
-    if "route" in by:
-        classic_inner = _route_from_aliases(classic_inner)
-        otel_inner = f'label_replace({otel_inner}, "route", "$1", "http_route", "(.*)")'
-    classic = f"histogram_quantile({quantile}, sum by ({group}) ({classic_inner}))"
-    otel = f"histogram_quantile({quantile}, sum by ({group}) ({otel_inner}))"
-    return f"{classic} or {otel}"
+    classic = _classic_sum(group, None, f"rate({CLASSIC_DURATION}_bucket{{{{{{matchers}}}}}}[{RATE}])")
+    otel = _otel_sum(group, None, f"rate({OTEL_HTTP}_bucket{{{{{{matchers}}}}}}[{RATE}])")
+    return f"histogram_quantile({quantile}, {classic}) or histogram_quantile({quantile}, {otel})"
 
 
 def histogram_quantile(quantile: float, metric: str, selector: str, by: str = "") -> str:

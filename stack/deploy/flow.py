@@ -145,7 +145,7 @@ def deploy(
     document = yaml.safe_load(result.compose_file.read_text(encoding="utf-8"))
     step("Reading the server's facts")
     facts = gather_facts(runtime, via_ssh, ssh_options=ssh_options)
-    checks = run_preflight(settings, paths, facts, document)
+    checks = run_preflight(settings, paths, facts, document, server_host=via_ssh.host if via_ssh else None)
     if on_checks:
         on_checks(checks)
     refused = blocking(checks, force=force)

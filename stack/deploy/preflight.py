@@ -4,6 +4,7 @@ failed requirement checks, never a security one (nor one that would only break t
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,5 +270,49 @@ def blocking(checks: list[Check], *, force: bool) -> list[Check]:
     return [c for c in failed if not force or c.security or not c.forceable]
 
 
-def run_preflight(settings: Settings, paths: Paths, facts: Facts, document: dict[str, Any]) -> list[Check]:
-    return [*security_checks(settings, paths), remote_safety(document), *server_checks(settings, facts, document)]
+def resolve(name: str) -> set[str]:
+    """The addresses `name` resolves to here (empty when it does not resolve)."""
+    import socket
+
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return set()
+
+
+def dns_check(
+    settings: Settings, server_host: str | None, resolver: Callable[[str], set[str]] = resolve
+) -> Check | None:
+    """With automatic certificates, the public name must point at the server, or the ACME challenge
+    (and every user) goes elsewhere."""
+    if not settings.component("proxy").enabled or settings.server.tls.mode != "auto" or not settings.server.hostname:
+        return None
+    name = settings.server.hostname
+    points_at = resolver(name)
+    fix = f"create an A/AAAA record for {name} pointing at the server, or use tls.mode: files or internal"
+    if not points_at:
+        return Check("dns", False, f"{name} does not resolve: no certificate can be issued", fix)
+    if server_host:
+        server = resolver(server_host.strip("[]"))
+        if server and not points_at & server:
+            return Check(
+                "dns",
+                False,
+                f"{name} points at {', '.join(sorted(points_at))}, the server is {', '.join(sorted(server))}",
+                fix + " (or --force when a load balancer or NAT sits in between)",
+            )
+    return Check("dns", True, f"{name} -> {', '.join(sorted(points_at))}")
+
+
+def run_preflight(
+    settings: Settings,
+    paths: Paths,
+    facts: Facts,
+    document: dict[str, Any],
+    *,
+    server_host: str | None = None,
+    resolver: Callable[[str], set[str]] = resolve,
+) -> list[Check]:
+    checks = [*security_checks(settings, paths), remote_safety(document), *server_checks(settings, facts, document)]
+    dns = dns_check(settings, server_host, resolver)
+    return [*checks, dns] if dns else checks

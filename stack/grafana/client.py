@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,19 +39,27 @@ class Transport(Protocol):
 
 
 class UrlTransport:
-    """Plain HTTP(S) to a Grafana URL, with one kept-alive session."""
+    """Plain HTTP(S) to a Grafana URL, with a kept-alive session per thread (reads run in parallel)."""
 
     def __init__(self, base_url: str) -> None:
-        import requests
-
         self.where = base_url.rstrip("/")
-        self._session = requests.Session()
+        self._local = threading.local()
+
+    def _session(self) -> Any:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            import requests
+
+            session = self._local.session = requests.Session()
+        return session
 
     def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str], timeout: float) -> HttpReply:
         import requests
 
         try:
-            reply = self._session.request(method, self.where + path, data=body, headers=dict(headers), timeout=timeout)
+            reply = self._session().request(
+                method, self.where + path, data=body, headers=dict(headers), timeout=timeout
+            )
         except requests.Timeout:
             raise TimeoutError(f"no answer within {timeout:g} s") from None
         except requests.ConnectionError as exc:
@@ -103,6 +112,13 @@ class Counter:
     requests: int = 0
     writes: int = 0
     log: list[tuple[str, str, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, method: str) -> None:
+        with self.lock:
+            self.requests += 1
+            if method != "GET":
+                self.writes += 1
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -129,9 +145,7 @@ class GrafanaClient:
         if payload is not None:
             body = json.dumps(payload).encode()
             headers["Content-Type"] = "application/json"
-        self.counter.requests += 1
-        if method != "GET":
-            self.counter.writes += 1
+        self.counter.count(method)
         try:
             reply = self.transport.send(method, path, body, headers, self.timeout)
         except TimeoutError:

@@ -89,10 +89,10 @@ class ProvisionResult:
 
 def contains(existing: Any, desired: Any) -> bool:
     """Whether `existing` (what Grafana stores) already holds everything in `desired`: keys Grafana
-    adds on its own (defaults, ids) are no reason to write."""
+    adds on its own (defaults, ids) are no reason to write, and a `null` it drops is no difference."""
     if isinstance(desired, dict):
         return isinstance(existing, dict) and all(
-            key in existing and contains(existing[key], value) for key, value in desired.items()
+            contains(existing[key], value) if key in existing else value is None for key, value in desired.items()
         )
     if isinstance(desired, list):
         return (
@@ -124,9 +124,39 @@ def api_datasource(source: dict[str, Any]) -> dict[str, Any]:
 # --- the three steps ---------------------------------------------------------------------------------
 
 
-def _folders(client: GrafanaClient, folders: list[Folder], counts: Counts) -> None:
+@dataclass
+class Existing:
+    """What Grafana holds for each uid we are about to push (None: nothing), read in parallel."""
+
+    folders: dict[str, Any]
+    datasources: dict[str, Any]
+    dashboards: dict[str, Any]
+
+
+READERS = 8
+
+
+def read_existing(
+    client: GrafanaClient, folders: list[Folder], sources: list[dict[str, Any]], dashboards: list[Dashboard]
+) -> Existing:
+    """Every read up front and in parallel: a re-provision is nothing but reads, and through a remote
+    engine each one costs a round trip."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="grafana-read") as pool:
+        found_folders = {f.uid: pool.submit(client.folder, f.uid) for f in folders}
+        found_sources = {s["uid"]: pool.submit(client.datasource, s["uid"]) for s in sources}
+        found_dashboards = {d.uid: pool.submit(client.dashboard, d.uid) for d in dashboards}
+        return Existing(
+            folders={uid: future.result() for uid, future in found_folders.items()},
+            datasources={uid: future.result() for uid, future in found_sources.items()},
+            dashboards={uid: future.result() for uid, future in found_dashboards.items()},
+        )
+
+
+def _folders(client: GrafanaClient, folders: list[Folder], counts: Counts, found: dict[str, Any]) -> None:
     for folder in folders:
-        existing = client.folder(folder.uid)
+        existing = found.get(folder.uid)
         if existing is None:
             status, data = client.request(
                 "POST",
@@ -165,12 +195,14 @@ def _update_folder(client: GrafanaClient, folder: Folder, existing: dict[str, An
     raise GrafanaError(f"folder {folder.uid!r} keeps changing in Grafana at {client.where}", hint="try again")
 
 
-def _datasources(client: GrafanaClient, sources: list[dict[str, Any]], result: ProvisionResult) -> None:
+def _datasources(
+    client: GrafanaClient, sources: list[dict[str, Any]], result: ProvisionResult, found: dict[str, Any]
+) -> None:
     counts = result.datasources
     for source in sources:
         desired = api_datasource(source)
         uid = desired["uid"]
-        existing = client.datasource(uid)
+        existing = found.get(uid)
         if existing is None:
             status, data = client.request(
                 "POST", "/api/datasources", desired, ok=(200, 409), what=f"create datasource {uid!r}"
@@ -202,10 +234,10 @@ def _strip(model: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in model.items() if key not in _VOLATILE_DASHBOARD_KEYS}
 
 
-def _dashboards(client: GrafanaClient, dashboards: list[Dashboard], counts: Counts) -> None:
+def _dashboards(client: GrafanaClient, dashboards: list[Dashboard], counts: Counts, found: dict[str, Any]) -> None:
     for dashboard in dashboards:
         desired = _strip(dashboard.model)
-        existing = client.dashboard(dashboard.uid)
+        existing = found.get(dashboard.uid)
         if existing is not None:
             stored = existing.get("dashboard", {})
             folder_uid = (existing.get("meta") or {}).get("folderUid") or ""
@@ -271,9 +303,11 @@ def provision(
     folders: dict[str, Folder] = {}
     for dashboard in dashboards:
         folders.setdefault(dashboard.folder.uid, dashboard.folder)
-    _folders(client, list(folders.values()), result.folders)
-    _datasources(client, datasources, result)
-    _dashboards(client, dashboards, result.dashboards)
+    found = read_existing(client, list(folders.values()), datasources, dashboards)
+    # Writes in order: a dashboard needs its folder, and datasources before the dashboards using them.
+    _folders(client, list(folders.values()), result.folders, found.folders)
+    _datasources(client, datasources, result, found.datasources)
+    _dashboards(client, dashboards, result.dashboards, found.dashboards)
     result.requests = client.counter.requests - before_requests
     result.writes = client.counter.writes - before_writes
     return result

@@ -150,8 +150,8 @@ def find(component: str, bin_dir: Path | None) -> tuple[str, tuple[str, ...]] | 
 
 def locate(
     settings: Settings, components: Iterable[str], bin_dir: Path | None, known: dict[str, Any] | None = None
-) -> dict[str, Binary]:
-    """Every binary of `components`; RuntimeUnavailable listing all the missing ones with how to get them."""
+) -> tuple[dict[str, Binary], list[str]]:
+    """The binaries of `components` that are here, and the components whose binary is not."""
     found: dict[str, Binary] = {}
     missing: list[str] = []
     for component in components:
@@ -167,9 +167,7 @@ def locate(
             read_version(path, SPECS[component].version_flag, known),
             pinned_version(settings.component(component).image),
         )
-    if missing:
-        raise missing_binaries(missing, bin_dir)
-    return found
+    return found, missing
 
 
 def missing_binaries(missing: list[str], bin_dir: Path | None) -> RuntimeUnavailable:

@@ -563,18 +563,18 @@ class DockerRuntime:
 
     def engine_info(self) -> dict[str, Any]:
         """`docker info` of the engine this runtime talks to (the server's, with a remote host)."""
-        text = self._run([*self.client.docker_cmd, "info", "--format", "{{json .}}"], action="docker info")
+        text = self._run([*self._docker(), "info", "--format", "{{json .}}"], action="docker info")
         return json.loads(text or "{}")
 
     def compose_version(self) -> str:
         """The version of the compose plugin that runs here (compose runs on this machine)."""
-        return self._run([*self.client.docker_cmd, "compose", "version", "--short"], action="docker compose version")
+        return self._run([*self._docker(), "compose", "version", "--short"], action="docker compose version")
 
     def context_endpoint(self) -> str | None:
         """The engine URL of the docker context given as host (`ssh://...`, `tcp://...`), or None."""
         if not self.host or "://" in self.host:
             return None
-        argv = [*self.client.docker_cmd[:1], "context", "inspect", self.host, "--format", "{{.Endpoints.docker.Host}}"]
+        argv = [*self._docker()[:1], "context", "inspect", self.host, "--format", "{{.Endpoints.docker.Host}}"]
         return self._run(argv, action="docker context inspect").strip() or None
 
     # -- files, through the Engine API ------------------------------------------------------------

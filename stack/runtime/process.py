@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tarfile
 import threading
@@ -41,6 +42,7 @@ from stack.runtime.localrender import (
     ProcessPlan,
     assign_ports,
     is_local_address,
+    listen_host,
     plan_processes,
     port_free,
     read_log_tail,
@@ -65,6 +67,11 @@ LOG_TAIL = 30
 SETTLE_SECONDS = 1.5
 WATCH_CAP_SECONDS = 15.0
 
+
+# Each component runs under a small sh that outlives it only to write its exit code, so that a later
+# `stack status` (not the parent, which alone could wait for it) still reports it. The trap keeps sh
+# waiting when `down` signals the session; the component, in the same group, gets the signal too.
+_RUNNER = 'exitfile=$1; shift; trap : TERM INT; "$@"; code=$?; echo "$code" > "$exitfile"; exit "$code"'
 
 _ADDRESS_IN_USE = re.compile(r":(\d+): bind: address already in use")
 
@@ -129,9 +136,11 @@ class ProcessRuntime:
     # --- checks -------------------------------------------------------------------------------
 
     def check(self) -> None:
-        self._binaries(self.settings.enabled())
+        """Linux with /proc; the binaries are looked up (for their version warnings) but a missing
+        one fails only `up`/`start`: status, logs and down must work whatever was uninstalled."""
+        self._binaries(self.settings.enabled(), strict=False)
 
-    def _binaries(self, components: list[str]) -> dict[str, bins.Binary]:
+    def _binaries(self, components: list[str], *, strict: bool = True) -> dict[str, bins.Binary]:
         if not Path("/proc/self/stat").exists():
             raise RuntimeUnavailable("the process runtime needs Linux (/proc)", hint="use --runtime docker")
         cache = self.root / "binaries.json"
@@ -139,11 +148,13 @@ class ProcessRuntime:
         with contextlib.suppress(OSError, ValueError):
             known = json.loads(cache.read_text(encoding="utf-8"))
         before = json.dumps(known, sort_keys=True)
-        found = bins.locate(self.settings, components, self.bin_dir, known)
+        found, missing = bins.locate(self.settings, components, self.bin_dir, known)
         if self.root.is_dir() and json.dumps(known, sort_keys=True) != before:
             with contextlib.suppress(OSError):
                 atomic_write(cache, json.dumps(known, indent=1, sort_keys=True) + "\n", mode=0o600)
         self.warnings = [warning for binary in found.values() if (warning := binary.warning())]
+        if missing and strict:
+            raise bins.missing_binaries(missing, self.bin_dir)
         return found
 
     def binaries(self) -> dict[str, bins.Binary]:
@@ -289,11 +300,13 @@ class ProcessRuntime:
         if log.exists() and log.stat().st_size:
             # Like a recreated container, a new start begins a new log; the previous run's is kept.
             log.replace(log.with_name(log.name + ".1"))
+        exit_file = self._exit_file(plan.component)
+        exit_file.unlink(missing_ok=True)
         with log.open("ab") as out:
             os.chmod(log, 0o600)
             try:
                 process = subprocess.Popen(
-                    plan.argv,
+                    ["/bin/sh", "-c", _RUNNER, "stack-run", str(exit_file), *plan.argv],
                     cwd=plan.cwd,
                     env=plan.env,
                     stdin=subprocess.DEVNULL,
@@ -318,15 +331,22 @@ class ProcessRuntime:
             version=binary.version,
         )
 
+    def _exit_file(self, component: str) -> Path:
+        return self.logs_dir / f"{component}.exit"
+
     def _exit_code(self, record: ProcessRecord, *, wait: float = 0.0) -> int | None:
-        """The exit code of a process this object started (None while it runs, or for others')."""
+        """The exit code of a process that has exited (None while it runs, or when unknown)."""
         child = self._children.get(record.pid)
-        if child is None:
-            return None
-        if wait:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                return child.wait(timeout=wait)
-        return child.poll()
+        if child is not None:
+            if wait:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    return child.wait(timeout=wait)
+            return child.poll()
+        # Started by another `stack`: the runner left the code in a file (not when SIGKILLed).
+        name = Path(record.log).name.removesuffix(".log")
+        with contextlib.suppress(OSError, ValueError):
+            return int(self._exit_file(name).read_text().strip())
+        return None
 
     def _watch(self, plans: dict[str, ProcessPlan], records: dict[str, ProcessRecord]) -> None:
         """Until each new process is ready (or steadily listening); raise for one that exits."""
@@ -447,8 +467,6 @@ class ProcessRuntime:
         given = self._state().ports.get(service, {}).get(port)
         if given is None:
             raise ConnectionError(f"{service} has no {port} port on this machine (is it up?)")
-        from stack.runtime.localrender import listen_host
-
         return _url_host(listen_host(self.settings, service, port)), given
 
     def http(
@@ -532,14 +550,19 @@ class ProcessRuntime:
         exe = exe or shutil.which(program)
         if exe is None:
             return ToolResult(tuple(argv), 127, "", f"{program}: not found in process.bin_dir or PATH")
+        arguments = [paths.value(arg) for arg in argv[1:]]
+        for given, mapped in zip(argv[1:], arguments, strict=True):
+            # In a container an absolute path can only reach the container; here it would reach the
+            # whole machine (`rm -rf /x`): only the component's own paths are allowed.
+            path = given.partition("=")[2] if given.startswith("-") else given
+            if given == mapped and path.startswith("/") and path != "/dev/null":
+                raise StackError(f"{service}: {path} is not part of its state or configs", hint="exec refuses it")
         home = self.root / service
         home.mkdir(parents=True, exist_ok=True)
-        return run([exe, *(paths.value(arg) for arg in argv[1:])], timeout=timeout, cwd=str(home))
+        return run([exe, *arguments], timeout=timeout, cwd=str(home))
 
 
 def _accepts(host: str, port: int) -> bool:
-    import socket
-
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
     return False
