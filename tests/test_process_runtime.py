@@ -367,6 +367,11 @@ def test_copy_out_copy_in_and_exec(project: Path) -> None:
 
     with pytest.raises(Exception, match="not part of its state"):
         runtime.copy_out("prometheus", "/etc/passwd")
+    # Outside a container an absolute path would reach the whole machine: refused.
+    with pytest.raises(Exception, match="not part of its state"):
+        runtime.exec("prometheus", ["rm", "-rf", "/tmp/somewhere-else"])
+    removed = runtime.exec("prometheus", ["rm", "-rf", f"/prometheus/snapshots/{name}"])
+    assert removed.ok and not (runtime.root / "prometheus" / "data" / "snapshots" / name).exists()
 
 
 def test_down_volumes_deletes_the_data(project: Path) -> None:
@@ -418,3 +423,17 @@ def test_an_exit_code_is_known_from_another_shell(project: Path) -> None:
     assert states["alertmanager"].state == "exited"
     assert states["alertmanager"].exit_code == 137
     assert states["prometheus"].state == "running"
+
+
+def test_data_dir_holds_one_directory_per_project(project: Path) -> None:
+    data = yaml.safe_load((project / "stack.yaml").read_text())
+    data["process"] = {"data_dir": "var/stack"}
+    (project / "stack.yaml").write_text(yaml.safe_dump(data))
+    runtime = open_runtime(project)
+    assert runtime.root == project / "var" / "stack" / "proc-test"
+    runtime.up()
+    assert (project / "var/stack/proc-test/state.json").stat().st_mode & 0o777 == 0o600
+    assert (project / "var/stack/proc-test/prometheus/data").is_dir()
+    assert (project / "var/stack/proc-test/logs/prometheus.log").stat().st_mode & 0o777 == 0o600
+    runtime.down(volumes=True)
+    assert processes_under(project) == []

@@ -1,4 +1,4 @@
-"""Runtimes run the rendered project: Docker Compose now, local processes next.
+"""Runtimes run the rendered project: Docker Compose (local or remote engine), or local processes.
 
 Readiness, provisioning and backup code talks to a `Runtime` and never knows which one it is.
 """

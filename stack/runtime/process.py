@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tarfile
 import threading
@@ -41,6 +42,7 @@ from stack.runtime.localrender import (
     ProcessPlan,
     assign_ports,
     is_local_address,
+    listen_host,
     plan_processes,
     port_free,
     read_log_tail,
@@ -465,8 +467,6 @@ class ProcessRuntime:
         given = self._state().ports.get(service, {}).get(port)
         if given is None:
             raise ConnectionError(f"{service} has no {port} port on this machine (is it up?)")
-        from stack.runtime.localrender import listen_host
-
         return _url_host(listen_host(self.settings, service, port)), given
 
     def http(
@@ -550,14 +550,19 @@ class ProcessRuntime:
         exe = exe or shutil.which(program)
         if exe is None:
             return ToolResult(tuple(argv), 127, "", f"{program}: not found in process.bin_dir or PATH")
+        arguments = [paths.value(arg) for arg in argv[1:]]
+        for given, mapped in zip(argv[1:], arguments, strict=True):
+            # In a container an absolute path can only reach the container; here it would reach the
+            # whole machine (`rm -rf /x`): only the component's own paths are allowed.
+            path = given.partition("=")[2] if given.startswith("-") else given
+            if given == mapped and path.startswith("/") and path != "/dev/null":
+                raise StackError(f"{service}: {path} is not part of its state or configs", hint="exec refuses it")
         home = self.root / service
         home.mkdir(parents=True, exist_ok=True)
-        return run([exe, *(paths.value(arg) for arg in argv[1:])], timeout=timeout, cwd=str(home))
+        return run([exe, *arguments], timeout=timeout, cwd=str(home))
 
 
 def _accepts(host: str, port: int) -> bool:
-    import socket
-
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
     return False
