@@ -276,8 +276,38 @@ def test_provision_command_against_any_grafana(project_dir: Path, monkeypatch: p
         )
         result = invoke("provision", "--grafana-url", grafana.url)
         assert result.exit_code == 2
-        assert "--token (or STACK_GRAFANA_TOKEN), or --user with --password-file" in result.stderr
+        assert "--token-file or --token (or STACK_GRAFANA_TOKEN), or --user with --password-file" in result.stderr
+        (project_dir / "token").write_text(token + "\n")
+        (project_dir / "token").chmod(0o644)
+        result = invoke("provision", "--grafana-url", grafana.url, "--token-file", "token")
+        assert result.exit_code == 1
+        assert result.stderr == (
+            "Error: token: secret file is readable by others (mode 644) (hint: run: chmod 600 token)\n"
+        )
+        (project_dir / "token").chmod(0o600)
+        result = invoke("provision", "--grafana-url", grafana.url, "--token-file", "token")
+        assert result.exit_code == 0, result.output
+        assert token not in result.output
 
 
 def test_errors_are_stack_errors() -> None:
     assert issubclass(GrafanaError, StackError)
+
+
+@pytest.mark.parametrize(
+    ("existing", "desired", "same"),
+    [
+        ({"a": 1, "added": True}, {"a": 1}, True),
+        ({"a": 1}, {"a": 1, "gone": None}, True),
+        ({"a": 1}, {"a": 2}, False),
+        ({"a": [1, {"x": 1, "y": 2}]}, {"a": [1, {"x": 1}]}, True),
+        ({"a": [1, 2]}, {"a": [1]}, False),
+        ({"a": 1}, {"a": True}, False),
+        ({"a": 0}, {"a": False}, False),
+        ({}, {"a": {}}, False),
+    ],
+)
+def test_what_counts_as_unchanged(existing: dict[str, object], desired: dict[str, object], same: bool) -> None:
+    from stack.grafana.provision import contains
+
+    assert contains(existing, desired) is same

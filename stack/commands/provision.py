@@ -12,13 +12,16 @@ from stack.errors import SettingsError, StackError
 
 
 def _read_password(path: Path) -> str:
+    """A secret from a file that only its owner may read."""
     try:
         mode = path.stat().st_mode & 0o777
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise SettingsError(f"{path}: cannot read the password file: {exc.strerror}") from None
+        raise SettingsError(f"{path}: cannot read the secret file: {exc.strerror}") from None
     if mode & 0o077:
-        raise StackError(f"{path}: password file is readable by others (mode {mode:o})", hint=f"run: chmod 600 {path}")
+        raise StackError(f"{path}: secret file is readable by others (mode {mode:o})", hint=f"run: chmod 600 {path}")
+    if not text:
+        raise SettingsError(f"{path}: the secret file is empty")
     return text
 
 
@@ -27,6 +30,11 @@ def _read_password(path: Path) -> str:
 @click.option("--grafana-url", metavar="URL", help="Provision this Grafana (local or hosted) instead of the stack's.")
 @click.option(
     "--token", metavar="TOKEN", envvar="STACK_GRAFANA_TOKEN", help="Service-account token [env STACK_GRAFANA_TOKEN]."
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the token (0600): keeps it off the command line.",
 )
 @click.option("--user", metavar="USER", help="Basic-auth user (with --password-file).")
 @click.option(
@@ -52,6 +60,7 @@ def command(
     *,
     grafana_url: str | None,
     token: str | None,
+    token_file: Path | None,
     user: str | None,
     password_file: Path | None,
     prometheus_url: str | None,
@@ -71,14 +80,16 @@ def command(
     from stack.grafana.client import Auth
 
     if grafana_url:
-        if token:
+        if token_file:
+            auth = Auth(token=_read_password(token_file), source=f"the token in {token_file}")
+        elif token:
             auth = Auth(token=token, source="the token given")
         elif user and password_file:
             auth = Auth(user=user, password=_read_password(password_file), source=f"user {user!r}")
         else:
             raise SettingsError(
                 "--grafana-url needs credentials",
-                hint="give --token (or STACK_GRAFANA_TOKEN), or --user with --password-file",
+                hint="give --token-file or --token (or STACK_GRAFANA_TOKEN), or --user with --password-file",
             )
         urls = {
             uid: url

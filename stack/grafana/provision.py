@@ -89,10 +89,10 @@ class ProvisionResult:
 
 def contains(existing: Any, desired: Any) -> bool:
     """Whether `existing` (what Grafana stores) already holds everything in `desired`: keys Grafana
-    adds on its own (defaults, ids) are no reason to write."""
+    adds on its own (defaults, ids) are no reason to write, and a `null` it drops is no difference."""
     if isinstance(desired, dict):
         return isinstance(existing, dict) and all(
-            key in existing and contains(existing[key], value) for key, value in desired.items()
+            contains(existing[key], value) if key in existing else value is None for key, value in desired.items()
         )
     if isinstance(desired, list):
         return (
