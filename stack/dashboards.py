@@ -224,13 +224,32 @@ def without_datasources(dashboard: Dashboard, missing: set[str]) -> Dashboard | 
             for a in annotations
             if a.get("builtIn") or _datasource_type(dashboard.model, a.get("datasource")) not in missing
         ]
-    model.setdefault("templating", {})["list"] = [
-        variable
-        for variable in model.get("templating", {}).get("list", [])
-        if not (variable.get("type") == "datasource" and variable.get("query") in missing)
-        and _datasource_type(dashboard.model, variable.get("datasource")) not in missing
-    ]
+    variables = []
+    for variable in model.get("templating", {}).get("list", []):
+        if variable.get("type") == "datasource" and variable.get("query") in missing:
+            continue
+        if _datasource_type(dashboard.model, variable.get("datasource")) in missing:
+            # Its values came from the missing datasource; the panels left may still filter on it.
+            if f"${variable.get('name')}" in json.dumps(model.get("panels", [])):
+                variables.append(_regex_textbox(variable))
+            continue
+        variables.append(variable)
+    model.setdefault("templating", {})["list"] = variables
     return Dashboard(dashboard.uid, dashboard.title, dashboard.folder, model, dashboard.source)
+
+
+def _regex_textbox(variable: dict[str, Any]) -> dict[str, Any]:
+    """A free-text stand-in for a query variable whose datasource is gone: a regex, all by default."""
+    default = str(variable.get("allValue") or ".+")
+    return {
+        "type": "textbox",
+        "name": variable.get("name"),
+        "label": f"{variable.get('label') or variable.get('name')} (regex)",
+        "description": variable.get("description", ""),
+        "query": default,
+        "current": {"text": default, "value": default},
+        "hide": 0,
+    }
 
 
 # Grafana's built-in pseudo datasources, valid in every Grafana.

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -289,6 +290,28 @@ class RulesSettings(StrictModel):
     security: RulePackSettings = Field(default_factory=RulePackSettings)
     # Prefix of every alert's runbook_url (`<prefix><AlertName>.md`): point it at your wiki or repository.
     runbook_base_url: str = "docs/runbooks/"
+    # Your own Prometheus rule files (relative to stack.yaml), inlined into the render like the packs.
+    files: list[str] = Field(default_factory=list)
+
+    @field_validator("files")
+    @classmethod
+    def _rule_files(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        base = Path((info.context or {}).get("base_dir") or Path.cwd())
+        found = []
+        for name in value:
+            path = (base / Path(name).expanduser()).resolve()
+            if not path.is_file():
+                raise ValueError(f"rule file {str(path)!r} does not exist")
+            try:
+                document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                raise ValueError(f"rule file {str(path)!r} is not valid YAML ({exc.__class__.__name__})") from None
+            if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
+                raise ValueError(f"rule file {str(path)!r} is not a Prometheus rule file (no `groups:` list)")
+            found.append(str(path))
+        if len({Path(path).name for path in found}) != len(found):
+            raise ValueError("two rule files have the same file name")
+        return found
 
     def packs(self) -> dict[str, RulePackSettings]:
         return {name: getattr(self, name) for name in RULE_PACKS}
@@ -573,6 +596,8 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
             hint = "use a positive duration such as 15d, 72h or 30m"
         elif "size" in message or "16M" in message:
             hint = "use a size such as 256M or 1G"
+        elif "rule file" in message:
+            hint = "give a Prometheus rule file (`groups:`), relative to stack.yaml; `promtool check rules` checks it"
         elif "secret file" in message:
             hint = "create the file (chmod 600) or fix the path, which is relative to stack.yaml"
         elif "pin a version" in message:

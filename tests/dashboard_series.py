@@ -47,7 +47,7 @@ class Metric:
 
 
 def _m(name: str, kind: str, pack: str, scale: float = 1.0, mean: float = 0.2, /, **labels: tuple[str, ...]) -> Metric:
-    flat = name in ("up", "ALERTS") or name.startswith(("slo:", "stack:", "prometheus_remote_storage_"))
+    flat = name in ("up", "ALERTS", "target_info") or name.startswith(("slo:", "stack:", "prometheus_remote_storage_"))
     return Metric(name, kind, pack, dict(labels), scale, mean, flat)
 
 
@@ -352,6 +352,8 @@ CATALOG: list[Metric] = [
         job=(CLASSIC_APP,),
         kind=("sql_injection", "path_traversal"),
     ),
+    # --- explore: OTLP apps' resource attributes (the Collector's remote write writes target_info) ---
+    _m("target_info", "gauge", "explore", 1, job=(OTEL_APP,), instance=("checkout-1",)),
     # --- explore: Tempo's metrics generator (service graphs and span metrics, remote-written) ---
     _m(
         "traces_service_graph_request_total",

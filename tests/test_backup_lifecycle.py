@@ -3,6 +3,7 @@ what the CLI prints."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -141,7 +142,13 @@ def test_cli_backup_and_restore_end_to_end(
         result = invoke("backup", "--only", "prometheus", "--keep", "2")
         assert result.exit_code == 0, result.output
         assert "Wrote " in result.stdout and "prometheus" in result.stdout
+        scripted = invoke("backup", "--only", "prometheus", "--keep", "1", "--json")
+        assert scripted.exit_code == 0, scripted.output
+        report = json.loads(scripted.stdout)
+        assert [c["component"] for c in report["components"]] == ["prometheus"]
+        assert report["components"][0]["sections"] == ["snapshot"] and len(report["pruned"]) == 1
         (archive,) = archives_of(paths.backups_dir, "observability")
+        assert str(archive) == report["path"]
 
         refused = invoke("restore", str(archive), "--only", "loki", "--yes")
         assert refused.exit_code == 2

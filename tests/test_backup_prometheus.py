@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import time
 from pathlib import Path
@@ -92,3 +93,24 @@ def test_failed_backup_leaves_no_archive_and_no_snapshot(tmp_path: Path, paths: 
         assert list((service.data_dir / "snapshots").iterdir()) == []
     finally:
         runtime.down()
+
+
+def test_a_snapshot_left_by_a_killed_backup_is_removed_by_the_next(prom, paths: Paths) -> None:  # type: ignore[no-untyped-def]
+    runtime, service, _ = prom
+    # What a backup killed right after its snapshot leaves: the snapshot, and its name in the ledger.
+    reply = runtime.http("prometheus", "http", "/api/v1/admin/tsdb/snapshot", method="POST")
+    leftover = json.loads(reply.body)["data"]["name"]
+    ledger = paths.state_dir / "backup" / "prometheus-snapshots.json"
+    ledger.parent.mkdir(parents=True)
+    ledger.write_text(json.dumps([leftover]))
+    # A snapshot somebody else took is not ours to delete.
+    theirs = json.loads(runtime.http("prometheus", "http", "/api/v1/admin/tsdb/snapshot", method="POST").body)
+    assert sorted(p.name for p in (service.data_dir / "snapshots").iterdir()) == sorted(
+        [leftover, theirs["data"]["name"]]
+    )
+
+    result = create_backup(runtime, Settings(), paths, only=["prometheus"])
+
+    assert [p.name for p in (service.data_dir / "snapshots").iterdir()] == [theirs["data"]["name"]]
+    assert f"prometheus: removed snapshot {leftover} left by an interrupted backup" in result.notes
+    assert json.loads(ledger.read_text()) == []

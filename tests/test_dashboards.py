@@ -301,6 +301,11 @@ def test_without_prometheus_only_log_and_trace_panels_stay(tmp_path: Path) -> No
     assert [d.uid for d in dashboards] == ["stack-explore", "stack-service-overview", "mine"]
     assert _types(dashboards[0]) == {"loki", "tempo"}
     assert _types(dashboards[1]) == {"loki", "tempo"}
+    for dashboard in dashboards[:2]:
+        variables = {v["name"]: v for v in dashboard.model["templating"]["list"]}
+        assert all(variable_names(q.text) <= set(variables) | MACROS for q in queries(dashboard.model))
+        # The service list came from Prometheus: a regex box, all services by default, stands in.
+        assert variables["service"]["type"] == "textbox" and variables["service"]["current"]["value"] == ".+"
     # The firing-alerts annotation reads Prometheus: it goes too.
     assert [a.get("builtIn") for a in dashboards[1].model["annotations"]["list"]] == [1]
 

@@ -15,12 +15,13 @@ import yaml
 from stack.resources import repo_root
 from stack.rules.packs import load_pack, pack_names, render_pack
 from stack.rules.slo import WINDOWS
-from stack.settings import RULE_PACKS, Settings, parse_settings
+from stack.settings import RULE_PACKS, Settings, load_settings, parse_settings
 from tests import realbin
 from tests.conftest import invoke, require_tool
 from tests.rulesupport import PROMTOOL_TESTS, alert_names, rules_of, seed_settings, write_rules
 
 RUNBOOKS = repo_root() / "docs" / "runbooks"
+DATA = Path(__file__).parent / "data"
 
 
 def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -233,3 +234,32 @@ def test_a_real_prometheus_evaluates_every_rule_without_error(tmp_path: Path) ->
     assert set(queries.values()) == {"success"}, queries
     recorded = {rule["name"] for rule in rules if rule["type"] == "recording"}
     assert "stack:memory_limit:bytes" in recorded
+
+
+def test_the_users_own_rule_files_are_inlined_and_checked(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    settings = load_settings(DATA / "stack-full.yaml")
+    paths = write_rules(settings, tmp_path)
+    custom = tmp_path / "custom-shop.yml"
+    assert custom in paths
+    assert custom.read_text() == (DATA / "rules" / "shop.yml").read_text()
+    result = _run([promtool, "check", "rules", *map(str, paths)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "does not exist"),
+        ("groups: [\n", "is not valid YAML"),
+        ("rules: []\n", "is not a Prometheus rule file (no `groups:` list)"),
+    ],
+)
+def test_a_bad_rule_file_is_one_clear_line(project_dir: Path, content: str | None, problem: str) -> None:
+    if content is not None:
+        (project_dir / "mine.yml").write_text(content)
+    (project_dir / "stack.yaml").write_text("rules:\n  files: [mine.yml]\n")
+    result = invoke("render")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: stack.yaml:2: rules.files: rule file ")
+    assert problem in result.stderr and "(hint: give a Prometheus rule file" in result.stderr

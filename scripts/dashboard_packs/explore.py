@@ -21,11 +21,16 @@ from dashboard_packs.model import (
 )
 from dashboard_packs.promql import RATE
 
+# Services known from traces (Tempo's span metrics), from OTLP metrics (target_info) and from scrape
+# jobs, so that the list is there with Tempo disabled too.
 SERVICE_VARIABLE = query_variable(
     "service",
     "Service",
-    "label_values(traces_spanmetrics_calls_total, service)",
-    description="Services that send traces (service.name); logs are matched on Loki's service_name.",
+    "query_result(count by (service) (traces_spanmetrics_calls_total)"
+    ' or count by (service) (label_replace(target_info, "service", "$1", "job", "(.+)"))'
+    ' or count by (service) (label_replace(up, "service", "$1", "job", "(.+)")))',
+    regex='/service="([^"]+)"/',
+    description="The service.name of the services (Loki's service_name, Tempo's resource.service.name).",
 )
 SEARCH_VARIABLE = {
     "type": "textbox",

@@ -290,8 +290,11 @@ def query_variable(
     include_all: bool = True,
     multi: bool = True,
     description: str = "",
+    regex: str = "",
 ) -> dict[str, Any]:
-    """A Prometheus query variable (label_values(...)); "All" matches every value with `.+`."""
+    """A Prometheus query variable: `label_values(<selector>, <label>)`, or `query_result(<expr>)` with
+    `regex` extracting the value. "All" matches every value with `.+`. The query is in the classic
+    string form, which every Grafana version reads."""
     variable: dict[str, Any] = {
         "type": "query",
         "name": name,
@@ -299,10 +302,10 @@ def query_variable(
         "description": description,
         "datasource": PROMETHEUS.ref(),
         "definition": query,
-        "query": {"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "query": query,
         "refresh": 2,
         "sort": 1,
-        "regex": "",
+        "regex": regex,
         "hide": 0,
         "includeAll": include_all,
         "multi": multi,

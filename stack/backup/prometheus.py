@@ -1,22 +1,58 @@
 """Prometheus: a TSDB snapshot through the admin API (reached on the project's internal network,
-never published), copied out as a tar stream, then removed."""
+never published), copied out as a tar stream, then removed.
+
+Each snapshot's name is written to a ledger beside the settings before it is copied, so that one
+left behind by a backup killed outright (SIGKILL, power loss) is removed by the next backup, and no
+snapshot that `stack` did not take is ever touched.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from stack.backup.archive import ArchiveWriter, SectionSpool
 from stack.backup.errors import BackupError
 from stack.backup.steps import Step, StepContext, expect_ok, state_path
+from stack.fileio import atomic_write
+from stack.paths import Paths
 
 SECTION = "prometheus/snapshot"
 _SNAPSHOT_NAME = re.compile(r"^[0-9A-Za-z_-]+$")
 
 
+def _ledger(paths: Paths) -> Path:
+    return paths.state_dir / "backup" / "prometheus-snapshots.json"
+
+
+def pending_snapshots(paths: Paths) -> list[str]:
+    """Snapshots taken by `stack backup` and not known to be removed yet."""
+    try:
+        names = json.loads(_ledger(paths).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [name for name in names if isinstance(name, str) and _SNAPSHOT_NAME.match(name)]
+
+
+def _write_ledger(paths: Paths, names: list[str]) -> None:
+    atomic_write(_ledger(paths), json.dumps(sorted(set(names))), mode=0o600)
+
+
 class PrometheusStep(Step):
     component = "prometheus"
 
+    def _remove(self, ctx: StepContext, name: str) -> bool:
+        snapshot = f"{state_path(self.component)}/snapshots/{name}"
+        removed = ctx.runtime.exec(self.component, ["rm", "-rf", snapshot], timeout=120)
+        if removed.ok:
+            _write_ledger(ctx.paths, [n for n in pending_snapshots(ctx.paths) if n != name])
+        return removed.ok
+
     def backup(self, ctx: StepContext, writer: ArchiveWriter) -> None:
+        for leftover in pending_snapshots(ctx.paths):
+            if self._remove(ctx, leftover):
+                ctx.notes.append(f"prometheus: removed snapshot {leftover} left by an interrupted backup")
         ctx.on_phase("snapshot")
         # skip_head=false: the in-memory head is written as a block too, so the last two hours are in.
         reply = ctx.http(self.component, "/api/v1/admin/tsdb/snapshot", method="POST", timeout=600)
@@ -26,6 +62,7 @@ class PrometheusStep(Step):
         name = str((data or {}).get("data", {}).get("name", ""))
         if not _SNAPSHOT_NAME.match(name):
             raise BackupError(f"prometheus: unexpected snapshot name {name!r}")
+        _write_ledger(ctx.paths, [*pending_snapshots(ctx.paths), name])
         snapshot = f"{state_path(self.component)}/snapshots/{name}"
         try:
             ctx.on_phase("copying snapshot")
@@ -33,9 +70,8 @@ class PrometheusStep(Step):
             with stream:
                 writer.add_tar_stream(SECTION, stream, strip=1, where=f"prometheus snapshot {name}")
         finally:
-            removed = ctx.runtime.exec(self.component, ["rm", "-rf", snapshot], timeout=120)
-            if not removed.ok:
-                ctx.notes.append(f"prometheus: could not remove snapshot {snapshot}: {removed.output[:200]}")
+            if not self._remove(ctx, name):
+                ctx.notes.append(f"prometheus: could not remove snapshot {snapshot}; the next backup retries")
 
     def restore_offline(self, ctx: StepContext, spool: SectionSpool) -> None:
         stream = spool.open(SECTION, ctx.on_bytes)

@@ -27,6 +27,7 @@ from stack.commands.options import open_runtime, runtime_options
 @click.option(
     "--include-secrets", is_flag=True, help="Also store the generated secrets (the archive is 0600 either way)."
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts and cron).")
 @runtime_options
 @click.pass_context
 def command(
@@ -35,6 +36,7 @@ def command(
     keep: int | None,
     only: str | None,
     include_secrets: bool,
+    as_json: bool,
     runtime_name: str | None,
     host: str | None,
 ) -> None:
@@ -59,6 +61,28 @@ def command(
             include_secrets=include_secrets,
             events=events,
         )
+    if as_json:
+        payload = {
+            "path": str(result.path.resolve()),
+            "archive_size": result.archive_size,
+            "data_size": result.data_size,
+            "seconds": round(result.seconds, 3),
+            "includes_secrets": result.includes_secrets,
+            "components": [
+                {
+                    "component": c.component,
+                    "sections": c.sections,
+                    "files": c.files,
+                    "size": c.size,
+                    "seconds": round(c.seconds, 3),
+                }
+                for c in result.components
+            ],
+            "pruned": [str(path.resolve()) for path in result.pruned],
+            "notes": result.notes,
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
     view = table("", ["component", "holds", "files", "size", "time"])
     for report in result.components:
         holds = ", ".join(report.sections) or "-"

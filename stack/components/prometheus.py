@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from stack.components.base import (
@@ -86,6 +87,9 @@ class Prometheus(Component):
             )
         if ctx.settings.slos:
             files["slos.yml"] = render_slos(list(ctx.settings.slos), rules.runbook_base_url)
+        for path in map(Path, rules.files):
+            # Inlined like every other config, so that the render works on a remote engine too.
+            files[f"custom-{path.stem}.yml"] = path.read_text(encoding="utf-8")
         return files
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
