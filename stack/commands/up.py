@@ -43,6 +43,7 @@ def command(
     console = Console(stderr=True, highlight=False)
     rows: list[Readiness] = []
     live = Live(console=console, transient=False, auto_refresh=True, refresh_per_second=4)
+    pulls = show.PullDisplay(console)
 
     def stop_live() -> None:
         if live.is_started:
@@ -51,7 +52,9 @@ def command(
                 console.line()  # the last frame ends without a newline off a terminal
 
     def on_step(message: str) -> None:
-        stop_live()  # the readiness table is over once another step begins
+        # The pull bars and the readiness table are over once another step begins (one live display at a time).
+        pulls.stop()
+        stop_live()
         console.print(f"[bold]•[/] {message}")
         if message.startswith("Waiting"):
             live.start()
@@ -60,7 +63,6 @@ def command(
         rows[:] = current
         live.update(readiness_table(current))
 
-    pulls = show.PullDisplay(console)
     provisioner = None if no_provision else show.provisioner()
     try:
         result = lifecycle.up(
@@ -80,8 +82,8 @@ def command(
         found = getattr(exc, "diagnosis", None)
         if not callable(found):
             raise
-        if live.is_started:
-            live.stop()
+        pulls.stop()
+        stop_live()
         show.diagnosis(console, found())
         sys.exit(1)
     finally:
