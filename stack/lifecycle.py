@@ -86,6 +86,12 @@ def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
         url = runtime.base_url(component, port)
         if url:
             found.append(Endpoint(label, url + path))
+    from stack.components.proxy import public_url
+
+    public = public_url(settings)
+    if public:
+        # Behind the TLS proxy (profile: server), the address users open first.
+        found.insert(0, Endpoint("Grafana (TLS)", public))
     return found
 
 

@@ -361,3 +361,13 @@ def test_validate_runs_caddy_on_the_proxy_config(project_dir: Path) -> None:
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["caddy validate"]["status"] == "failed"
     assert "listen" in checks["caddy validate"]["detail"]
+
+
+def test_up_lists_the_public_grafana_url_first() -> None:
+    from stack.lifecycle import endpoints
+    from tests.urlruntime import UrlRuntime
+
+    settings = parse_settings(SERVER)
+    found = endpoints(settings, UrlRuntime({}))  # type: ignore[arg-type]
+    assert found[0].name == "Grafana (TLS)" and found[0].url == "https://grafana.example.com/"
+    assert endpoints(Settings(), UrlRuntime({})) == []  # type: ignore[arg-type]
