@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from stack.errors import RuntimeUnavailable
+from stack.health import probe
 from stack.paths import Paths
 from stack.project import load
 from stack.runtime.base import Runtime
@@ -406,23 +407,33 @@ def test_a_restarted_component_keeps_its_assigned_port(project: Path) -> None:
     assert runtime.http("prometheus", "http", "/-/ready").status == 200
 
 
-def test_an_exit_code_is_known_from_another_shell(project: Path) -> None:
+def _component_pid(record: ProcessRecord) -> int:
+    children = (Path("/proc") / str(record.pid) / "task" / str(record.pid) / "children").read_text().split()
+    assert len(children) == 1
+    return int(children[0])
+
+
+def test_a_crashed_component_is_restarted_and_its_exit_code_known(project: Path) -> None:
     runtime = open_runtime(project)
     runtime.up()
     record = runtime.state_file.load().processes["alertmanager"]
-    # The component itself (not its runner) dies, as in a crash.
-    children = [
-        int(pid)
-        for pid in (Path("/proc") / str(record.pid) / "task" / str(record.pid) / "children").read_text().split()
-    ]
-    assert len(children) == 1
-    os.kill(children[0], 9)
-    assert poll_until(lambda: not record.alive(), 5)
-    # A fresh runtime object, as in another shell: no child process to ask.
-    states = {state.name: state for state in open_runtime(project).ps()}
-    assert states["alertmanager"].state == "exited"
-    assert states["alertmanager"].exit_code == 137
-    assert states["prometheus"].state == "running"
+    crashed = _component_pid(record)
+    os.kill(crashed, 9)  # the component itself dies, not its runner: a crash
+
+    def state() -> tuple[str, int | None]:
+        # A fresh runtime object each time, as from another shell.
+        found = {s.name: s for s in open_runtime(project).ps()}["alertmanager"]
+        return found.state, found.exit_code
+
+    assert poll_until(lambda: state() == ("restarting", 137), 5)
+    assert poll_until(lambda: state()[0] == "running", 10)
+    assert _component_pid(record) != crashed
+    assert record.alive()
+    assert poll_until(lambda: probe(runtime, "alertmanager").ready, 10)
+    # Stopped on purpose, it stays stopped.
+    runtime.stop(["alertmanager"], timeout=5)
+    assert state()[0] == "exited"
+    assert processes_under(project) != []  # Prometheus still runs
 
 
 def test_data_dir_holds_one_directory_per_project(project: Path) -> None:

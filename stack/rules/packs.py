@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import yaml
+
 from stack.resources import bundled
-from stack.yamlio import dumps, load_file
+from stack.yamlio import dumps
 
 _PLACEHOLDER = re.compile(r"%\{([a-z_][a-z0-9_]*)\}")
 RUNBOOK = "runbook"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,9 @@ class Pack:
 @cache
 def load_pack(name: str) -> Pack:
     """The bundled pack `name`, parsed (cached: packs never change at run time)."""
-    data = load_file(bundled("configs") / "prometheus" / "rules" / f"{name}.yml").data
+    # No line numbers needed (the packs are ours, tested): the C loader is ten times faster.
+    text = (bundled("configs") / "prometheus" / "rules" / f"{name}.yml").read_text(encoding="utf-8")
+    data = yaml.load(text, Loader=_LOADER)
     header = data["pack"]
     thresholds = {
         key: Threshold(key, float(spec["default"]), spec["description"])

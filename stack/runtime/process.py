@@ -68,10 +68,29 @@ SETTLE_SECONDS = 1.5
 WATCH_CAP_SECONDS = 15.0
 
 
-# Each component runs under a small sh that outlives it only to write its exit code, so that a later
-# `stack status` (not the parent, which alone could wait for it) still reports it. The trap keeps sh
-# waiting when `down` signals the session; the component, in the same group, gets the signal too.
-_RUNNER = 'exitfile=$1; shift; trap : TERM INT; "$@"; code=$?; echo "$code" > "$exitfile"; exit "$code"'
+# Each component runs under a small sh that restarts it when it exits (like Docker's `restart:
+# unless-stopped`: after 1 s, doubling up to 60 s, back to 1 s once it has run for 10 s) and leaves
+# `<component>.running` while it runs and its last exit code in `<component>.exit`, so that any later
+# `stack status` can tell running from restarting and say with which code it exited. A TERM to the
+# session reaches the component too; the trap makes sh wait for it, then stop instead of restarting.
+_RUNNER = """exitfile=$1; runfile=$2; shift 2
+stop=0
+trap 'stop=1' TERM INT
+delay=1
+while :; do
+  began=$(date +%s)
+  : > "$runfile"
+  "$@"
+  code=$?
+  rm -f "$runfile"
+  echo "$code" > "$exitfile"
+  [ "$stop" = 1 ] && exit "$code"
+  [ $(( $(date +%s) - began )) -ge 10 ] && delay=1
+  sleep "$delay"
+  [ "$stop" = 1 ] && exit "$code"
+  delay=$(( delay * 2 > 60 ? 60 : delay * 2 ))
+done
+"""
 
 _ADDRESS_IN_USE = re.compile(r":(\d+): bind: address already in use")
 
@@ -300,13 +319,14 @@ class ProcessRuntime:
         if log.exists() and log.stat().st_size:
             # Like a recreated container, a new start begins a new log; the previous run's is kept.
             log.replace(log.with_name(log.name + ".1"))
-        exit_file = self._exit_file(plan.component)
+        exit_file, run_file = self._exit_file(plan.component), self._run_file(plan.component)
         exit_file.unlink(missing_ok=True)
+        run_file.unlink(missing_ok=True)
         with log.open("ab") as out:
             os.chmod(log, 0o600)
             try:
                 process = subprocess.Popen(
-                    ["/bin/sh", "-c", _RUNNER, "stack-run", str(exit_file), *plan.argv],
+                    ["/bin/sh", "-c", _RUNNER, "stack-run", str(exit_file), str(run_file), *plan.argv],
                     cwd=plan.cwd,
                     env=plan.env,
                     stdin=subprocess.DEVNULL,
@@ -334,19 +354,22 @@ class ProcessRuntime:
     def _exit_file(self, component: str) -> Path:
         return self.logs_dir / f"{component}.exit"
 
-    def _exit_code(self, record: ProcessRecord, *, wait: float = 0.0) -> int | None:
-        """The exit code of a process that has exited (None while it runs, or when unknown)."""
-        child = self._children.get(record.pid)
-        if child is not None:
-            if wait:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    return child.wait(timeout=wait)
-            return child.poll()
-        # Started by another `stack`: the runner left the code in a file (not when SIGKILLed).
-        name = Path(record.log).name.removesuffix(".log")
+    def _run_file(self, component: str) -> Path:
+        return self.logs_dir / f"{component}.running"
+
+    def _exit_code(self, component: str, record: ProcessRecord) -> int | None:
+        """The component's last exit code (None when it never exited, or was killed with its runner)."""
         with contextlib.suppress(OSError, ValueError):
-            return int(self._exit_file(name).read_text().strip())
-        return None
+            return int(self._exit_file(component).read_text().strip())
+        child = self._children.get(record.pid)
+        return child.poll() if child is not None else None
+
+    def _component_state(self, component: str, record: ProcessRecord) -> str:
+        if not record.alive():
+            return "exited"
+        if self._run_file(component).exists() or not self._exit_file(component).exists():
+            return "running"
+        return "restarting"
 
     def _watch(self, plans: dict[str, ProcessPlan], records: dict[str, ProcessRecord]) -> None:
         """Until each new process is ready (or steadily listening); raise for one that exits."""
@@ -357,8 +380,11 @@ class ProcessRuntime:
             for name, record in records.items():
                 if name in settled:
                     continue
-                if self._exit_code(record) is not None or not record.alive():
-                    code = self._exit_code(record, wait=5)
+                # The first exit of the component (its runner would restart it) or of the runner.
+                if self._exit_file(name).exists() or not record.alive():
+                    if not self._exit_file(name).exists():
+                        poll_until(self._exit_file(name).exists, 2)
+                    code = self._exit_code(name, record)
                     raise StartupFailure(name, code, Path(record.log), read_log_tail(Path(record.log), LOG_TAIL))
                 plan = plans[name]
                 if not all(_accepts(_url_host(host), port) for _, host, port in plan.listen):
@@ -413,14 +439,14 @@ class ProcessRuntime:
             if record is None:
                 found.append(ServiceState(name, "missing"))
                 continue
-            alive = record.alive()
+            phase = self._component_state(name, record)
             # `path:version`, read like an image tag by whoever shows versions.
             image = f"{record.argv[0]}:{record.version}" if record.version else record.argv[0]
             found.append(
                 ServiceState(
                     name,
-                    "running" if alive else "exited",
-                    exit_code=None if alive else self._exit_code(record),
+                    phase,
+                    exit_code=None if phase == "running" else self._exit_code(name, record),
                     started_at=datetime.fromisoformat(record.started_at),
                     image=image,
                 )
