@@ -17,7 +17,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))  # `stack` from a source checkout without an install
+# `stack` from a source checkout without an install, and the packs beside this script however it is run.
+sys.path[:0] = [str(HERE), str(ROOT)]
 
 from dashboard_packs import PACKS  # noqa: E402  (after the path set-up above)
 

@@ -57,13 +57,13 @@ def test_backup_and_restore_the_real_stack(project_dir: Path, paths: Paths) -> N
             f"{grafana}/api/dashboards/db", json={"dashboard": dashboard, "folderUid": "e2e"}, auth=auth, timeout=10
         )
         assert saved.ok, saved.text
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while (
             time.monotonic() < deadline
-            and len(_prometheus_up_samples(paths, int(time.time()) - 60, int(time.time()))) < 2
+            and len(_prometheus_up_samples(paths, int(time.time()) - 60, int(time.time()) - 15)) < 2
         ):
             time.sleep(2)
-        until = int(time.time())
+        until = int(time.time()) - 15
         before = _prometheus_up_samples(paths, until - 60, until)
         assert before
 

@@ -75,9 +75,10 @@ def test_backup_wipe_restore_on_the_process_runtime(project: Path) -> None:
         headers={"Content-Type": "application/json"},
     )
     deadline = time.monotonic() + 30
-    while len(_up_samples(runtime, int(time.time()) - 60, int(time.time()))) < 3 and time.monotonic() < deadline:
+    while len(_up_samples(runtime, int(time.time()) - 60, int(time.time()) - 3)) < 3 and time.monotonic() < deadline:
         time.sleep(0.5)
-    until = int(time.time())
+    # A scrape in flight right now may land after the query: compare a window that is settled.
+    until = int(time.time()) - 3
     before = _up_samples(runtime, until - 20, until)
     assert before
 

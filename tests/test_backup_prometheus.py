@@ -38,8 +38,9 @@ def test_prometheus_round_trip(prom, paths: Paths, tmp_path: Path) -> None:  # t
     before = query_range(runtime, "stack_backup_probe", known.start, known.end, known.step)
     assert before == {"a": known.values("a"), "b": known.values("b")}
     # Scraped samples live only in the head: the snapshot must carry them too.
-    wait_for(lambda: query_range(runtime, "up", int(time.time()) - 60, int(time.time()), 1).get("self"))
-    scraped_until = int(time.time())
+    wait_for(lambda: query_range(runtime, "up", int(time.time()) - 60, int(time.time()) - 3, 1).get("self"))
+    # A scrape in flight right now may land after the query: compare a window that is settled.
+    scraped_until = int(time.time()) - 3
     head_before = query_range(runtime, "up", scraped_until - 30, scraped_until, 1)["self"]
 
     result = create_backup(runtime, settings, paths, only=["prometheus"])
