@@ -158,6 +158,29 @@ def check_dashboards(settings: Settings, base_dir: Path) -> Check:
     return Check("dashboards", Status.PASSED, f"{len(dashboards)} dashboards in {len(folders(dashboards))} folders")
 
 
+def check_proxy(project: RenderedProject) -> list[Check]:
+    """`caddy validate` on the TLS proxy's config (only when the proxy is enabled)."""
+    files = project.configs.get("proxy")
+    if files is None:
+        return []
+    caddy = which("caddy")
+    if not caddy:
+        return [Check("caddy validate", Status.SKIPPED, "caddy is not on PATH (install Debian's 'caddy' package)")]
+    config = json.loads(files[0].content)
+    # The certificate files of tls.mode files exist only inside the container (compose secrets).
+    certificates = config.get("apps", {}).get("tls", {}).pop("certificates", None)
+    with tempfile.TemporaryDirectory(prefix="stack-validate-") as tmp:
+        path = Path(tmp) / "caddy.json"
+        path.write_text(json.dumps(config), encoding="utf-8")
+        # Caddy writes its storage under XDG dirs even to validate: keep it out of the home directory.
+        env = f"XDG_DATA_HOME={tmp}/data XDG_CONFIG_HOME={tmp}/config"
+        result = run(["env", *env.split(), caddy, "validate", "--config", str(path)])
+    if not result.ok:
+        return [Check("caddy validate", Status.FAILED, result.output.splitlines()[-1] if result.output else "rejected")]
+    detail = "accepted" + (" (certificate files are checked at deploy)" if certificates else "")
+    return [Check("caddy validate", Status.PASSED, detail)]
+
+
 def validate_project(project: RenderedProject) -> list[Check]:
     """Run every check on a rendered project; the settings were validated when they were loaded."""
     return [
@@ -165,4 +188,5 @@ def validate_project(project: RenderedProject) -> list[Check]:
         check_compose(project),
         *check_prometheus(project),
         check_alertmanager(project),
+        *check_proxy(project),
     ]

@@ -344,3 +344,20 @@ def test_credentials_show_the_public_url_behind_the_proxy(project_dir: Path) -> 
     (project_dir / "stack.yaml").write_text("profile: server\nserver: {hostname: grafana.example.com}\n")
     result = invoke("credentials", "--json")
     assert json.loads(result.stdout)["url"] == "https://grafana.example.com/"
+
+
+def test_validate_runs_caddy_on_the_proxy_config(project_dir: Path) -> None:
+    binary("caddy")
+    (project_dir / "stack.yaml").write_text("profile: server\nserver: {hostname: grafana.example.com}\n")
+    result = invoke("validate", "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["caddy validate"]["status"] == "passed", checks["caddy validate"]
+    (project_dir / "stack.yaml").write_text(
+        "profile: server\nserver: {hostname: grafana.example.com}\n"
+        "components:\n  proxy:\n    overrides:\n      apps: {http: {servers: {grafana: {listen: 443}}}}\n"
+    )
+    result = invoke("validate", "--json")
+    assert result.exit_code == 1
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["caddy validate"]["status"] == "failed"
+    assert "listen" in checks["caddy validate"]["detail"]
