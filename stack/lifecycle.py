@@ -66,6 +66,36 @@ class UpResult:
     def ok(self) -> bool:
         return self.readiness.ok
 
+    def as_dict(self) -> dict[str, Any]:
+        provisioning = self.provisioning
+        return {
+            "ok": self.ok,
+            "seconds": round(self.seconds, 2),
+            "components": [
+                {
+                    "name": row.component,
+                    "phase": row.phase,
+                    "seconds": round(row.seconds, 2),
+                    "detail": row.detail,
+                    "version": row.version,
+                }
+                for row in self.readiness.results
+            ],
+            "diagnoses": [
+                {
+                    "component": d.component,
+                    "state": d.state,
+                    "reason": d.reason,
+                    "log_lines": d.log_lines,
+                    "hints": d.hints,
+                }
+                for d in self.diagnoses
+            ],
+            "endpoints": {endpoint.name: endpoint.url for endpoint in self.endpoints},
+            "credentials_file": str(self.credentials_file) if self.credentials_file else None,
+            "provisioning": provisioning.as_dict() if hasattr(provisioning, "as_dict") else None,
+        }
+
 
 def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
     """The URLs users and their applications need: Grafana, the backends, the OTLP endpoints."""
@@ -121,7 +151,12 @@ def up(
     step("Rendering the project")
     render_to_disk(paths, settings)
     if pull and isinstance(runtime, PullsImages):
-        missing = runtime.missing_images()
+        try:
+            missing = runtime.missing_images()
+        except StackError:
+            # The Engine API is not reachable the way the CLI is (an unusual context, a proxy):
+            # compose still pulls what is missing, only without a bar per image.
+            missing = []
         if missing:
             step(f"Pulling {len(missing)} image{'s' if len(missing) > 1 else ''}")
             runtime.pull_images(missing, on_pull)

@@ -323,3 +323,21 @@ def test_a_torn_database_copy_is_left_out_and_the_api_export_restores(tmp_path: 
         assert snapshot(service.server) == before
     finally:
         runtime.down()
+
+
+def test_restore_re_provisions_grafana_with_the_stack_provisioner(
+    grafana: tuple[LocalRuntime, LocalService], paths: Paths
+) -> None:
+    from stack.grafana.provision import provision_stack
+
+    runtime, service = grafana
+    populate(service.server.url)
+    result = create_backup(runtime, Settings(), paths, only=["grafana"])
+    service.server.wipe()
+
+    restored = restore_backup(runtime, Settings(), paths, result.path, only=["grafana"], provisioner=provision_stack)
+
+    assert any(note.startswith("grafana re-provisioned: ") for note in restored.notes)
+    # The user's objects are back, and the stack's own datasources are provisioned next to them.
+    assert {"latency", "queues", "home"} <= set(service.server.dashboards)
+    assert {"billing-db", "prometheus", "loki", "tempo"} <= set(service.server.datasources)

@@ -339,6 +339,26 @@ def test_up_with_a_container_exiting_during_start_up(project_dir: Path, fake_doc
     assert "Nothing was torn down" in result.stderr
     assert fake_docker.compose_calls("down") == []
     assert (project_dir / ".stack" / "compose.yaml").exists()
+    # The same outcome for scripts.
+    with http_server(lambda m, p, b: (200, b"ready")) as loki:
+        text = (project_dir / "stack.yaml").read_text()
+        write_settings(
+            project_dir,
+            text.rsplit("  loki:", 1)[0] + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n  grafana: {{port: 1}}\n",
+        )
+        fake_docker.scenario(
+            {"when": ["compose", "up"]},
+            {"when": ["compose", "ps"], "stdout": recorded("ps-grafana-exited.jsonl")},
+            {"when": ["container", "inspect"], "stdout": recorded("inspect-grafana-exited.json")},
+            {"when": ["compose", "logs"], "stdout": grafana_log},
+        )
+        shown = invoke("up", "--json", "--timeout", "20")
+    assert shown.exit_code == 1
+    outcome = json.loads(shown.stdout)
+    assert outcome["ok"] is False
+    assert {c["name"]: c["phase"] for c in outcome["components"]} == {"loki": "ready", "grafana": "failed"}
+    [diagnosis] = outcome["diagnoses"]
+    assert diagnosis["state"] == "exited with code 1" and len(diagnosis["log_lines"]) == 2
 
 
 def test_down_volumes_asks_first(project_dir: Path, fake_docker: FakeDocker) -> None:
@@ -423,8 +443,11 @@ def test_up_success_prints_the_urls_and_where_the_credentials_are(project_dir: P
             {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
         )
         result = invoke("up")
+        shown = invoke("up", "--json")
     assert result.exit_code == 0, result.output
     assert f"Loki  {loki}\n" in result.stdout
+    outcome = json.loads(shown.stdout)
+    assert outcome["ok"] is True and outcome["endpoints"] == {"Loki": loki} and outcome["diagnoses"] == []
     assert result.stdout.endswith(" s.\n") and "Ready in " in result.stdout
     assert "Waiting until every component is ready" in result.stderr
     assert "ready" in result.stderr
@@ -716,3 +739,28 @@ def test_up_says_the_stack_is_ready_when_only_provisioning_fails(project_dir: Pa
     )
     assert last.endswith("(hint: check the token or the user and password; then run `stack provision`)")
     assert "changed-in-the-ui-since" not in result.output
+
+
+def test_up_still_works_when_the_engine_api_is_out_of_reach(project_dir: Path, fake_docker: FakeDocker) -> None:
+    from tests.realbin import free_port
+
+    with http_server(lambda m, p, b: (200, b"ready")) as loki:
+        write_settings(
+            project_dir,
+            "components:\n"
+            + "".join(
+                f"  {n}: {{enabled: false}}\n"
+                for n in ("otel-collector", "prometheus", "tempo", "alertmanager", "grafana")
+            )
+            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n",
+        )
+        fake_docker.scenario(
+            {"when": ["context", "inspect"], "stdout": f"tcp://127.0.0.1:{free_port()}\n"},
+            {"when": ["compose", "up"]},
+            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+        )
+        result = invoke("up")
+    assert result.exit_code == 0, result.output
+    assert "Pulling" not in result.stderr
+    assert fake_docker.compose_calls("up")[-1][-2:] == ["--pull", "missing"]

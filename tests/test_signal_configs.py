@@ -55,6 +55,8 @@ def test_collector_pipelines_by_default() -> None:
     assert config["exporters"]["otlp_grpc/tempo"]["endpoint"] == "tempo:4317"
     assert config["exporters"]["otlp_http/loki"]["endpoint"] == "http://loki:3100/otlp"
     assert config["exporters"]["prometheus_remote_write"]["endpoint"] == "http://prometheus:9090/api/v1/write"
+    # Delta temporality would be dropped by remote write.
+    assert pipelines["metrics"]["processors"] == ["memory_limiter", "deltatocumulative", "batch"]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -23,9 +24,17 @@ from stack.health import DEFAULT_TIMEOUT
 )
 @click.option("--no-pull", is_flag=True, help="Never pull images (use what the engine has).")
 @click.option("--no-provision", is_flag=True, help="Skip pushing datasources, folders and dashboards to Grafana.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout (progress stays on stderr).")
 @click.pass_context
 def command(
-    ctx: click.Context, runtime_name: str | None, host: str | None, *, timeout: float, no_pull: bool, no_provision: bool
+    ctx: click.Context,
+    runtime_name: str | None,
+    host: str | None,
+    *,
+    timeout: float,
+    no_pull: bool,
+    no_provision: bool,
+    as_json: bool,
 ) -> None:
     """Start the stack, wait until every component is ready, provision Grafana.
 
@@ -89,6 +98,11 @@ def command(
     finally:
         pulls.stop()
         stop_live()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        if not result.ok:
+            sys.exit(1)
+        return
     if not result.ok:
         for diagnosis in result.diagnoses:
             show.diagnosis(console, diagnosis)
