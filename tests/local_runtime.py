@@ -3,7 +3,8 @@ fake Grafana) with their state in local directories, reached over 127.0.0.1.
 
 It follows the Runtime protocol as DockerRuntime does for containers: `copy_out` streams a tar of a
 path whose members are rooted at the path's base name (like the Engine API's get_archive),
-`copy_in` unpacks a tar stream into a path (like put_archive), and paths are the container paths
+`copy_in` unpacks a tar stream into a path (like put_archive), `replace_state` swaps a whole state
+directory as the process runtime does (rolled back on failure), and paths are the container paths
 of stack.components (`/prometheus/...`), mapped onto each service's local data directory.
 """
 
@@ -13,6 +14,7 @@ import contextlib
 import os
 import shutil
 import tarfile
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from typing import IO, Any
 import requests
 
 from stack.errors import StackError
-from stack.runtime.base import HttpReply, ServiceState
+from stack.runtime.base import HttpReply, PathNotFound, ServiceState
 from stack.tools import ToolResult, run
 
 Starter = Callable[["LocalService"], contextlib.AbstractContextManager[Any]]
@@ -72,6 +74,7 @@ class LocalRuntime:
     def __init__(self, *services: LocalService) -> None:
         self.services = {service.name: service for service in services}
         self.stopped: list[list[str]] = []
+        self.replaced: list[tuple[str, str]] = []
 
     def check(self) -> None:
         pass
@@ -139,7 +142,7 @@ class LocalRuntime:
     def copy_out(self, service: str, path: str) -> IO[bytes]:
         source = self.services[service].local(path)
         if not source.exists():
-            raise StackError(f"{service}: {path}: no such file or directory")
+            raise PathNotFound(f"{service}: {path}: no such file or directory")
         read_fd, write_fd = os.pipe()
 
         def produce() -> None:
@@ -158,6 +161,29 @@ class LocalRuntime:
         target.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=archive, mode="r|") as tar:
             tar.extractall(target, filter="data")
+
+    def replace_state(self, service: str, path: str, archive: IO[bytes]) -> None:
+        """As the process runtime does: the old directory moved aside, put back if unpacking fails."""
+        found = self.services[service]
+        if path != found.state_root:
+            raise StackError(f"{service}: {path} is not its state directory {found.state_root}")
+        if found.running:
+            raise StackError(f"{service} is running: its state cannot be replaced")
+        self.replaced.append((service, path))
+        target = found.local(path)
+        holder = Path(tempfile.mkdtemp(prefix=f".{target.name}.previous-", dir=target.parent))
+        previous = holder / target.name
+        if target.exists():
+            target.rename(previous)
+        try:
+            self.copy_in(service, path, archive)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            if previous.exists():
+                previous.rename(target)
+            raise
+        finally:
+            shutil.rmtree(holder, ignore_errors=True)
 
     def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:
         found = self.services[service]

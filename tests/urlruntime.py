@@ -81,5 +81,8 @@ class UrlRuntime:
     def copy_in(self, service: str, path: str, archive: IO[bytes]) -> None:
         raise NotImplementedError
 
+    def replace_state(self, service: str, path: str, archive: IO[bytes]) -> None:
+        raise NotImplementedError
+
     def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:
         raise NotImplementedError

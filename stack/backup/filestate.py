@@ -34,4 +34,4 @@ class FlushAndCopyStep(Step):
             return
         ctx.on_phase("copying data in")
         with stream:
-            ctx.runtime.copy_in(self.component, state_path(self.component), stream)
+            ctx.runtime.replace_state(self.component, state_path(self.component), stream)

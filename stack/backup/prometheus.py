@@ -78,10 +78,9 @@ class PrometheusStep(Step):
         if stream is None:
             return
         ctx.on_phase("copying blocks in")
-        # The snapshot's blocks join whatever the data directory still holds: Prometheus merges
-        # overlapping blocks, so nothing newer than the backup is lost.
+        # Replaced, not merged: blocks written after the backup would otherwise survive beside it.
         with stream:
-            ctx.runtime.copy_in(self.component, state_path(self.component), stream)
+            ctx.runtime.replace_state(self.component, state_path(self.component), stream)
 
     def restore_mode(self, selected: set[str], spool: SectionSpool) -> str:
         return "offline"

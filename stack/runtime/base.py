@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Protocol, runtime_checkable
 
+from stack.errors import StackError
 from stack.tools import ToolResult
+
+
+class PathNotFound(StackError):
+    """`copy_out` of a path that does not exist in the service's state."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +104,21 @@ class Runtime(Protocol):
         ...
 
     def copy_out(self, service: str, path: str) -> IO[bytes]:
-        """A tar stream of `path` inside the service's state (works on shell-less images)."""
+        """A tar stream of `path` inside the service's state (works on shell-less images);
+        PathNotFound when there is no such path."""
         ...
 
     def copy_in(self, service: str, path: str, archive: IO[bytes]) -> None:
         """Unpack a tar stream into `path` inside the service's state."""
+        ...
+
+    def replace_state(self, service: str, path: str, archive: IO[bytes]) -> None:
+        """Make the state directory `path` (one of the component's `state` paths) hold exactly what
+        the tar stream holds: nothing that was there before remains. The service must be stopped.
+
+        Where the runtime can, a failure while unpacking puts the previous state back (the error
+        is raised still); where it cannot, the error says that the previous state is gone.
+        """
         ...
 
     def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:

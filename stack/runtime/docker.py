@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
 from stack.paths import Paths
-from stack.runtime.base import HttpReply, ServiceState
+from stack.runtime.base import HttpReply, PathNotFound, ServiceState
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore, compose_environment
 from stack.settings import Settings
 from stack.tools import ToolResult
@@ -579,11 +579,14 @@ class DockerRuntime:
 
     # -- files, through the Engine API ------------------------------------------------------------
 
-    def _container_id(self, service: str) -> str:
+    def _container_row(self, service: str) -> dict[str, Any]:
         for row in self.ps_rows():
             if row.get("Service") == service and row.get("ID"):
-                return str(row["ID"])
+                return row
         raise StackError(f"{service} has no container", hint="run `stack up` first")
+
+    def _container_id(self, service: str) -> str:
+        return str(self._container_row(service)["ID"])
 
     @cached_property
     def engine(self) -> Any:
@@ -683,7 +686,7 @@ class DockerRuntime:
         try:
             chunks, _stat = self.engine.api.get_archive(container_id, path)
         except docker.errors.NotFound:
-            raise StackError(f"{service}: {path} does not exist in its container") from None
+            raise PathNotFound(f"{service}: {path} does not exist in its container") from None
         except docker.errors.APIError as exc:
             raise StackError(f"{service}: cannot copy {path} out: {exc.explanation or exc}") from None
         return io.BufferedReader(_ChunkStream(chunks), buffer_size=1024 * 1024)
@@ -700,6 +703,46 @@ class DockerRuntime:
             raise StackError(f"{service}: cannot copy into {path}: {exc.explanation or exc}") from None
         if not ok:
             raise StackError(f"{service}: the engine refused the archive for {path}")
+
+    def replace_state(self, service: str, path: str, archive: IO[bytes]) -> None:
+        """Replace the named volume mounted at `path` with the archive's contents.
+
+        The Engine API can write files but not delete them, and the Loki, Tempo and Collector images
+        have no shell to delete them with; so the stopped container and its volume are removed, the
+        container is created again by compose (with a new, empty volume, filled from the image as on
+        the first `stack up`) and the archive is put into it before it starts. Everything goes
+        through the engine, so it works the same on a remote `ssh://` engine. Once the volume is
+        removed the previous state is gone: when the copy-in fails after that, the error says so."""
+        row = self._container_row(service)
+        if row.get("State") == "running":
+            raise StackError(f"{service} is running: its state cannot be replaced", hint=f"stack stop {service}")
+        inspected = json.loads(
+            self._run([*self._docker(), "container", "inspect", str(row["ID"])], action="docker inspect") or "[]"
+        )
+        mounts = [mount for item in inspected for mount in item.get("Mounts") or []]
+        volume = next(
+            (m.get("Name") for m in mounts if m.get("Destination") == path and m.get("Type") == "volume"), None
+        )
+        if not volume:
+            raise StackError(
+                f"{service}: {path} is not a named volume of its container: its state cannot be replaced",
+                hint="restore into a stack started by `stack up`",
+            )
+        self._run(self._compose("rm", "--force", service), action="docker compose rm")
+        try:
+            self._run([*self._docker(), "volume", "rm", str(volume)], action="docker volume rm")
+        except StackError:
+            # The volume, and the previous state in it, are still there: give the service its container back.
+            self._run(self._compose("create", "--no-recreate", service), action="docker compose create")
+            raise
+        try:
+            self._run(self._compose("create", "--no-recreate", service), action="docker compose create")
+            self.copy_in(service, path, archive)
+        except StackError as exc:
+            raise StackError(
+                f"{exc.message}; {service}'s previous state was already removed",
+                hint="the archive is intact: run the restore again",
+            ) from None
 
     def describe(self) -> str:
         """Where this runtime runs, for messages."""

@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -33,7 +34,7 @@ from stack.fileio import atomic_write
 from stack.health import Diagnosis, describe_state, hints_for
 from stack.paths import Paths
 from stack.runtime import binaries as bins
-from stack.runtime.base import HttpReply, ServiceState
+from stack.runtime.base import HttpReply, PathNotFound, ServiceState
 from stack.runtime.localrender import (
     LOOPBACK,
     RENDERED_DIR,
@@ -551,7 +552,7 @@ class ProcessRuntime:
         """A tar stream of `path`, its members under the path's base name (as `docker cp` gives)."""
         local = self._local(service, path)
         if not local.exists():
-            raise StackError(f"{service}: {path} does not exist ({local})")
+            raise PathNotFound(f"{service}: {path} does not exist ({local})")
         return _TarStream(local, PurePosixPath(path).name or local.name)
 
     def copy_in(self, service: str, path: str, archive: IO[bytes]) -> None:
@@ -563,6 +564,43 @@ class ProcessRuntime:
                 tar.extractall(local, filter="data")
         except (tarfile.TarError, OSError) as exc:
             raise StackError(f"{service}: cannot unpack the archive into {path}: {exc}") from None
+
+    def replace_state(self, service: str, path: str, archive: IO[bytes]) -> None:
+        """Replace the state directory `path` with the archive's contents.
+
+        The previous directory is moved aside (a rename on the same file system) and deleted only
+        once the archive is unpacked; when unpacking fails it is moved back, so a failed restore
+        leaves the component's state as it was."""
+        if service not in REGISTRY or path not in REGISTRY[service].state.values():
+            raise StackError(f"{service}: {path} is not one of its state directories")
+        local = self._local(service, path)
+        with self.state_file.locked():
+            record = self.state_file.load().processes.get(service)
+            if record is not None and record.alive():
+                raise StackError(f"{service} is running: its state cannot be replaced", hint=f"stack stop {service}")
+            local.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Beside the state, so that moving it aside and back are renames that cannot half-fail.
+            holder = Path(tempfile.mkdtemp(prefix=f".{local.name}.previous-", dir=local.parent))
+            previous = holder / local.name
+            try:
+                if local.exists():
+                    mode = local.stat().st_mode & 0o7777
+                    local.rename(previous)
+                else:
+                    mode = 0o700
+                local.mkdir(mode=mode)
+                os.chmod(local, mode)
+                self.copy_in(service, path, archive)
+            except BaseException as exc:
+                shutil.rmtree(local, ignore_errors=True)
+                kept = previous.exists()
+                if kept:
+                    previous.rename(local)
+                shutil.rmtree(holder, ignore_errors=True)
+                if isinstance(exc, StackError) and kept:
+                    raise StackError(f"{exc.message}; its previous state is back in place", hint=exc.hint) from None
+                raise
+            shutil.rmtree(holder, ignore_errors=True)
 
     def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:
         """Run a command beside the component: container paths in its arguments become local ones."""
