@@ -54,6 +54,55 @@ def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 
+def test_promtool_unit_tests_an_slo_window_other_than_30d(tmp_path: Path) -> None:
+    """The window reaches slo:window:seconds, the window ratio and the alert text (seed SLOs are all 30d)."""
+    promtool = require_tool("promtool")
+    slo = {"name": "weekly", "objective": 99, "window": "7d", "sli": {"kind": "availability", "selector": 'job="api"'}}
+    write_rules(parse_settings({"slos": [slo]}), tmp_path)
+    labels = '{slo="weekly", service="weekly"}'
+    case = {
+        "interval": "1m",
+        # 2% errors against a 1% budget: the week's budget is overspent twice over.
+        "input_series": [
+            {"series": 'http_requests_total{job="api", status="200"}', "values": "0+980x60"},
+            {"series": 'http_requests_total{job="api", status="500"}', "values": "0+20x60"},
+        ],
+        "promql_expr_test": [
+            {
+                "expr": "slo:window:seconds",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": "slo:window:seconds" + labels, "value": 604800}],
+            },
+            {
+                "expr": "round(slo:error_budget:remaining, 0.001)",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": labels, "value": -1}],
+            },
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "30m",
+                "alertname": "SLOErrorBudgetExhausted",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {"severity": "warning", "slo": "weekly", "service": "weekly"},
+                        "exp_annotations": {
+                            "summary": "SLO weekly has -100% of its error budget left",
+                            "description": "Less than 5% of the 7d error budget of weekly (99%) remains: "
+                            "freeze risky changes.",
+                            "runbook_url": "docs/runbooks/SLOErrorBudgetExhausted.md",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    document = {"rule_files": ["slos.yml"], "evaluation_interval": "1m", "tests": [case]}
+    (tmp_path / "window_test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    result = _run([promtool, "test", "rules", "window_test.yml"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
 def _covered() -> tuple[set[str], set[str]]:
     fires: set[str] = set()
     quiet: set[str] = set()
@@ -168,7 +217,12 @@ def test_slo_rules_have_every_window_and_the_budget(tmp_path: Path) -> None:
     for slo in ("api-availability", "api-latency", "api-errors", "checkout-latency"):
         for window in WINDOWS:
             assert (f"slo:sli_error:ratio_rate{window}", slo) in recorded
-        for name in ("slo:sli_error:ratio_rate_window", "slo:objective:ratio", "slo:error_budget:remaining"):
+        for name in (
+            "slo:sli_error:ratio_rate_window",
+            "slo:objective:ratio",
+            "slo:window:seconds",
+            "slo:error_budget:remaining",
+        ):
             assert (name, slo) in recorded
     checkout = [
         r for r in rules if r.get("record") == "slo:sli_error:ratio_rate5m" and r["labels"]["slo"] == "checkout-latency"

@@ -4,6 +4,7 @@ For every SLO in stack.yaml (label `slo`):
   slo:sli_error:ratio_rate<W>      for W in 5m 30m 1h 2h 6h 1d 3d (the burn-rate windows)
   slo:sli_error:ratio_rate_window  over the SLO window (average of the 5m ratio)
   slo:objective:ratio              the objective as a ratio (0.999)
+  slo:window:seconds               the SLO window in seconds (2592000 for 30d), for time-to-exhaustion
   slo:error_budget:remaining       1 - spent share of the budget over the window (negative: overspent)
 and the alerts of the Google SRE workbook: page (critical) at 14.4x over 1h and 5m or 6x over 6h
 and 30m; ticket (warning) at 3x over 1d and 2h or 1x over 3d and 6h; budget exhausted below 5%.
@@ -15,6 +16,7 @@ from typing import Any
 
 from stack.rules.packs import format_number, runbook_url
 from stack.settings import SliSettings, SloSettings
+from stack.units import parse_duration
 from stack.yamlio import dumps
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -101,6 +103,12 @@ def slo_groups(slo: SloSettings, runbook_base: str) -> list[dict[str, Any]]:
         {
             "record": "slo:objective:ratio",
             "expr": f"vector({format_number(round(slo.objective / 100, 12))})",
+            "labels": dict(labels),
+        },
+        {
+            # Dashboards turn a burn rate into a time left with it: the window is per SLO, not 30d.
+            "record": "slo:window:seconds",
+            "expr": f"vector({format_number(parse_duration(slo.window))})",
             "labels": dict(labels),
         },
         {
