@@ -317,3 +317,78 @@ def test_a_bad_rule_file_is_one_clear_line(project_dir: Path, content: str | Non
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: stack.yaml:2: rules.files: rule file ")
     assert problem in result.stderr and "(hint: give a Prometheus rule file" in result.stderr
+
+
+def test_burn_rate_alerts_pair_the_sre_workbook_windows(tmp_path: Path) -> None:
+    """Page at 14.4x over 1h and 5m or 6x over 6h and 30m; ticket at 3x over 1d and 2h or 1x over 3d
+    and 6h; budget exhausted below 5%: for a 99.9% SLO the error-ratio limits are burn x 0.001."""
+    rules = [r for r in rules_of(write_rules(seed_settings(), tmp_path)) if r.get("labels", {}).get("slo")]
+    alerts = [r for r in rules if r.get("alert") and r["labels"]["slo"] == "api-availability"]
+    term = re.compile(
+        r'\(slo:sli_error:ratio_rate(\w+)\{slo="api-availability"\} > ([\d.]+)'
+        r' and slo:sli_error:ratio_rate(\w+)\{slo="api-availability"\} > ([\d.]+)\)'
+    )
+    pairs = {
+        (rule["labels"]["severity"], long, short, float(limit))
+        for rule in alerts
+        if rule["alert"] == "SLOErrorBudgetBurn"
+        for long, limit, short, same in term.findall(rule["expr"])
+        if limit == same
+    }
+    assert pairs == {
+        ("critical", "1h", "5m", 0.0144),
+        ("critical", "6h", "30m", 0.006),
+        ("warning", "1d", "2h", 0.003),
+        ("warning", "3d", "6h", 0.001),
+    }
+    [exhausted] = [rule for rule in alerts if rule["alert"] == "SLOErrorBudgetExhausted"]
+    assert exhausted["expr"] == 'slo:error_budget:remaining{slo="api-availability"} < 0.05'
+
+
+def test_starter_shows_the_four_seed_slos() -> None:
+    """Availability 99.9%, 95% of requests under 500 ms, errors under 0.1%, a critical endpoint 99% under 1 s."""
+    seeds = {slo.name: slo for slo in seed_settings().slos}
+    assert len(seeds) == 4
+    summary = {(slo.sli.kind, slo.objective, slo.sli.threshold) for slo in seeds.values()}
+    assert summary == {
+        ("availability", 99.9, None),
+        ("latency", 95, 0.5),
+        ("ratio", 99.9, None),
+        ("latency", 99, 1),
+    }
+    assert seeds["api-errors"].sli.errors and 'route="/checkout"' in seeds["checkout-latency"].sli.selector
+
+
+def test_default_thresholds_are_the_issues() -> None:
+    """The defaults the signals issue states (each is also exercised by a promtool case)."""
+    defaults = {name: {key: t.default for key, t in load_pack(name).thresholds.items()} for name in pack_names()}
+    expected = {
+        ("http", "error_ratio_warning"): 0.01,
+        ("http", "error_ratio_critical"): 0.05,
+        ("http", "latency_p95_warning"): 1,
+        ("http", "latency_p95_critical"): 2,
+        ("queues", "waiting_jobs"): 500,
+        ("queues", "queue_depth"): 100,
+        ("queues", "tick_p95_seconds"): 2,
+        ("llm", "budget_usage_warning"): 0.8,
+        ("llm", "budget_usage_critical"): 0.95,
+        ("workflows", "workflow_failure_ratio"): 0.1,
+        ("realtime", "min_connections"): 1,
+        ("realtime", "max_connections"): 5000,
+        ("security", "auth_failures_per_minute"): 10,
+        ("stack", "memory_ratio"): 0.85,
+        ("stack", "volume_ratio"): 0.9,
+    }
+    assert {key: defaults[key[0]][key[1]] for key in expected} == expected
+    alerts = {
+        rule["alert"]: rule
+        for name in pack_names()
+        for group in load_pack(name).groups
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert (alerts["StackComponentDown"]["for"], alerts["StackComponentDown"]["labels"]["severity"]) == (
+        "2m",
+        "critical",
+    )
+    assert alerts["WorkflowFailureRateHigh"]["labels"]["severity"] == "critical"
