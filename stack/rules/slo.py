@@ -52,6 +52,12 @@ def _le_matcher(threshold: float) -> str:
     return f'le="{text}"'
 
 
+def _traffic(total: str) -> str:
+    # Without traffic the ratio is 0/0 = NaN, and one NaN sample makes the window's average (and so
+    # the error budget) NaN for the whole window: record nothing for a quiet window instead.
+    return f"({total} > 0)"
+
+
 def error_ratio_expr(sli: SliSettings, window: str) -> str:
     """PromQL for the share of bad events of `sli` over `window`."""
     names = _OTEL if sli.convention == "otel" else _CLASSIC
@@ -62,19 +68,19 @@ def error_ratio_expr(sli: SliSettings, window: str) -> str:
         errors = f"sum(rate({metric}{_selector(sli.selector, bad)}[{window}]))"
         total = f"sum(rate({metric}{_selector(sli.selector)}[{window}]))"
         # No 5xx series at all means no errors, not no data.
-        return f"({errors} or {total} * 0)\n/\n{total}"
+        return f"({errors} or {total} * 0)\n/\n{_traffic(total)}"
     if sli.kind == "latency":
         assert sli.threshold is not None
         base = sli.metric or names["histogram"]
         good = f"sum(rate({base}_bucket{_selector(sli.selector, _le_matcher(sli.threshold))}[{window}]))"
         total = f"sum(rate({base}_count{_selector(sli.selector)}[{window}]))"
-        return f"1 - (\n{good}\n/\n{total}\n)"
+        return f"1 - (\n{good}\n/\n{_traffic(total)}\n)"
     assert sli.total is not None
     total = sli.total.replace("$window", window)
     if sli.errors is not None:
-        return f"({sli.errors.replace('$window', window)})\n/\n({total})"
+        return f"({sli.errors.replace('$window', window)})\n/\n{_traffic(f'({total})')}"
     assert sli.good is not None
-    return f"1 - (\n({sli.good.replace('$window', window)})\n/\n({total})\n)"
+    return f"1 - (\n({sli.good.replace('$window', window)})\n/\n{_traffic(f'({total})')}\n)"
 
 
 def _labels(slo: SloSettings) -> dict[str, str]:
