@@ -293,15 +293,98 @@ def test_packs_in_the_catalog_exist() -> None:
     assert {metric.pack for metric in CATALOG} <= packs
 
 
+DOCS_CATALOG = Path(__file__).parents[1] / "docs" / "metrics.md"
+# The packs app teams feed (the others read the components' own metrics or Tempo's).
+APP_PACKS = {"service-overview", "queues", "realtime", "llm", "workflows", "security", "slos"}
+# Labels no catalog row needs to promise: the target's, the histogram's, and Prometheus' own ALERTS.
+UNIVERSAL_LABELS = {"job", "instance", "le", "__name__"}
+BUILTIN_METRICS = {"ALERTS": {"alertname", "alertstate", "severity", "service"}}
+
+
+def catalog_labels(text: str) -> dict[str, set[str]]:
+    """docs/metrics.md as metric -> the words in backticks of its `labels` cells (label names and
+    the values the catalog gives for them), over every table row naming the metric."""
+    found: dict[str, set[str]] = {}
+    column: int | None = None
+    previous: set[str] = set()
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            column = None
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells[0] in ("metric", "series"):
+            column = cells.index("labels") if "labels" in cells else None
+            continue
+        if column is None or column >= len(cells):
+            continue
+        cell = cells[column]
+        words = previous if cell == "as above" else set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]+)`", cell))))
+        for name in re.findall(r"`([a-zA-Z_:][\w:]*)`", cells[0]):
+            found.setdefault(name, set()).update(words)
+        previous = words
+    return found
+
+
+def _labels_used(expr: str) -> set[str]:
+    """Label names a PromQL expression groups, matches or joins on."""
+    names = set(re.findall(r'[{,]\s*(\w+)\s*(?:=~|!~|!=|=)\s*"', expr))
+    for group in re.findall(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", expr):
+        names |= {name.strip() for name in group.split(",") if name.strip()}
+    return names
+
+
+def _metrics_read(expr: str, catalog: dict[str, set[str]]) -> list[str]:
+    tokens = set(re.findall(r"[a-zA-Z_:][\w:]*", expr))
+    return [
+        name
+        for name in [*catalog, *BUILTIN_METRICS]
+        if name in tokens or {name + suffix for suffix in ("_bucket", "_count", "_sum")} & tokens
+    ]
+
+
 def test_docs_metrics_catalog_names_what_the_panels_query() -> None:
-    """Once the signals catalog (docs/metrics.md) exists, every app-facing metric must be in it."""
-    catalog = Path(__file__).parents[1] / "docs" / "metrics.md"
-    if not catalog.exists():
-        pytest.skip("docs/metrics.md (the signals catalog) is not there yet")
-    text = catalog.read_text(encoding="utf-8")
-    app_packs = {"service-overview", "queues", "realtime", "llm", "workflows", "security", "slos"}
-    missing = [m.name for m in CATALOG if m.pack in app_packs and m.name not in text]
+    """docs/metrics.md is the contract: every app-facing metric of the synthetic data, with every
+    label the synthetic series carry, is in it."""
+    catalog = catalog_labels(DOCS_CATALOG.read_text(encoding="utf-8"))
+    app = [m for m in CATALOG if m.pack in APP_PACKS]
+    missing = sorted({m.name for m in app if m.name not in catalog})
     assert not missing, f"metrics the dashboards query that docs/metrics.md does not list: {missing}"
+    undocumented = sorted(
+        {f"{m.name}{{{label}}}" for m in app for label in m.labels if label not in catalog[m.name] | UNIVERSAL_LABELS}
+    )
+    assert not undocumented, f"labels of the synthetic series that docs/metrics.md does not list: {undocumented}"
+
+
+def test_app_panels_use_only_catalogued_labels() -> None:
+    """A panel of an app pack groups, filters and joins only on labels docs/metrics.md lists for the
+    metrics it reads (or that it makes itself with label_replace)."""
+    catalog = catalog_labels(DOCS_CATALOG.read_text(encoding="utf-8"))
+    problems = []
+    for dashboard, query in PROMQL:
+        if dashboard.source.parent.name not in APP_PACKS:
+            continue
+        read = _metrics_read(query.text, catalog)
+        assert read, f"{query.where}: reads no metric of docs/metrics.md: {query.text}"
+        allowed = UNIVERSAL_LABELS.union(
+            *(catalog[name] if name in catalog else BUILTIN_METRICS[name] for name in read)
+        )
+        made = set(re.findall(r'label_replace\((?:[^()]|\([^()]*\))*?,\s*"(\w+)"', query.text))
+        if unknown := _labels_used(query.text) - allowed - made:
+            problems.append(f"{query.where}: {sorted(unknown)} not listed for {read} in docs/metrics.md")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_label_check_catches_an_undocumented_label() -> None:
+    catalog = catalog_labels(DOCS_CATALOG.read_text(encoding="utf-8"))
+    assert {"activity_type", "reason"} <= catalog["temporal_activity_failures_total"]
+    assert {"route", "handler", "path", "status", "code", "status_code"} <= catalog["http_requests_total"]
+    assert {"route", "handler", "path", "status"} <= catalog["http_requests_errors_total"]  # "as above"
+    assert "tenant" not in catalog["queue_depth"]
+    assert _labels_used('sum by (queue, tenant) (queue_depth{job=~"$service", tenant!=""})') == {
+        "queue",
+        "tenant",
+        "job",
+    }
 
 
 def test_the_check_catches_a_wrong_metric_name(loaded_prometheus: Loaded) -> None:

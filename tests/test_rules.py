@@ -54,6 +54,55 @@ def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 
+def test_promtool_unit_tests_an_slo_window_other_than_30d(tmp_path: Path) -> None:
+    """The window reaches slo:window:seconds, the window ratio and the alert text (seed SLOs are all 30d)."""
+    promtool = require_tool("promtool")
+    slo = {"name": "weekly", "objective": 99, "window": "7d", "sli": {"kind": "availability", "selector": 'job="api"'}}
+    write_rules(parse_settings({"slos": [slo]}), tmp_path)
+    labels = '{slo="weekly", service="weekly"}'
+    case = {
+        "interval": "1m",
+        # 2% errors against a 1% budget: the week's budget is overspent twice over.
+        "input_series": [
+            {"series": 'http_requests_total{job="api", status="200"}', "values": "0+980x60"},
+            {"series": 'http_requests_total{job="api", status="500"}', "values": "0+20x60"},
+        ],
+        "promql_expr_test": [
+            {
+                "expr": "slo:window:seconds",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": "slo:window:seconds" + labels, "value": 604800}],
+            },
+            {
+                "expr": "round(slo:error_budget:remaining, 0.001)",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": labels, "value": -1}],
+            },
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "30m",
+                "alertname": "SLOErrorBudgetExhausted",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {"severity": "warning", "slo": "weekly", "service": "weekly"},
+                        "exp_annotations": {
+                            "summary": "SLO weekly has -100% of its error budget left",
+                            "description": "Less than 5% of the 7d error budget of weekly (99%) remains: "
+                            "freeze risky changes.",
+                            "runbook_url": "docs/runbooks/SLOErrorBudgetExhausted.md",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    document = {"rule_files": ["slos.yml"], "evaluation_interval": "1m", "tests": [case]}
+    (tmp_path / "window_test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    result = _run([promtool, "test", "rules", "window_test.yml"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
 def _covered() -> tuple[set[str], set[str]]:
     fires: set[str] = set()
     quiet: set[str] = set()
@@ -168,7 +217,12 @@ def test_slo_rules_have_every_window_and_the_budget(tmp_path: Path) -> None:
     for slo in ("api-availability", "api-latency", "api-errors", "checkout-latency"):
         for window in WINDOWS:
             assert (f"slo:sli_error:ratio_rate{window}", slo) in recorded
-        for name in ("slo:sli_error:ratio_rate_window", "slo:objective:ratio", "slo:error_budget:remaining"):
+        for name in (
+            "slo:sli_error:ratio_rate_window",
+            "slo:objective:ratio",
+            "slo:window:seconds",
+            "slo:error_budget:remaining",
+        ):
             assert (name, slo) in recorded
     checkout = [
         r for r in rules if r.get("record") == "slo:sli_error:ratio_rate5m" and r["labels"]["slo"] == "checkout-latency"
@@ -263,3 +317,78 @@ def test_a_bad_rule_file_is_one_clear_line(project_dir: Path, content: str | Non
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: stack.yaml:2: rules.files: rule file ")
     assert problem in result.stderr and "(hint: give a Prometheus rule file" in result.stderr
+
+
+def test_burn_rate_alerts_pair_the_sre_workbook_windows(tmp_path: Path) -> None:
+    """Page at 14.4x over 1h and 5m or 6x over 6h and 30m; ticket at 3x over 1d and 2h or 1x over 3d
+    and 6h; budget exhausted below 5%: for a 99.9% SLO the error-ratio limits are burn x 0.001."""
+    rules = [r for r in rules_of(write_rules(seed_settings(), tmp_path)) if r.get("labels", {}).get("slo")]
+    alerts = [r for r in rules if r.get("alert") and r["labels"]["slo"] == "api-availability"]
+    term = re.compile(
+        r'\(slo:sli_error:ratio_rate(\w+)\{slo="api-availability"\} > ([\d.]+)'
+        r' and slo:sli_error:ratio_rate(\w+)\{slo="api-availability"\} > ([\d.]+)\)'
+    )
+    pairs = {
+        (rule["labels"]["severity"], long, short, float(limit))
+        for rule in alerts
+        if rule["alert"] == "SLOErrorBudgetBurn"
+        for long, limit, short, same in term.findall(rule["expr"])
+        if limit == same
+    }
+    assert pairs == {
+        ("critical", "1h", "5m", 0.0144),
+        ("critical", "6h", "30m", 0.006),
+        ("warning", "1d", "2h", 0.003),
+        ("warning", "3d", "6h", 0.001),
+    }
+    [exhausted] = [rule for rule in alerts if rule["alert"] == "SLOErrorBudgetExhausted"]
+    assert exhausted["expr"] == 'slo:error_budget:remaining{slo="api-availability"} < 0.05'
+
+
+def test_starter_shows_the_four_seed_slos() -> None:
+    """Availability 99.9%, 95% of requests under 500 ms, errors under 0.1%, a critical endpoint 99% under 1 s."""
+    seeds = {slo.name: slo for slo in seed_settings().slos}
+    assert len(seeds) == 4
+    summary = {(slo.sli.kind, slo.objective, slo.sli.threshold) for slo in seeds.values()}
+    assert summary == {
+        ("availability", 99.9, None),
+        ("latency", 95, 0.5),
+        ("ratio", 99.9, None),
+        ("latency", 99, 1),
+    }
+    assert seeds["api-errors"].sli.errors and 'route="/checkout"' in seeds["checkout-latency"].sli.selector
+
+
+def test_default_thresholds_are_the_issues() -> None:
+    """The defaults the signals issue states (each is also exercised by a promtool case)."""
+    defaults = {name: {key: t.default for key, t in load_pack(name).thresholds.items()} for name in pack_names()}
+    expected = {
+        ("http", "error_ratio_warning"): 0.01,
+        ("http", "error_ratio_critical"): 0.05,
+        ("http", "latency_p95_warning"): 1,
+        ("http", "latency_p95_critical"): 2,
+        ("queues", "waiting_jobs"): 500,
+        ("queues", "queue_depth"): 100,
+        ("queues", "tick_p95_seconds"): 2,
+        ("llm", "budget_usage_warning"): 0.8,
+        ("llm", "budget_usage_critical"): 0.95,
+        ("workflows", "workflow_failure_ratio"): 0.1,
+        ("realtime", "min_connections"): 1,
+        ("realtime", "max_connections"): 5000,
+        ("security", "auth_failures_per_minute"): 10,
+        ("stack", "memory_ratio"): 0.85,
+        ("stack", "volume_ratio"): 0.9,
+    }
+    assert {key: defaults[key[0]][key[1]] for key in expected} == expected
+    alerts = {
+        rule["alert"]: rule
+        for name in pack_names()
+        for group in load_pack(name).groups
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert (alerts["StackComponentDown"]["for"], alerts["StackComponentDown"]["labels"]["severity"]) == (
+        "2m",
+        "critical",
+    )
+    assert alerts["WorkflowFailureRateHigh"]["labels"]["severity"] == "critical"
