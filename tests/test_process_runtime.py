@@ -456,3 +456,25 @@ def test_data_dir_holds_one_directory_per_project(project: Path) -> None:
     assert (project / "var/stack/proc-test/logs/prometheus.log").stat().st_mode & 0o777 == 0o600
     runtime.down(volumes=True)
     assert processes_under(project) == []
+
+
+def test_lifecycle_up_renders_the_project_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stack.project
+    import stack.runtime.localrender
+    from stack import lifecycle
+
+    renders: list[str] = []
+    for module in (stack.project, stack.runtime.localrender):
+        original = module.render_project
+
+        def counted(*args: Any, _original: Any = original, _name: str = module.__name__, **kwargs: Any) -> Any:
+            renders.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, "render_project", counted)
+    paths = Paths.discover(project / "stack.yaml")
+    result = lifecycle.up(paths, load(paths), open_runtime(project), timeout=60)
+    assert result.readiness.ok
+    # Rendered for this machine as the processes start; no compose file that nothing would read.
+    assert renders == ["stack.runtime.localrender"]
+    assert not paths.compose_file.exists()
