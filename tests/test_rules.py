@@ -104,6 +104,55 @@ def test_promtool_unit_tests_an_slo_window_other_than_30d(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
+def test_promtool_unit_tests_a_good_over_total_slo(tmp_path: Path) -> None:
+    """The SLI as good/total PromQL (the seeds use errors/total) gives the same ratio and alerts."""
+    promtool = require_tool("promtool")
+    sli = {
+        "kind": "ratio",
+        "good": 'sum(rate(http_requests_total{job="api", status!~"5.."}[$window]))',
+        "total": 'sum(rate(http_requests_total{job="api"}[$window]))',
+    }
+    write_rules(parse_settings({"slos": [{"name": "good", "objective": 99.5, "window": "28d", "sli": sli}]}), tmp_path)
+    labels = {"slo": "good", "service": "good"}
+    case = {
+        "interval": "1m",
+        # 2% errors against a 0.5% budget: a 4x burn tickets (over 3x) but does not page (under 6x).
+        "input_series": [
+            {"series": 'http_requests_total{job="api", status="200"}', "values": "0+980x60"},
+            {"series": 'http_requests_total{job="api", status="500"}', "values": "0+20x60"},
+        ],
+        "promql_expr_test": [
+            {
+                "expr": f"round(slo:sli_error:ratio_rate{window}, 0.0001)",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": '{slo="good", service="good"}', "value": 0.02}],
+            }
+            for window in WINDOWS
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "30m",
+                "alertname": "SLOErrorBudgetBurn",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {**labels, "severity": "warning"},
+                        "exp_annotations": {
+                            "summary": "SLO good burns its error budget too fast",
+                            "description": "The error ratio of good (2%) burns the 28d error budget of its 99.5% "
+                            "objective faster than 3x (over 1d and 2h) or 1x (over 3d and 6h).",
+                            "runbook_url": "docs/runbooks/SLOErrorBudgetBurn.md",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    document = {"rule_files": ["slos.yml"], "evaluation_interval": "1m", "tests": [case]}
+    (tmp_path / "good_test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    result = _run([promtool, "test", "rules", "good_test.yml"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
 def _covered() -> tuple[set[str], set[str]]:
     fires: set[str] = set()
     quiet: set[str] = set()
