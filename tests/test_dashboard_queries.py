@@ -9,7 +9,6 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,14 @@ from stack.dashboard_queries import Query, interpolate, or_variants, queries, va
 from stack.dashboards import Dashboard, load_dashboards
 from tests.conftest import require_tool
 from tests.dashboard_series import CATALOG, build_tsdb
+from tests.metrics_catalog import (
+    BUILTIN_METRICS,
+    DOCS_CATALOG,
+    UNIVERSAL_LABELS,
+    catalog_labels,
+    labels_used,
+    metrics_read,
+)
 from tests.realbin import Server, prometheus
 
 # The rate interval Grafana would pick for the synthetic 30 s spacing, and the range panels draw.
@@ -293,53 +300,8 @@ def test_packs_in_the_catalog_exist() -> None:
     assert {metric.pack for metric in CATALOG} <= packs
 
 
-DOCS_CATALOG = Path(__file__).parents[1] / "docs" / "metrics.md"
 # The packs app teams feed (the others read the components' own metrics or Tempo's).
 APP_PACKS = {"service-overview", "queues", "realtime", "llm", "workflows", "security", "slos"}
-# Labels no catalog row needs to promise: the target's, the histogram's, and Prometheus' own ALERTS.
-UNIVERSAL_LABELS = {"job", "instance", "le", "__name__"}
-BUILTIN_METRICS = {"ALERTS": {"alertname", "alertstate", "severity", "service"}}
-
-
-def catalog_labels(text: str) -> dict[str, set[str]]:
-    """docs/metrics.md as metric -> the words in backticks of its `labels` cells (label names and
-    the values the catalog gives for them), over every table row naming the metric."""
-    found: dict[str, set[str]] = {}
-    column: int | None = None
-    previous: set[str] = set()
-    for line in text.splitlines():
-        if not line.startswith("|"):
-            column = None
-            continue
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if cells[0] in ("metric", "series"):
-            column = cells.index("labels") if "labels" in cells else None
-            continue
-        if column is None or column >= len(cells):
-            continue
-        cell = cells[column]
-        words = previous if cell == "as above" else set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]+)`", cell))))
-        for name in re.findall(r"`([a-zA-Z_:][\w:]*)`", cells[0]):
-            found.setdefault(name, set()).update(words)
-        previous = words
-    return found
-
-
-def _labels_used(expr: str) -> set[str]:
-    """Label names a PromQL expression groups, matches or joins on."""
-    names = set(re.findall(r'[{,]\s*(\w+)\s*(?:=~|!~|!=|=)\s*"', expr))
-    for group in re.findall(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", expr):
-        names |= {name.strip() for name in group.split(",") if name.strip()}
-    return names
-
-
-def _metrics_read(expr: str, catalog: dict[str, set[str]]) -> list[str]:
-    tokens = set(re.findall(r"[a-zA-Z_:][\w:]*", expr))
-    return [
-        name
-        for name in [*catalog, *BUILTIN_METRICS]
-        if name in tokens or {name + suffix for suffix in ("_bucket", "_count", "_sum")} & tokens
-    ]
 
 
 def test_docs_metrics_catalog_names_what_the_panels_query() -> None:
@@ -363,13 +325,13 @@ def test_app_panels_use_only_catalogued_labels() -> None:
     for dashboard, query in PROMQL:
         if dashboard.source.parent.name not in APP_PACKS:
             continue
-        read = _metrics_read(query.text, catalog)
+        read = metrics_read(query.text, catalog)
         assert read, f"{query.where}: reads no metric of docs/metrics.md: {query.text}"
         allowed = UNIVERSAL_LABELS.union(
             *(catalog[name] if name in catalog else BUILTIN_METRICS[name] for name in read)
         )
         made = set(re.findall(r'label_replace\((?:[^()]|\([^()]*\))*?,\s*"(\w+)"', query.text))
-        if unknown := _labels_used(query.text) - allowed - made:
+        if unknown := labels_used(query.text) - allowed - made:
             problems.append(f"{query.where}: {sorted(unknown)} not listed for {read} in docs/metrics.md")
     assert not problems, "\n".join(problems)
 
@@ -380,7 +342,7 @@ def test_the_label_check_catches_an_undocumented_label() -> None:
     assert {"route", "handler", "path", "status", "code", "status_code"} <= catalog["http_requests_total"]
     assert {"route", "handler", "path", "status"} <= catalog["http_requests_errors_total"]  # "as above"
     assert "tenant" not in catalog["queue_depth"]
-    assert _labels_used('sum by (queue, tenant) (queue_depth{job=~"$service", tenant!=""})') == {
+    assert labels_used('sum by (queue, tenant) (queue_depth{job=~"$service", tenant!=""})') == {
         "queue",
         "tenant",
         "job",

@@ -18,6 +18,7 @@ from stack.rules.slo import WINDOWS
 from stack.settings import RULE_PACKS, Settings, load_settings, parse_settings
 from tests import realbin
 from tests.conftest import invoke, require_tool
+from tests.metrics_catalog import DOCS_CATALOG, UNIVERSAL_LABELS, catalog_labels, labels_used
 from tests.rulesupport import PROMTOOL_TESTS, alert_names, rules_of, seed_settings, write_rules
 
 RUNBOOKS = repo_root() / "docs" / "runbooks"
@@ -100,6 +101,55 @@ def test_promtool_unit_tests_an_slo_window_other_than_30d(tmp_path: Path) -> Non
     document = {"rule_files": ["slos.yml"], "evaluation_interval": "1m", "tests": [case]}
     (tmp_path / "window_test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
     result = _run([promtool, "test", "rules", "window_test.yml"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_promtool_unit_tests_a_good_over_total_slo(tmp_path: Path) -> None:
+    """The SLI as good/total PromQL (the seeds use errors/total) gives the same ratio and alerts."""
+    promtool = require_tool("promtool")
+    sli = {
+        "kind": "ratio",
+        "good": 'sum(rate(http_requests_total{job="api", status!~"5.."}[$window]))',
+        "total": 'sum(rate(http_requests_total{job="api"}[$window]))',
+    }
+    write_rules(parse_settings({"slos": [{"name": "good", "objective": 99.5, "window": "28d", "sli": sli}]}), tmp_path)
+    labels = {"slo": "good", "service": "good"}
+    case = {
+        "interval": "1m",
+        # 2% errors against a 0.5% budget: a 4x burn tickets (over 3x) but does not page (under 6x).
+        "input_series": [
+            {"series": 'http_requests_total{job="api", status="200"}', "values": "0+980x60"},
+            {"series": 'http_requests_total{job="api", status="500"}', "values": "0+20x60"},
+        ],
+        "promql_expr_test": [
+            {
+                "expr": f"round(slo:sli_error:ratio_rate{window}, 0.0001)",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": '{slo="good", service="good"}', "value": 0.02}],
+            }
+            for window in WINDOWS
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "30m",
+                "alertname": "SLOErrorBudgetBurn",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {**labels, "severity": "warning"},
+                        "exp_annotations": {
+                            "summary": "SLO good burns its error budget too fast",
+                            "description": "The error ratio of good (2%) burns the 28d error budget of its 99.5% "
+                            "objective faster than 3x (over 1d and 2h) or 1x (over 3d and 6h).",
+                            "runbook_url": "docs/runbooks/SLOErrorBudgetBurn.md",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    document = {"rule_files": ["slos.yml"], "evaluation_interval": "1m", "tests": [case]}
+    (tmp_path / "good_test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    result = _run([promtool, "test", "rules", "good_test.yml"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
@@ -392,3 +442,58 @@ def test_default_thresholds_are_the_issues() -> None:
         "critical",
     )
     assert alerts["WorkflowFailureRateHigh"]["labels"]["severity"] == "critical"
+
+
+APP_RULE_PACKS = ("http", "queues", "llm", "workflows", "realtime", "security")
+PROMQL_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+}
+
+
+def _metric_names(expr: str) -> set[str]:
+    """The series names a PromQL expression reads (functions, keywords, labels and strings removed)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"|\{[^}]*\}|\[[^\]]*\]|%\{\w+\}', " ", expr)
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    return {
+        token
+        for token in re.findall(r"[a-zA-Z_:][\w:]*(?!\s*\()(?=\W|$)", expr)
+        if token not in PROMQL_KEYWORDS and not token.startswith("stack:")
+    }
+
+
+@pytest.mark.parametrize("pack", APP_RULE_PACKS)
+def test_app_packs_read_only_catalogued_metrics_and_labels(pack: str) -> None:
+    """docs/metrics.md is what app teams emit against: every metric an app pack's rule reads is in it,
+    and every label the rule matches, groups or joins on is listed for one of those metrics."""
+    catalog = catalog_labels(DOCS_CATALOG.read_text(encoding="utf-8"))
+    bases = {name: name for name in catalog} | {
+        f"{name}{suffix}": name for name in catalog for suffix in ("_bucket", "_count", "_sum")
+    }
+    problems = []
+    for group in load_pack(pack).groups:
+        for rule in group["rules"]:
+            where = f"{pack} / {rule.get('alert') or rule['record']}"
+            names = _metric_names(rule["expr"])
+            assert names or "stack:" in rule["expr"], where
+            if missing := names - set(bases):
+                problems.append(f"{where}: {sorted(missing)} not in docs/metrics.md")
+            allowed = UNIVERSAL_LABELS.union(*(catalog[bases[name]] for name in names & set(bases)))
+            if unknown := labels_used(rule["expr"]) - allowed:
+                problems.append(f"{where}: labels {sorted(unknown)} not listed for {sorted(names)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_rule_catalog_check_sees_names_and_labels() -> None:
+    expr = 'sum by (job, tenant) (rate(queue_jobs_failed_total{state="x"}[5m])) / on (job) stack:a:b > %{limit}'
+    assert _metric_names(expr) == {"queue_jobs_failed_total"}
+    assert labels_used(expr) == {"job", "tenant", "state"}
