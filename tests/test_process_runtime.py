@@ -396,14 +396,19 @@ def test_a_port_taken_while_starting_is_recognised() -> None:
 
 
 def test_a_restarted_component_keeps_its_assigned_port(project: Path) -> None:
-    # Prometheus unpublished (its default, for the admin API): the runtime assigns its port, 9090
-    # when free, else one from the OS, so this holds whoever uses 9090 on this machine.
+    # Prometheus unpublished (its default, for the admin API): the runtime assigns its port. It
+    # would take 9090 when free, which other test runs here may take too while Prometheus restarts:
+    # the port it had before comes from the OS instead (kept while free, like 9090 would be).
     data = yaml.safe_load((project / "stack.yaml").read_text())
     data["components"]["prometheus"]["port"] = None
     (project / "stack.yaml").write_text(yaml.safe_dump(data))
     runtime = open_runtime(project)
+    state = runtime.state_file.load()
+    state.ports["prometheus"] = {"http": free_port()}
+    runtime.state_file.save(state)
     runtime.up()
     port = runtime.state_file.load().ports["prometheus"]["http"]
+    assert port == state.ports["prometheus"]["http"]
     # Only published ports are offered as URLs; Prometheus (admin API) stays internal.
     assert runtime.base_url("prometheus", "http") is None
     data = yaml.safe_load((project / "stack.yaml").read_text())
