@@ -148,8 +148,9 @@ def up(
     # Findings that do not stop the start (the process runtime's binary versions, for one).
     for warning in getattr(runtime, "warnings", []):
         step(f"Warning: {warning}")
-    step("Rendering the project")
-    render_to_disk(paths, settings)
+    if not getattr(runtime, "renders_itself", False):
+        step("Rendering the project")
+        render_to_disk(paths, settings)
     if pull and isinstance(runtime, PullsImages):
         try:
             missing = runtime.missing_images()

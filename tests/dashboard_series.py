@@ -231,6 +231,14 @@ CATALOG: list[Metric] = [
     _m("socket_active_connections", "gauge", "service-overview", 120, job=(CLASSIC_APP,)),
     # --- slos: the recording rules the renderer generates for each SLO ---
     _m("slo:objective:ratio", "gauge", "slos", 0.999, slo=("api-availability", "api-latency"), service=(CLASSIC_APP,)),
+    _m(
+        "slo:window:seconds",
+        "gauge",
+        "slos",
+        7 * 86400,
+        slo=("api-availability", "api-latency"),
+        service=(CLASSIC_APP,),
+    ),
     *(
         _m(
             f"slo:sli_error:ratio_rate{window}",
@@ -332,7 +340,7 @@ CATALOG: list[Metric] = [
         0.02,
         job=(WORKER,),
         activity_type=ACTIVITIES,
-        # Not in docs/metrics.md: an optional label the workflows dashboard shows when present.
+        # Optional in docs/metrics.md: the workflows dashboard shows failures by reason when present.
         reason=("timeout", "ApplicationError"),
     ),
     # --- security ---

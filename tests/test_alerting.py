@@ -21,6 +21,7 @@ from stack.render import render_project
 from stack.settings import Settings, load_settings, parse_settings
 from tests import realbin
 from tests.conftest import invoke, require_tool
+from tests.httpservers import http_server
 
 DATA = Path(__file__).parent / "data"
 SECRET_VALUES = {
@@ -212,12 +213,18 @@ def test_amtool_routes_by_severity(labels: list[str], receiver: str, tmp_path: P
 
 
 def test_real_alertmanager_silences_the_warning_under_a_critical(tmp_path: Path) -> None:
+    # The receivers point at a sink of our own on a free port: other test runs share this machine.
+    with http_server(lambda method, path, body: (200, b"")) as sink:
+        _check_inhibition(sink, tmp_path)
+
+
+def _check_inhibition(sink: str, tmp_path: Path) -> None:
     settings = parse_settings(
         {
             "alerting": {
                 "receivers": {
-                    "oncall": {"webhook": {"url": "http://127.0.0.1:9/page"}},
-                    "team": {"webhook": {"url": "http://127.0.0.1:9/ticket"}},
+                    "oncall": {"webhook": {"url": f"{sink}/page"}},
+                    "team": {"webhook": {"url": f"{sink}/ticket"}},
                 },
                 "page": "oncall",
                 "ticket": "team",

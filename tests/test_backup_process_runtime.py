@@ -35,7 +35,8 @@ def project(project_dir: Path) -> Iterator[Path]:
     binary("prometheus")
     binary("prometheus-alertmanager", "alertmanager")
     components = {name: {"enabled": False} for name in COMPONENT_NAMES}
-    components["prometheus"] = {"scrape_interval": "1s"}
+    # Ports from the OS, never 9090/9093 (other test runs on this machine may hold them).
+    components["prometheus"] = {"scrape_interval": "1s", "port": free_port()}
     components["alertmanager"] = {"port": free_port()}
     settings = {"project": "backup-proc", "runtime": "process", "components": components}
     (project_dir / "stack.yaml").write_text(yaml.safe_dump(settings))

@@ -9,7 +9,6 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,14 @@ from stack.dashboard_queries import Query, interpolate, or_variants, queries, va
 from stack.dashboards import Dashboard, load_dashboards
 from tests.conftest import require_tool
 from tests.dashboard_series import CATALOG, build_tsdb
+from tests.metrics_catalog import (
+    BUILTIN_METRICS,
+    DOCS_CATALOG,
+    UNIVERSAL_LABELS,
+    catalog_labels,
+    labels_used,
+    metrics_read,
+)
 from tests.realbin import Server, prometheus
 
 # The rate interval Grafana would pick for the synthetic 30 s spacing, and the range panels draw.
@@ -293,15 +300,53 @@ def test_packs_in_the_catalog_exist() -> None:
     assert {metric.pack for metric in CATALOG} <= packs
 
 
+# The packs app teams feed (the others read the components' own metrics or Tempo's).
+APP_PACKS = {"service-overview", "queues", "realtime", "llm", "workflows", "security", "slos"}
+
+
 def test_docs_metrics_catalog_names_what_the_panels_query() -> None:
-    """Once the signals catalog (docs/metrics.md) exists, every app-facing metric must be in it."""
-    catalog = Path(__file__).parents[1] / "docs" / "metrics.md"
-    if not catalog.exists():
-        pytest.skip("docs/metrics.md (the signals catalog) is not there yet")
-    text = catalog.read_text(encoding="utf-8")
-    app_packs = {"service-overview", "queues", "realtime", "llm", "workflows", "security", "slos"}
-    missing = [m.name for m in CATALOG if m.pack in app_packs and m.name not in text]
+    """docs/metrics.md is the contract: every app-facing metric of the synthetic data, with every
+    label the synthetic series carry, is in it."""
+    catalog = catalog_labels(DOCS_CATALOG.read_text(encoding="utf-8"))
+    app = [m for m in CATALOG if m.pack in APP_PACKS]
+    missing = sorted({m.name for m in app if m.name not in catalog})
     assert not missing, f"metrics the dashboards query that docs/metrics.md does not list: {missing}"
+    undocumented = sorted(
+        {f"{m.name}{{{label}}}" for m in app for label in m.labels if label not in catalog[m.name] | UNIVERSAL_LABELS}
+    )
+    assert not undocumented, f"labels of the synthetic series that docs/metrics.md does not list: {undocumented}"
+
+
+def test_app_panels_use_only_catalogued_labels() -> None:
+    """A panel of an app pack groups, filters and joins only on labels docs/metrics.md lists for the
+    metrics it reads (or that it makes itself with label_replace)."""
+    catalog = catalog_labels(DOCS_CATALOG.read_text(encoding="utf-8"))
+    problems = []
+    for dashboard, query in PROMQL:
+        if dashboard.source.parent.name not in APP_PACKS:
+            continue
+        read = metrics_read(query.text, catalog)
+        assert read, f"{query.where}: reads no metric of docs/metrics.md: {query.text}"
+        allowed = UNIVERSAL_LABELS.union(
+            *(catalog[name] if name in catalog else BUILTIN_METRICS[name] for name in read)
+        )
+        made = set(re.findall(r'label_replace\((?:[^()]|\([^()]*\))*?,\s*"(\w+)"', query.text))
+        if unknown := labels_used(query.text) - allowed - made:
+            problems.append(f"{query.where}: {sorted(unknown)} not listed for {read} in docs/metrics.md")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_label_check_catches_an_undocumented_label() -> None:
+    catalog = catalog_labels(DOCS_CATALOG.read_text(encoding="utf-8"))
+    assert {"activity_type", "reason"} <= catalog["temporal_activity_failures_total"]
+    assert {"route", "handler", "path", "status", "code", "status_code"} <= catalog["http_requests_total"]
+    assert {"route", "handler", "path", "status"} <= catalog["http_requests_errors_total"]  # "as above"
+    assert "tenant" not in catalog["queue_depth"]
+    assert labels_used('sum by (queue, tenant) (queue_depth{job=~"$service", tenant!=""})') == {
+        "queue",
+        "tenant",
+        "job",
+    }
 
 
 def test_the_check_catches_a_wrong_metric_name(loaded_prometheus: Loaded) -> None:

@@ -18,6 +18,7 @@ from stack.components.prometheus import Prometheus
 from stack.dashboard_queries import interpolate, queries
 from stack.dashboards import load_dashboards
 from stack.settings import parse_settings
+from stack.units import parse_duration
 from tests.conftest import require_tool
 from tests.dashboard_series import CLASSIC_APP, OTEL_APP, PY_APP, build_tsdb
 from tests.realbin import Server, prometheus
@@ -42,12 +43,21 @@ SLOS = [
         "objective": 99,
         "sli": {"kind": "availability", "selector": f'job="{PY_APP}"'},
     },
+    # A lenient objective over a week: budget left (the others are overspent) and a window not 30d.
+    {
+        "name": "py-best-effort",
+        "objective": 75,
+        "window": "7d",
+        "service": PY_APP,
+        "sli": {"kind": "availability", "selector": f'job="{PY_APP}"'},
+    },
 ]
 NAMES = [slo["name"] for slo in SLOS]
 
 
-def _instant(server: Server, expr: str) -> list[dict]:
-    reply = requests.post(f"{server.url}/api/v1/query", data={"query": expr}, timeout=10).json()
+def _instant(server: Server, expr: str, at: float | None = None) -> list[dict]:
+    data = {"query": expr} | ({"time": str(at)} if at is not None else {})
+    reply = requests.post(f"{server.url}/api/v1/query", data=data, timeout=10).json()
     assert reply["status"] == "success", f"{expr}: {reply}"
     return reply["data"]["result"]
 
@@ -110,3 +120,28 @@ def test_time_to_exhaustion_is_never_negative(with_slo_rules: Server) -> None:
     [query] = [q for q in queries(dashboard.model) if q.panel == "Time to exhaustion"]
     result = _instant(with_slo_rules, interpolate(query.text, {"slo": "|".join(NAMES)}, MACROS))
     assert result and all(float(r["value"][1]) >= 0 for r in result)
+
+
+def test_time_to_exhaustion_uses_each_slos_own_window(with_slo_rules: Server) -> None:
+    """remaining budget x the SLO's window / 1h burn rate, with the window stack.yaml gives the SLO."""
+    dashboard = next(d for d in load_dashboards(["slos"]))
+    [query] = [q for q in queries(dashboard.model) if q.panel == "Time to exhaustion"]
+    at = time.time()  # one instant for every query: the rules keep evaluating meanwhile
+
+    def by_slo(expr: str) -> dict[str, float]:
+        return {r["metric"]["slo"]: float(r["value"][1]) for r in _instant(with_slo_rules, expr, at)}
+
+    shown = by_slo(interpolate(query.text, {"slo": "|".join(NAMES)}, MACROS))
+    remaining = by_slo("slo:error_budget:remaining")
+    ratio_1h = by_slo("slo:sli_error:ratio_rate1h")
+    windows = by_slo("slo:window:seconds")
+    for slo in SLOS:
+        name = slo["name"]
+        window = parse_duration(slo.get("window", "30d"))
+        assert windows[name] == window, name
+        burn = ratio_1h[name] / (1 - slo["objective"] / 100)
+        assert shown[name] == pytest.approx(max(remaining[name], 0) * window / burn, rel=1e-9), name
+    # The case that proves the window is read, not assumed: budget left on a 7-day SLO.
+    name = "py-best-effort"
+    assert remaining[name] > 0 and windows[name] == 7 * 86400
+    assert shown[name] == pytest.approx(remaining[name] * 7 * 86400 / (ratio_1h[name] / 0.25), rel=1e-9)

@@ -3,7 +3,12 @@ real sshd, and the whole flow's docker invocations against a stand-in `docker` (
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import socket
+import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -533,3 +538,123 @@ def test_automatic_certificates_need_the_name_to_point_at_the_server(paths: Path
     )  # fmt: skip
     assert [c.name for c in blocking(checks, force=False)] == ["dns"]
     assert blocking(checks, force=True) == []
+
+
+# --- a server that accepts the connection but never completes the SSH handshake -------------
+
+
+@contextlib.contextmanager
+def _not_sshd(behaviour: str) -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that does what a busy, blocked or wrong server does to ssh:
+    `close` (sshd's MaxStartups, fail2ban), `silent` (no banner), `tls` (a TLS service's alert)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            if behaviour == "close":
+                connection.recv(256)  # the client's banner, so that closing sends FIN, not RST
+                connection.close()
+            elif behaviour == "tls":
+                # A TLS server's "protocol version" alert. (An HTTP server's text lines are skipped by
+                # ssh as pre-banner lines: that ends as `close`.)
+                connection.recv(256)
+                connection.sendall(b"\x15\x03\x03\x00\x02\x02\x46")
+                connection.close()
+            else:
+                held.append(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+# ssh keeps the first value of an option: these win over the deploy's ConnectTimeout=10.
+_QUICK = ["-o", "ConnectTimeout=2", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "meaning", "printed", "hint"),
+    [
+        (
+            "close",
+            "the server closed the connection before the SSH handshake",
+            "kex_exchange_identification: Connection closed by remote host",
+            "sshd's MaxStartups",
+        ),
+        (
+            "silent",
+            "the server accepted the connection but sent no SSH banner in time",
+            "Connection timed out during banner exchange",
+            "ConnectTimeout=30",
+        ),
+        (
+            "tls",
+            "the service on that port does not speak SSH",
+            "kex_exchange_identification: banner line contains invalid characters",
+            "check the port",
+        ),
+    ],
+)
+def test_a_failed_ssh_handshake_is_one_clear_line(behaviour: str, meaning: str, printed: str, hint: str) -> None:
+    if not shutil.which("ssh"):
+        pytest.skip("ssh is not installed: `make test-deps` installs openssh-client")
+    with _not_sshd(behaviour) as port:
+        target = parse_target(f"ssh://ops@127.0.0.1:{port}")
+        with pytest.raises(StackError) as caught:
+            run_remote(target, "true", options=_QUICK)
+        assert caught.value.message == f"ssh ops@127.0.0.1: {meaning} ({printed})"
+        assert caught.value.hint is not None and hint in caught.value.hint
+        assert "\n" not in caught.value.one_line()
+        if behaviour == "close":
+            with pytest.raises(StackError) as caught, open_tunnel(target, [3000], options=_QUICK):
+                pass
+            assert caught.value.message == f"ssh tunnel to ops@127.0.0.1: {meaning} ({printed})"
+
+
+def test_a_failed_handshake_through_docker_s_ssh_is_one_clear_line(project_dir: Path, fake_docker: FakeDocker) -> None:
+    if not shutil.which("ssh"):
+        pytest.skip("ssh is not installed: `make test-deps` installs openssh-client")
+    with _not_sshd("close") as port:
+        # What the real ssh prints, wrapped the way docker's connection helper reports it.
+        ssh = subprocess.run(
+            ["ssh", *_QUICK, "-p", str(port), "ops@127.0.0.1", "docker", "system", "dial-stdio"],
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    assert ssh.returncode == 255
+    host = f"ssh://ops@127.0.0.1:{port}"
+    fake_docker.scenario(
+        {
+            "when": ["--host", host, "version"],
+            "stderr": 'error during connect: Get "http://docker.example.com/v1.50/version": command [ssh -o '
+            f"ConnectTimeout=30 -T -l ops -p {port} -- 127.0.0.1 docker system dial-stdio] has exited with exit "
+            "status 255, make sure the URL is valid, and Docker 18.09 or later is installed on the remote host: "
+            f"stderr={ssh.stderr}",
+            "rc": 1,
+        }
+    )
+    result = invoke("status", "--host", host)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(
+        f"Error: no Docker engine answers at {host}: the server closed the connection before the SSH handshake "
+        "(kex_exchange_identification: Connection closed by remote host) (hint: sshd turned this client away"
+    )
+    assert f"try `ssh -v {host}`" in result.stderr
+    assert "Traceback" not in result.stderr

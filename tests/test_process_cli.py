@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,9 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stack.resources import repo_root
 from tests.backup_helpers import query_range, write_known_series
 from tests.conftest import invoke
 from tests.realbin import binary, free_port
+from tests.test_docker_e2e import engine_problem
 from tests.test_process_runtime import _fake_binary, _settings_text, open_runtime, processes_under
 
 
@@ -215,3 +221,31 @@ def test_logs_follow_ends_when_the_stack_stops(project: Path) -> None:
     follower.join(timeout=10)
     assert not follower.is_alive()
     assert any("Listening on" in line for line in lines)
+
+
+def test_make_up_without_docker_points_at_the_process_runtime(tmp_path: Path) -> None:
+    """The README's first command, through the real Makefile, on a machine without a Docker engine."""
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    if shutil.which("docker") and engine_problem() is None:
+        pytest.skip("a Docker engine answers here")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STACK_")}
+    venv = Path(sys.prefix)
+    # `-o install`: this virtualenv is the one running the tests, already installed.
+    done = subprocess.run(
+        ["make", "-f", str(repo_root() / "Makefile"), "-o", "install", "--no-print-directory", "up", f"VENV={venv}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert done.stdout == ""
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("make: ")]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("Error: ")
+    assert "Docker" in errors[0]
+    assert "stack up --runtime process" in errors[0]
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []

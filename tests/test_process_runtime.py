@@ -31,12 +31,14 @@ from tests.realbin import binary, free_port
 
 
 def _settings_text(alertmanager_port: int, extra: dict[str, Any] | None = None) -> str:
+    """Prometheus and Alertmanager only, both at ports the OS gave: never 9090/9093, which other
+    test runs on this machine may hold."""
     data: dict[str, Any] = {
         "project": "proc-test",
         "runtime": "process",
         "components": {name: {"enabled": False} for name in COMPONENT_NAMES},
     }
-    data["components"]["prometheus"] = {"scrape_interval": "1s"}
+    data["components"]["prometheus"] = {"scrape_interval": "1s", "port": free_port()}
     data["components"]["alertmanager"] = {"port": alertmanager_port}
     for key, value in (extra or {}).items():
         if key == "components":
@@ -133,10 +135,9 @@ def test_up_status_alert_and_down_with_real_binaries(project: Path) -> None:
     listed = json.loads(runtime.http("alertmanager", "http", "/api/v2/alerts").body)
     assert [a["labels"]["alertname"] for a in listed] == ["ProcessRuntimeTest"]
 
-    # Only the published port is offered as a URL; Prometheus (admin API) stays internal.
+    # Published ports are offered as URLs.
     am_port = runtime.settings.component("alertmanager").port
     assert runtime.base_url("alertmanager", "http") == f"http://localhost:{am_port}"
-    assert runtime.base_url("prometheus", "http") is None
 
     # Logs are per-component files, read back by logs().
     assert any("Server is ready to receive web requests" in line for line in runtime.logs("prometheus"))
@@ -395,9 +396,21 @@ def test_a_port_taken_while_starting_is_recognised() -> None:
 
 
 def test_a_restarted_component_keeps_its_assigned_port(project: Path) -> None:
+    # Prometheus unpublished (its default, for the admin API): the runtime assigns its port. It
+    # would take 9090 when free, which other test runs here may take too while Prometheus restarts:
+    # the port it had before comes from the OS instead (kept while free, like 9090 would be).
+    data = yaml.safe_load((project / "stack.yaml").read_text())
+    data["components"]["prometheus"]["port"] = None
+    (project / "stack.yaml").write_text(yaml.safe_dump(data))
     runtime = open_runtime(project)
+    state = runtime.state_file.load()
+    state.ports["prometheus"] = {"http": free_port()}
+    runtime.state_file.save(state)
     runtime.up()
     port = runtime.state_file.load().ports["prometheus"]["http"]
+    assert port == state.ports["prometheus"]["http"]
+    # Only published ports are offered as URLs; Prometheus (admin API) stays internal.
+    assert runtime.base_url("prometheus", "http") is None
     data = yaml.safe_load((project / "stack.yaml").read_text())
     data["components"]["prometheus"]["retention"] = "3d"
     (project / "stack.yaml").write_text(yaml.safe_dump(data))
@@ -448,3 +461,25 @@ def test_data_dir_holds_one_directory_per_project(project: Path) -> None:
     assert (project / "var/stack/proc-test/logs/prometheus.log").stat().st_mode & 0o777 == 0o600
     runtime.down(volumes=True)
     assert processes_under(project) == []
+
+
+def test_lifecycle_up_renders_the_project_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stack.project
+    import stack.runtime.localrender
+    from stack import lifecycle
+
+    renders: list[str] = []
+    for module in (stack.project, stack.runtime.localrender):
+        original = module.render_project
+
+        def counted(*args: Any, _original: Any = original, _name: str = module.__name__, **kwargs: Any) -> Any:
+            renders.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, "render_project", counted)
+    paths = Paths.discover(project / "stack.yaml")
+    result = lifecycle.up(paths, load(paths), open_runtime(project), timeout=60)
+    assert result.readiness.ok
+    # Rendered for this machine as the processes start; no compose file that nothing would read.
+    assert renders == ["stack.runtime.localrender"]
+    assert not paths.compose_file.exists()

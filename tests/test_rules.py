@@ -18,6 +18,7 @@ from stack.rules.slo import WINDOWS
 from stack.settings import RULE_PACKS, Settings, load_settings, parse_settings
 from tests import realbin
 from tests.conftest import invoke, require_tool
+from tests.metrics_catalog import DOCS_CATALOG, UNIVERSAL_LABELS, catalog_labels, labels_used
 from tests.rulesupport import PROMTOOL_TESTS, alert_names, rules_of, seed_settings, write_rules
 
 RUNBOOKS = repo_root() / "docs" / "runbooks"
@@ -52,6 +53,104 @@ def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
         shutil.copy(test, tmp_path / test.name)
     result = _run([promtool, "test", "rules", *(test.name for test in tests)], cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_promtool_unit_tests_an_slo_window_other_than_30d(tmp_path: Path) -> None:
+    """The window reaches slo:window:seconds, the window ratio and the alert text (seed SLOs are all 30d)."""
+    promtool = require_tool("promtool")
+    slo = {"name": "weekly", "objective": 99, "window": "7d", "sli": {"kind": "availability", "selector": 'job="api"'}}
+    write_rules(parse_settings({"slos": [slo]}), tmp_path)
+    labels = '{slo="weekly", service="weekly"}'
+    case = {
+        "interval": "1m",
+        # 2% errors against a 1% budget: the week's budget is overspent twice over.
+        "input_series": [
+            {"series": 'http_requests_total{job="api", status="200"}', "values": "0+980x60"},
+            {"series": 'http_requests_total{job="api", status="500"}', "values": "0+20x60"},
+        ],
+        "promql_expr_test": [
+            {
+                "expr": "slo:window:seconds",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": "slo:window:seconds" + labels, "value": 604800}],
+            },
+            {
+                "expr": "round(slo:error_budget:remaining, 0.001)",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": labels, "value": -1}],
+            },
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "30m",
+                "alertname": "SLOErrorBudgetExhausted",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {"severity": "warning", "slo": "weekly", "service": "weekly"},
+                        "exp_annotations": {
+                            "summary": "SLO weekly has -100% of its error budget left",
+                            "description": "Less than 5% of the 7d error budget of weekly (99%) remains: "
+                            "freeze risky changes.",
+                            "runbook_url": "docs/runbooks/SLOErrorBudgetExhausted.md",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    document = {"rule_files": ["slos.yml"], "evaluation_interval": "1m", "tests": [case]}
+    (tmp_path / "window_test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    result = _run([promtool, "test", "rules", "window_test.yml"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_promtool_unit_tests_a_good_over_total_slo(tmp_path: Path) -> None:
+    """The SLI as good/total PromQL (the seeds use errors/total) gives the same ratio and alerts."""
+    promtool = require_tool("promtool")
+    sli = {
+        "kind": "ratio",
+        "good": 'sum(rate(http_requests_total{job="api", status!~"5.."}[$window]))',
+        "total": 'sum(rate(http_requests_total{job="api"}[$window]))',
+    }
+    write_rules(parse_settings({"slos": [{"name": "good", "objective": 99.5, "window": "28d", "sli": sli}]}), tmp_path)
+    labels = {"slo": "good", "service": "good"}
+    case = {
+        "interval": "1m",
+        # 2% errors against a 0.5% budget: a 4x burn tickets (over 3x) but does not page (under 6x).
+        "input_series": [
+            {"series": 'http_requests_total{job="api", status="200"}', "values": "0+980x60"},
+            {"series": 'http_requests_total{job="api", status="500"}', "values": "0+20x60"},
+        ],
+        "promql_expr_test": [
+            {
+                "expr": f"round(slo:sli_error:ratio_rate{window}, 0.0001)",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": '{slo="good", service="good"}', "value": 0.02}],
+            }
+            for window in WINDOWS
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "30m",
+                "alertname": "SLOErrorBudgetBurn",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {**labels, "severity": "warning"},
+                        "exp_annotations": {
+                            "summary": "SLO good burns its error budget too fast",
+                            "description": "The error ratio of good (2%) burns the 28d error budget of its 99.5% "
+                            "objective faster than 3x (over 1d and 2h) or 1x (over 3d and 6h).",
+                            "runbook_url": "docs/runbooks/SLOErrorBudgetBurn.md",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    document = {"rule_files": ["slos.yml"], "evaluation_interval": "1m", "tests": [case]}
+    (tmp_path / "good_test.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    result = _run([promtool, "test", "rules", "good_test.yml"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
 def _covered() -> tuple[set[str], set[str]]:
@@ -168,7 +267,12 @@ def test_slo_rules_have_every_window_and_the_budget(tmp_path: Path) -> None:
     for slo in ("api-availability", "api-latency", "api-errors", "checkout-latency"):
         for window in WINDOWS:
             assert (f"slo:sli_error:ratio_rate{window}", slo) in recorded
-        for name in ("slo:sli_error:ratio_rate_window", "slo:objective:ratio", "slo:error_budget:remaining"):
+        for name in (
+            "slo:sli_error:ratio_rate_window",
+            "slo:objective:ratio",
+            "slo:window:seconds",
+            "slo:error_budget:remaining",
+        ):
             assert (name, slo) in recorded
     checkout = [
         r for r in rules if r.get("record") == "slo:sli_error:ratio_rate5m" and r["labels"]["slo"] == "checkout-latency"
@@ -263,3 +367,133 @@ def test_a_bad_rule_file_is_one_clear_line(project_dir: Path, content: str | Non
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: stack.yaml:2: rules.files: rule file ")
     assert problem in result.stderr and "(hint: give a Prometheus rule file" in result.stderr
+
+
+def test_burn_rate_alerts_pair_the_sre_workbook_windows(tmp_path: Path) -> None:
+    """Page at 14.4x over 1h and 5m or 6x over 6h and 30m; ticket at 3x over 1d and 2h or 1x over 3d
+    and 6h; budget exhausted below 5%: for a 99.9% SLO the error-ratio limits are burn x 0.001."""
+    rules = [r for r in rules_of(write_rules(seed_settings(), tmp_path)) if r.get("labels", {}).get("slo")]
+    alerts = [r for r in rules if r.get("alert") and r["labels"]["slo"] == "api-availability"]
+    term = re.compile(
+        r'\(slo:sli_error:ratio_rate(\w+)\{slo="api-availability"\} > ([\d.]+)'
+        r' and slo:sli_error:ratio_rate(\w+)\{slo="api-availability"\} > ([\d.]+)\)'
+    )
+    pairs = {
+        (rule["labels"]["severity"], long, short, float(limit))
+        for rule in alerts
+        if rule["alert"] == "SLOErrorBudgetBurn"
+        for long, limit, short, same in term.findall(rule["expr"])
+        if limit == same
+    }
+    assert pairs == {
+        ("critical", "1h", "5m", 0.0144),
+        ("critical", "6h", "30m", 0.006),
+        ("warning", "1d", "2h", 0.003),
+        ("warning", "3d", "6h", 0.001),
+    }
+    [exhausted] = [rule for rule in alerts if rule["alert"] == "SLOErrorBudgetExhausted"]
+    assert exhausted["expr"] == 'slo:error_budget:remaining{slo="api-availability"} < 0.05'
+
+
+def test_starter_shows_the_four_seed_slos() -> None:
+    """Availability 99.9%, 95% of requests under 500 ms, errors under 0.1%, a critical endpoint 99% under 1 s."""
+    seeds = {slo.name: slo for slo in seed_settings().slos}
+    assert len(seeds) == 4
+    summary = {(slo.sli.kind, slo.objective, slo.sli.threshold) for slo in seeds.values()}
+    assert summary == {
+        ("availability", 99.9, None),
+        ("latency", 95, 0.5),
+        ("ratio", 99.9, None),
+        ("latency", 99, 1),
+    }
+    assert seeds["api-errors"].sli.errors and 'route="/checkout"' in seeds["checkout-latency"].sli.selector
+
+
+def test_default_thresholds_are_the_issues() -> None:
+    """The defaults the signals issue states (each is also exercised by a promtool case)."""
+    defaults = {name: {key: t.default for key, t in load_pack(name).thresholds.items()} for name in pack_names()}
+    expected = {
+        ("http", "error_ratio_warning"): 0.01,
+        ("http", "error_ratio_critical"): 0.05,
+        ("http", "latency_p95_warning"): 1,
+        ("http", "latency_p95_critical"): 2,
+        ("queues", "waiting_jobs"): 500,
+        ("queues", "queue_depth"): 100,
+        ("queues", "tick_p95_seconds"): 2,
+        ("llm", "budget_usage_warning"): 0.8,
+        ("llm", "budget_usage_critical"): 0.95,
+        ("workflows", "workflow_failure_ratio"): 0.1,
+        ("realtime", "min_connections"): 1,
+        ("realtime", "max_connections"): 5000,
+        ("security", "auth_failures_per_minute"): 10,
+        ("stack", "memory_ratio"): 0.85,
+        ("stack", "volume_ratio"): 0.9,
+    }
+    assert {key: defaults[key[0]][key[1]] for key in expected} == expected
+    alerts = {
+        rule["alert"]: rule
+        for name in pack_names()
+        for group in load_pack(name).groups
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert (alerts["StackComponentDown"]["for"], alerts["StackComponentDown"]["labels"]["severity"]) == (
+        "2m",
+        "critical",
+    )
+    assert alerts["WorkflowFailureRateHigh"]["labels"]["severity"] == "critical"
+
+
+APP_RULE_PACKS = ("http", "queues", "llm", "workflows", "realtime", "security")
+PROMQL_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+}
+
+
+def _metric_names(expr: str) -> set[str]:
+    """The series names a PromQL expression reads (functions, keywords, labels and strings removed)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"|\{[^}]*\}|\[[^\]]*\]|%\{\w+\}', " ", expr)
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    return {
+        token
+        for token in re.findall(r"[a-zA-Z_:][\w:]*(?!\s*\()(?=\W|$)", expr)
+        if token not in PROMQL_KEYWORDS and not token.startswith("stack:")
+    }
+
+
+@pytest.mark.parametrize("pack", APP_RULE_PACKS)
+def test_app_packs_read_only_catalogued_metrics_and_labels(pack: str) -> None:
+    """docs/metrics.md is what app teams emit against: every metric an app pack's rule reads is in it,
+    and every label the rule matches, groups or joins on is listed for one of those metrics."""
+    catalog = catalog_labels(DOCS_CATALOG.read_text(encoding="utf-8"))
+    bases = {name: name for name in catalog} | {
+        f"{name}{suffix}": name for name in catalog for suffix in ("_bucket", "_count", "_sum")
+    }
+    problems = []
+    for group in load_pack(pack).groups:
+        for rule in group["rules"]:
+            where = f"{pack} / {rule.get('alert') or rule['record']}"
+            names = _metric_names(rule["expr"])
+            assert names or "stack:" in rule["expr"], where
+            if missing := names - set(bases):
+                problems.append(f"{where}: {sorted(missing)} not in docs/metrics.md")
+            allowed = UNIVERSAL_LABELS.union(*(catalog[bases[name]] for name in names & set(bases)))
+            if unknown := labels_used(rule["expr"]) - allowed:
+                problems.append(f"{where}: labels {sorted(unknown)} not listed for {sorted(names)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_rule_catalog_check_sees_names_and_labels() -> None:
+    expr = 'sum by (job, tenant) (rate(queue_jobs_failed_total{state="x"}[5m])) / on (job) stack:a:b > %{limit}'
+    assert _metric_names(expr) == {"queue_jobs_failed_total"}
+    assert labels_used(expr) == {"job", "tenant", "state"}

@@ -1,7 +1,8 @@
 """Pack 3: SLOs and error budgets, from the recording rules the renderer generates per SLO.
 
-Series (each with `slo` and `service` labels): slo:objective:ratio, slo:sli_error:ratio_rate<window>
-for 5m 30m 1h 2h 6h 1d 3d and the whole SLO window (ratio_rate_window), slo:error_budget:remaining.
+Series (each with `slo` and `service` labels): slo:objective:ratio, slo:window:seconds,
+slo:sli_error:ratio_rate<window> for 5m 30m 1h 2h 6h 1d 3d and the whole SLO window
+(ratio_rate_window), slo:error_budget:remaining.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from dashboard_packs.model import (
 SLO = 'slo=~"$slo"'
 BY = "slo, service"
 SLO_VARIABLE = query_variable("slo", "SLO", "label_values(slo:objective:ratio, slo)", description="SLOs in stack.yaml.")
-# The SLO window is 30 days unless stack.yaml says otherwise; used only for the time-to-exhaustion estimate.
-WINDOW_SECONDS = 30 * 86400
 BUDGET_STEPS = thresholds((None, "red"), (0.05, "orange"), (0.25, "green"))
 BURN_STEPS = thresholds((None, "green"), (1, "orange"), (6, "red"))
 
@@ -36,6 +35,13 @@ def series(name: str) -> str:
 def burn_rate(window: str) -> str:
     """How many times faster than sustainable the budget burns over `window` (1 = exactly on budget)."""
     return f"{series(f'slo:sli_error:ratio_rate{window}')} / (1 - {series('slo:objective:ratio')})"
+
+
+def time_to_exhaustion() -> str:
+    """Seconds until the budget is spent at the 1h burn rate: at burn rate 1 the whole budget lasts
+    the SLO's window, so what remains lasts remaining * window / burn rate."""
+    remaining = f"clamp_min({series('slo:error_budget:remaining')}, 0)"
+    return f"{remaining} * {series('slo:window:seconds')} / ({burn_rate('1h')} > 0)"
 
 
 def board() -> Board:
@@ -136,9 +142,9 @@ def board() -> Board:
         stat(
             "Time to exhaustion",
             "At the last hour's burn rate, how long until the error budget is gone (0: already "
-            f"overspent; window assumed {WINDOW_SECONDS // 86400} days).",
+            "overspent), from each SLO's own window (slo:window:seconds).",
             prom(
-                f"clamp_min({series('slo:error_budget:remaining')}, 0) * {WINDOW_SECONDS} / ({burn_rate('1h')} > 0)",
+                time_to_exhaustion(),
                 "{{slo}}",
                 instant=True,
             ),

@@ -19,6 +19,7 @@ from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wa
 
 from stack.deploy.target import Target
 from stack.errors import StackError
+from stack.ssh_errors import handshake_failure
 from stack.tools import ToolResult, run, which
 
 SSH_OPTIONS_ENV = "STACK_SSH_OPTIONS"
@@ -38,8 +39,12 @@ def user_options() -> list[str]:
 
 
 def ssh_argv(target: Target, *extra: str, options: Sequence[str] | None = None) -> list[str]:
-    """`ssh [options] [-p port] user@host [extra...]`."""
-    argv = [ssh_binary(), *BASE_OPTIONS, *(user_options() if options is None else options)]
+    """`ssh [options] [-p port] user@host [extra...]`.
+
+    The given (or STACK_SSH_OPTIONS) options come first: ssh keeps the first value of an option, so
+    they win over the defaults (a longer ConnectTimeout for a slow link, say).
+    """
+    argv = [ssh_binary(), *(user_options() if options is None else options), *BASE_OPTIONS]
     if target.port:
         argv += ["-p", str(target.port)]
     return [*argv, target.destination, *extra]
@@ -50,14 +55,23 @@ def first_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def ssh_failure(stderr: str, destination: str, *, what: str = "ssh") -> StackError:
+    """One clear line for what a failed ssh printed: the handshake failures named, with a hint."""
+    failure = handshake_failure(stderr)
+    if failure:
+        message = f"{what} {destination}: {failure.meaning} ({failure.printed})"
+        return StackError(message, hint=failure.hint.format(destination=destination))
+    return StackError(
+        f"{what} {destination}: {first_line(stderr) or 'connection failed'}",
+        hint="check that `ssh " + destination + "` works without a password prompt (key or agent)",
+    )
+
+
 def run_remote(target: Target, script: str, *, timeout: float = 30, options: Sequence[str] | None = None) -> ToolResult:
     """Run `script` with /bin/sh on the server; raise StackError when ssh itself fails (exit 255)."""
     result = run(ssh_argv(target, "sh", "-c", shlex.quote(script), options=options), timeout=timeout)
     if result.returncode == 255:
-        raise StackError(
-            f"ssh {target.destination}: {first_line(result.stderr) or 'connection failed'}",
-            hint="check that `ssh " + target.destination + "` works without a password prompt (key or agent)",
-        )
+        raise ssh_failure(result.stderr, target.destination)
     return result
 
 
@@ -136,11 +150,10 @@ def open_tunnel(
                 ) from None
             if process.poll() is not None:
                 errors.seek(0)
-                message = first_line(errors.read().decode("utf-8", errors="replace"))
-                raise StackError(
-                    f"ssh tunnel to {target.destination}: {message or f'ssh exited with {process.returncode}'}",
-                    hint="check that `ssh " + target.destination + "` works without a password prompt",
-                )
+                printed = errors.read().decode("utf-8", errors="replace")
+                if not first_line(printed):
+                    printed = f"ssh exited with {process.returncode}"
+                raise ssh_failure(printed, target.destination, what="ssh tunnel to")
             yield tunnel
         finally:
             if process.poll() is None:

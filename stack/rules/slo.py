@@ -4,6 +4,7 @@ For every SLO in stack.yaml (label `slo`):
   slo:sli_error:ratio_rate<W>      for W in 5m 30m 1h 2h 6h 1d 3d (the burn-rate windows)
   slo:sli_error:ratio_rate_window  over the SLO window (average of the 5m ratio)
   slo:objective:ratio              the objective as a ratio (0.999)
+  slo:window:seconds               the SLO window in seconds (2592000 for 30d), for time-to-exhaustion
   slo:error_budget:remaining       1 - spent share of the budget over the window (negative: overspent)
 and the alerts of the Google SRE workbook: page (critical) at 14.4x over 1h and 5m or 6x over 6h
 and 30m; ticket (warning) at 3x over 1d and 2h or 1x over 3d and 6h; budget exhausted below 5%.
@@ -15,6 +16,7 @@ from typing import Any
 
 from stack.rules.packs import format_number, runbook_url
 from stack.settings import SliSettings, SloSettings
+from stack.units import parse_duration
 from stack.yamlio import dumps
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -50,6 +52,12 @@ def _le_matcher(threshold: float) -> str:
     return f'le="{text}"'
 
 
+def _traffic(total: str) -> str:
+    # Without traffic the ratio is 0/0 = NaN, and one NaN sample makes the window's average (and so
+    # the error budget) NaN for the whole window: record nothing for a quiet window instead.
+    return f"({total} > 0)"
+
+
 def error_ratio_expr(sli: SliSettings, window: str) -> str:
     """PromQL for the share of bad events of `sli` over `window`."""
     names = _OTEL if sli.convention == "otel" else _CLASSIC
@@ -60,19 +68,19 @@ def error_ratio_expr(sli: SliSettings, window: str) -> str:
         errors = f"sum(rate({metric}{_selector(sli.selector, bad)}[{window}]))"
         total = f"sum(rate({metric}{_selector(sli.selector)}[{window}]))"
         # No 5xx series at all means no errors, not no data.
-        return f"({errors} or {total} * 0)\n/\n{total}"
+        return f"({errors} or {total} * 0)\n/\n{_traffic(total)}"
     if sli.kind == "latency":
         assert sli.threshold is not None
         base = sli.metric or names["histogram"]
         good = f"sum(rate({base}_bucket{_selector(sli.selector, _le_matcher(sli.threshold))}[{window}]))"
         total = f"sum(rate({base}_count{_selector(sli.selector)}[{window}]))"
-        return f"1 - (\n{good}\n/\n{total}\n)"
+        return f"1 - (\n{good}\n/\n{_traffic(total)}\n)"
     assert sli.total is not None
     total = sli.total.replace("$window", window)
     if sli.errors is not None:
-        return f"({sli.errors.replace('$window', window)})\n/\n({total})"
+        return f"({sli.errors.replace('$window', window)})\n/\n{_traffic(f'({total})')}"
     assert sli.good is not None
-    return f"1 - (\n({sli.good.replace('$window', window)})\n/\n({total})\n)"
+    return f"1 - (\n({sli.good.replace('$window', window)})\n/\n{_traffic(f'({total})')}\n)"
 
 
 def _labels(slo: SloSettings) -> dict[str, str]:
@@ -101,6 +109,12 @@ def slo_groups(slo: SloSettings, runbook_base: str) -> list[dict[str, Any]]:
         {
             "record": "slo:objective:ratio",
             "expr": f"vector({format_number(round(slo.objective / 100, 12))})",
+            "labels": dict(labels),
+        },
+        {
+            # Dashboards turn a burn rate into a time left with it: the window is per SLO, not 30d.
+            "record": "slo:window:seconds",
+            "expr": f"vector({format_number(parse_duration(slo.window))})",
             "labels": dict(labels),
         },
         {

@@ -25,6 +25,7 @@ from stack.paths import Paths
 from stack.runtime.base import HttpReply, PathNotFound, ServiceState
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore, compose_environment
 from stack.settings import Settings
+from stack.ssh_errors import handshake_failure
 from stack.tools import ToolResult
 from stack.tools import run as run_tool
 
@@ -79,6 +80,14 @@ def _first_error_line(stderr: str) -> str:
 
 def explain(stderr: str, settings: Settings, *, command: list[str] | None = None, action: str = "docker") -> StackError:
     """One clear StackError for what docker printed on stderr (engine down, port in use, pull failure...)."""
+    failure = handshake_failure(stderr)
+    if failure:
+        # docker's own ssh (DOCKER_HOST=ssh://...) reached the server, but no SSH session followed.
+        where = _engine_host(command)
+        return RuntimeUnavailable(
+            f"no Docker engine answers at {where or 'the ssh:// host'}: {failure.meaning} ({failure.printed})",
+            hint=failure.hint.format(destination=where if where and "://" in where else "user@server"),
+        )
     match = _ENGINE_DOWN.search(stderr)
     if match:
         if match.group("perm"):
@@ -112,6 +121,15 @@ def explain(stderr: str, settings: Settings, *, command: list[str] | None = None
         subject = f"cannot pull {image}" if image else "cannot pull an image"
         return DockerError(f"{subject}: {_clean(match.group('what'))}", hint=hint, command=command, stderr=stderr)
     return DockerError(f"{action} failed: {_first_error_line(stderr)}", command=command, stderr=stderr)
+
+
+def _engine_host(command: list[str] | None) -> str | None:
+    """The --host (or --context) a docker command was given."""
+    argv = command or []
+    for flag in ("--host", "--context"):
+        if flag in argv[:-1]:
+            return argv[argv.index(flag) + 1]
+    return None
 
 
 def _clean(text: str) -> str:

@@ -135,6 +135,9 @@ def _url_host(host: str) -> str:
 
 class ProcessRuntime:
     name = "process"
+    # Configs are rendered for this machine as processes start (127.0.0.1, the ports assigned
+    # then): lifecycle.up writes no compose file for it, which nothing here would read.
+    renders_itself = True
 
     def __init__(self, settings: Settings, paths: Paths) -> None:
         self.settings, self.paths = settings, paths
