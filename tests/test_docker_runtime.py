@@ -3,8 +3,10 @@ against a stand-in `docker` executable that plays back recorded output (tests/fa
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -764,3 +766,158 @@ def test_up_still_works_when_the_engine_api_is_out_of_reach(project_dir: Path, f
     assert result.exit_code == 0, result.output
     assert "Pulling" not in result.stderr
     assert fake_docker.compose_calls("up")[-1][-2:] == ["--pull", "missing"]
+
+
+PROMETHEUS_VOLUME = "observability_prometheus-data"
+
+
+def _stopped_prometheus(new_id: str | None = None) -> tuple[str, dict[str, object]]:
+    """The recorded ps and inspect of a stack whose Prometheus is stopped (`stack restore` stopped it),
+    its container's Mounts as `docker container inspect` prints them for a compose named volume."""
+    rows = [json.loads(line) for line in recorded("ps-all-running.jsonl").splitlines()]
+    row = next(r for r in rows if r["Service"] == "prometheus")
+    inspected = next(c for c in json.loads(recorded("inspect-all-running.json")) if c["Id"].startswith(row["ID"]))
+    row.update(State="exited", Status="Exited (0) 5 seconds ago")
+    if new_id:
+        row.update(ID=new_id, State="created", Status="Created")
+    inspected = {
+        **inspected,
+        "State": {**inspected["State"], "Status": "exited", "Running": False},
+        "Mounts": [
+            {
+                "Type": "volume",
+                "Name": PROMETHEUS_VOLUME,
+                "Source": f"/var/lib/docker/volumes/{PROMETHEUS_VOLUME}/_data",
+                "Destination": "/prometheus",
+                "Driver": "local",
+                "Mode": "z",
+                "RW": True,
+                "Propagation": "",
+            },
+            {
+                "Type": "bind",
+                "Source": "/srv/stack/.stack/rendered/prometheus/prometheus.yml",
+                "Destination": "/etc/prometheus/prometheus.yml",
+                "Mode": "ro",
+                "RW": False,
+                "Propagation": "rprivate",
+            },
+        ],
+    }
+    return "\n".join(json.dumps(r) for r in rows) + "\n", inspected
+
+
+def _tar_with(name: str, data: bytes) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def _docker_calls(fake_docker: FakeDocker) -> list[list[str]]:
+    """What the runtime asked docker to do (the engine and context look-ups left out)."""
+    return [argv for argv in fake_docker.calls() if argv[:1] != ["context"] and "version" not in argv]
+
+
+COMPOSE = ["compose", "--project-name", "observability"]
+PS = [*COMPOSE, "ps", "--all", "--format", "json"]
+
+
+def test_replace_state_removes_and_recreates_the_volume_then_puts_the_archive(
+    paths: Paths, fake_docker: FakeDocker, engine: FakeEngine
+) -> None:
+    before, inspected = _stopped_prometheus()
+    new_id = "5e1f0c2d9a77"
+    after, _ = _stopped_prometheus(new_id=new_id)
+    fake_docker.scenario(
+        {"when": ["compose", "ps"], "replies": [{"stdout": before}, {"stdout": after}]},
+        {"when": ["container", "inspect"], "stdout": json.dumps([inspected])},
+        {"when": ["compose", "rm"]},
+        {"when": ["volume", "rm"], "stdout": PROMETHEUS_VOLUME + "\n"},
+        {"when": ["compose", "create"]},
+    )
+    old_fs = engine.container(str(inspected["Id"])[:12])
+    (old_fs / "prometheus").mkdir()
+    (old_fs / "prometheus" / "written-after-the-backup").write_text("gone")
+    # Compose made a new container with a new, empty volume at /prometheus.
+    new_fs = engine.container(new_id)
+    (new_fs / "prometheus").mkdir()
+
+    DockerRuntime(Settings(), paths).replace_state("prometheus", "/prometheus", _tar_with("01BLOCK/meta.json", b"{}"))
+
+    assert _docker_calls(fake_docker) == [
+        PS,
+        ["container", "inspect", str(inspected["Id"])[:12]],
+        [*COMPOSE, "rm", "--force", "prometheus"],
+        ["volume", "rm", PROMETHEUS_VOLUME],
+        [*COMPOSE, "create", "--no-recreate", "prometheus"],
+        PS,
+    ]
+    puts = [entry for entry in engine.journal if entry[0] == "PUT"]
+    assert puts == [("PUT", f"/containers/{new_id}/archive")]
+    assert (new_fs / "prometheus" / "01BLOCK" / "meta.json").read_bytes() == b"{}"
+
+
+def test_replace_state_refuses_a_running_container_and_touches_nothing(
+    paths: Paths, fake_docker: FakeDocker, engine: FakeEngine
+) -> None:
+    fake_docker.scenario({"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")})
+    with pytest.raises(StackError) as caught:
+        DockerRuntime(Settings(), paths).replace_state("prometheus", "/prometheus", _tar_with("x", b"x"))
+    assert caught.value.one_line() == (
+        "prometheus is running: its state cannot be replaced (hint: stack stop prometheus)"
+    )
+    assert _docker_calls(fake_docker) == [PS]
+    assert [entry for entry in engine.journal if entry[0] == "PUT"] == []
+
+
+def test_replace_state_without_a_volume_at_the_path_is_one_line(
+    paths: Paths, fake_docker: FakeDocker, engine: FakeEngine
+) -> None:
+    before, inspected = _stopped_prometheus()
+    # A bind mount (a directory of the host) where the volume should be: not ours to remove.
+    inspected["Mounts"] = [{"Type": "bind", "Source": "/data/prom", "Destination": "/prometheus", "RW": True}]
+    fake_docker.scenario(
+        {"when": ["compose", "ps"], "stdout": before},
+        {"when": ["container", "inspect"], "stdout": json.dumps([inspected])},
+    )
+    with pytest.raises(StackError) as caught:
+        DockerRuntime(Settings(), paths).replace_state("prometheus", "/prometheus", _tar_with("x", b"x"))
+    line = caught.value.one_line()
+    assert line == (
+        "prometheus: /prometheus is not a named volume of its container: its state cannot be replaced "
+        "(hint: restore into a stack started by `stack up`)"
+    )
+    assert "\n" not in str(caught.value)
+    assert [argv[len(COMPOSE)] for argv in _docker_calls(fake_docker) if argv[:1] == ["compose"]] == ["ps"]
+    assert not [argv for argv in _docker_calls(fake_docker) if argv[:1] == ["volume"]]
+
+
+def test_replace_state_gives_the_container_back_when_the_volume_cannot_be_removed(
+    paths: Paths, fake_docker: FakeDocker, engine: FakeEngine
+) -> None:
+    before, inspected = _stopped_prometheus()
+    fake_docker.scenario(
+        {"when": ["compose", "ps"], "stdout": before},
+        {"when": ["container", "inspect"], "stdout": json.dumps([inspected])},
+        {"when": ["compose", "rm"]},
+        {
+            "when": ["volume", "rm"],
+            "stderr": f"Error response from daemon: remove {PROMETHEUS_VOLUME}: volume is in use - [0a1b2c3d4e5f]\n",
+            "rc": 1,
+        },
+        {"when": ["compose", "create"]},
+    )
+    with pytest.raises(StackError) as caught:
+        DockerRuntime(Settings(), paths).replace_state("prometheus", "/prometheus", _tar_with("x", b"x"))
+    assert "volume is in use" in caught.value.one_line()
+    assert "\n" not in caught.value.one_line()
+    assert _docker_calls(fake_docker)[2:] == [
+        [*COMPOSE, "rm", "--force", "prometheus"],
+        ["volume", "rm", PROMETHEUS_VOLUME],
+        [*COMPOSE, "create", "--no-recreate", "prometheus"],
+    ]
+    assert [entry for entry in engine.journal if entry[0] == "PUT"] == []

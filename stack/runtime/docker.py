@@ -275,6 +275,10 @@ def parse_curl(result: ToolResult, url: str) -> HttpReply:
     return HttpReply(int(match.group(1)), rest.encode("utf-8"), headers)
 
 
+# `docker compose ps` states of a container with no process in it.
+_STOPPED_STATES = frozenset({"exited", "created", "dead"})
+
+
 class DockerRuntime:
     """The Runtime protocol over Docker Compose (python-on-whales) and the Engine API (docker SDK)."""
 
@@ -732,8 +736,10 @@ class DockerRuntime:
         through the engine, so it works the same on a remote `ssh://` engine. Once the volume is
         removed the previous state is gone: when the copy-in fails after that, the error says so."""
         row = self._container_row(service)
-        if row.get("State") == "running":
-            raise StackError(f"{service} is running: its state cannot be replaced", hint=f"stack stop {service}")
+        # Only a container that runs nothing may lose its volume: restarting and paused ones still hold it.
+        if row.get("State") not in _STOPPED_STATES:
+            state = row.get("State") or "in an unknown state"
+            raise StackError(f"{service} is {state}: its state cannot be replaced", hint=f"stack stop {service}")
         inspected = json.loads(
             self._run([*self._docker(), "container", "inspect", str(row["ID"])], action="docker inspect") or "[]"
         )

@@ -585,23 +585,38 @@ class ProcessRuntime:
             # Beside the state, so that moving it aside and back are renames that cannot half-fail.
             holder = Path(tempfile.mkdtemp(prefix=f".{local.name}.previous-", dir=local.parent))
             previous = holder / local.name
+            existed = local.exists()
+            moved = False
             try:
-                if local.exists():
-                    mode = local.stat().st_mode & 0o7777
+                mode = local.stat().st_mode & 0o7777 if existed else 0o700
+                if existed:
                     local.rename(previous)
-                else:
-                    mode = 0o700
+                    moved = True
                 local.mkdir(mode=mode)
                 os.chmod(local, mode)
                 self.copy_in(service, path, archive)
             except BaseException as exc:
-                shutil.rmtree(local, ignore_errors=True)
-                kept = previous.exists()
-                if kept:
-                    previous.rename(local)
+                # Only what this call made is removed: when the move aside failed, `local` is still the
+                # previous state and must stay untouched.
+                if moved or not existed:
+                    shutil.rmtree(local, ignore_errors=True)
+                if moved:
+                    try:
+                        previous.rename(local)
+                    except OSError as back:
+                        # The holder is kept: it is the only copy of the previous state now.
+                        raise StackError(
+                            f"{service}: cannot replace {path} and cannot put its previous state back: {back}",
+                            hint=f"the previous state is in {previous}",
+                        ) from None
                 shutil.rmtree(holder, ignore_errors=True)
-                if isinstance(exc, StackError) and kept:
-                    raise StackError(f"{exc.message}; its previous state is back in place", hint=exc.hint) from None
+                back_note = "; its previous state is back in place" if existed else ""
+                if isinstance(exc, OSError):
+                    raise StackError(f"{service}: cannot replace {path}: {exc}{back_note}") from None
+                if isinstance(exc, StackError):
+                    # Same exception (its class may carry its own exit code), told that nothing was lost.
+                    exc.message += back_note
+                    exc.args = (exc.message,)
                 raise
             shutil.rmtree(holder, ignore_errors=True)
 
