@@ -51,19 +51,37 @@ class KnownSeries:
         return "\n".join(lines) + "\n"
 
 
-def write_known_series(data_dir: Path, scratch: Path) -> KnownSeries:
-    """Blocks made by the real promtool, placed in the data directory before Prometheus starts."""
-    now = int(time.time())
-    known = KnownSeries(start=(now - 4 * 3600) // 60 * 60)
-    source = scratch / "known.om"
-    source.write_text(known.openmetrics())
+def write_block(data_dir: Path, scratch: Path, openmetrics: str, name: str = "known") -> None:
+    """A block made by the real promtool, placed in the data directory (Prometheus must be stopped)."""
+    source = scratch / f"{name}.om"
+    source.write_text(openmetrics)
     data_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
         check=True,
         capture_output=True,
     )
+
+
+def write_known_series(data_dir: Path, scratch: Path) -> KnownSeries:
+    """Blocks made by the real promtool, placed in the data directory before Prometheus starts."""
+    now = int(time.time())
+    known = KnownSeries(start=(now - 4 * 3600) // 60 * 60)
+    write_block(data_dir, scratch, known.openmetrics())
     return known
+
+
+LATE_METRIC = "stack_written_after_backup"
+
+
+def write_late_series(data_dir: Path, scratch: Path) -> tuple[int, int]:
+    """`stack_written_after_backup` every minute from 3 h to 2.5 h ago (older than any head, so a
+    block of its own): what a restore must remove. Returns its (start, end)."""
+    start = (int(time.time()) - 3 * 3600) // 60 * 60
+    points = [start + i * 60 for i in range(31)]
+    lines = ["# TYPE stack_written_after_backup gauge", *(f"{LATE_METRIC} 42 {ts}" for ts in points), "# EOF"]
+    write_block(data_dir, scratch, "\n".join(lines) + "\n", name="late")
+    return points[0], points[-1]
 
 
 def prometheus_service(root: Path) -> LocalService:

@@ -16,7 +16,14 @@ from stack.backup.restore import restore_backup
 from stack.backup.verify import verify_backup
 from stack.paths import Paths
 from stack.settings import Settings
-from tests.backup_helpers import prometheus_service, query_range, wait_for, write_known_series
+from tests.backup_helpers import (
+    LATE_METRIC,
+    prometheus_service,
+    query_range,
+    wait_for,
+    write_known_series,
+    write_late_series,
+)
 from tests.local_runtime import LocalRuntime
 
 
@@ -65,6 +72,30 @@ def test_prometheus_round_trip(prom, paths: Paths, tmp_path: Path) -> None:  # t
     assert after == before
     head_after = query_range(runtime, "up", scraped_until - 30, scraped_until, 1)["self"]
     assert head_after == head_before
+
+
+def test_restore_replaces_what_was_written_after_the_backup(prom, paths: Paths, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    runtime, service, known = prom
+    settings = Settings()
+    before = query_range(runtime, "stack_backup_probe", known.start, known.end, known.step)
+    assert before == {"a": known.values("a"), "b": known.values("b")}
+    result = create_backup(runtime, settings, paths, only=["prometheus"])
+
+    # After the backup: a new series lands in the data directory (a block of its own, as promtool
+    # or compaction would write it), and Prometheus serves it beside the backed-up ones.
+    runtime.stop(["prometheus"])
+    late_start, late_end = write_late_series(service.data_dir, tmp_path)
+    runtime.start(["prometheus"])
+    assert query_range(runtime, LATE_METRIC, late_start, late_end, 60) != {}
+
+    restore_backup(runtime, settings, paths, result.path, only=["prometheus"])
+
+    assert runtime.replaced == [("prometheus", "/prometheus")]
+    assert query_range(runtime, "stack_backup_probe", known.start, known.end, known.step) == before
+    assert query_range(runtime, LATE_METRIC, late_start, late_end, 60) == {}
+    # Gone from the disk too, not only hidden: no block, no directory moved aside is left behind.
+    assert not any(LATE_METRIC.encode() in f.read_bytes() for f in service.data_dir.rglob("index"))
+    assert not [p for p in service.data_dir.parent.iterdir() if ".previous-" in p.name]
 
 
 class _BreaksMidStream(LocalRuntime):
