@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.errors import RuntimeUnavailable
+from stack.errors import RuntimeUnavailable, StackError
 from stack.health import probe
 from stack.paths import Paths
 from stack.project import load
@@ -374,6 +374,84 @@ def test_copy_out_copy_in_and_exec(project: Path) -> None:
         runtime.exec("prometheus", ["rm", "-rf", "/tmp/somewhere-else"])
     removed = runtime.exec("prometheus", ["rm", "-rf", f"/prometheus/snapshots/{name}"])
     assert removed.ok and not (runtime.root / "prometheus" / "data" / "snapshots" / name).exists()
+
+
+def _tree(root: Path) -> dict[str, tuple[int, bytes | None]]:
+    """Every path under `root` with its mode and, for files, its bytes: equal trees, equal states."""
+    found: dict[str, tuple[int, bytes | None]] = {".": (root.stat().st_mode, None)}
+    for path in sorted(root.rglob("*")):
+        found[str(path.relative_to(root))] = (path.stat().st_mode, path.read_bytes() if path.is_file() else None)
+    return found
+
+
+def _tar(*members: tuple[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_replace_state_leaves_exactly_the_archive_and_rolls_back_a_bad_one(project: Path) -> None:
+    runtime = open_runtime(project)
+    data = runtime.root / "prometheus" / "data"
+    (data / "01OLDBLOCK").mkdir(parents=True)
+    (data / "01OLDBLOCK" / "meta.json").write_text('{"old": true}')
+    (data / "written-after-the-backup").write_text("must go")
+    data.chmod(0o750)
+
+    runtime.replace_state("prometheus", "/prometheus", io.BytesIO(_tar(("01NEW/meta.json", b"{}"), ("wal/0", b"w"))))
+
+    assert sorted(_tree(data)) == [".", "01NEW", "01NEW/meta.json", "wal", "wal/0"]
+    assert data.stat().st_mode & 0o7777 == 0o750
+    assert [p.name for p in data.parent.iterdir() if ".previous-" in p.name] == []
+
+    before = _tree(data)
+    whole = _tar(("01BROKEN/index", b"i" * 4096), ("01BROKEN/chunks/000001", b"c" * 200_000))
+    bad_archives = {
+        # Cut inside its second member: the first one is already unpacked when the stream ends.
+        "truncated": whole[: len(whole) // 2],
+        "corrupt": b"\x00garbage, not a tar stream" * 40,
+        "escaping": _tar(("01X/meta.json", b"{}"), ("../../escaped", b"x")),
+    }
+    for label, archive in bad_archives.items():
+        with pytest.raises(StackError) as caught:
+            runtime.replace_state("prometheus", "/prometheus", io.BytesIO(archive))
+        line = caught.value.one_line()
+        assert line.startswith("prometheus: cannot unpack the archive into /prometheus: "), (label, line)
+        assert line.endswith("; its previous state is back in place"), (label, line)
+        assert "\n" not in str(caught.value), label
+        assert _tree(data) == before, label
+        assert [p.name for p in data.parent.iterdir() if ".previous-" in p.name] == [], label
+    assert not (runtime.root / "escaped").exists()
+
+    with pytest.raises(StackError, match=r"^prometheus: /prometheus/wal is not one of its state directories$"):
+        runtime.replace_state("prometheus", "/prometheus/wal", io.BytesIO(_tar(("x", b"x"))))
+    assert _tree(data) == before
+
+
+def test_replace_state_refuses_a_running_component(project: Path) -> None:
+    runtime = open_runtime(project)
+    runtime.up()
+    data = runtime.root / "prometheus" / "data"
+    before = sorted(p.name for p in data.iterdir())
+    archive = io.BytesIO(_tar(("01NEW/meta.json", b"{}")))
+
+    with pytest.raises(StackError) as caught:
+        runtime.replace_state("prometheus", "/prometheus", archive)
+
+    assert caught.value.one_line() == (
+        "prometheus is running: its state cannot be replaced (hint: stack stop prometheus)"
+    )
+    assert archive.tell() == 0
+    assert sorted(p.name for p in data.iterdir()) == before
+    assert {s.name: s.state for s in runtime.ps()}["prometheus"] == "running"
+
+    runtime.stop(["prometheus"], timeout=5)
+    runtime.replace_state("prometheus", "/prometheus", archive)
+    assert sorted(p.name for p in data.iterdir()) == ["01NEW"]
 
 
 def test_down_volumes_deletes_the_data(project: Path) -> None:
