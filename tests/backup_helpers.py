@@ -13,7 +13,8 @@ from typing import Any
 
 import requests
 
-from tests.local_runtime import LocalRuntime, LocalService
+from stack.runtime.base import Runtime
+from tests.local_runtime import LocalService
 from tests.realbin import binary, prometheus
 
 PROM_CONFIG = """\
@@ -103,7 +104,7 @@ def prometheus_service(root: Path) -> LocalService:
 Samples = dict[str, list[tuple[int, float]]]
 
 
-def query_range(runtime: LocalRuntime, expr: str, start: int, end: int, step: int) -> Samples:
+def query_range(runtime: Runtime, expr: str, start: int, end: int, step: int) -> Samples:
     """Series (by their `series` label, else their job) -> [(ts, value)]."""
     reply = runtime.http(
         "prometheus", "http", f"/api/v1/query_range?query={expr}&start={start}&end={end}&step={step}", timeout=10

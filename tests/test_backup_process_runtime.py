@@ -19,6 +19,7 @@ from stack.project import load
 from stack.runtime.process import ProcessRuntime
 from stack.runtime.select import get_runtime
 from stack.settings import COMPONENT_NAMES
+from tests.backup_helpers import LATE_METRIC, query_range, write_late_series
 from tests.conftest import invoke
 from tests.realbin import binary, free_port
 
@@ -99,3 +100,34 @@ def test_backup_wipe_restore_on_the_process_runtime(project: Path) -> None:
     assert "Restored prometheus, alertmanager" in restored.stdout
     assert _up_samples(runtime, until - 20, until) == before
     assert _silences(runtime) == ["planned maintenance"]
+
+
+def test_restore_on_the_process_runtime_removes_what_was_written_after_the_backup(project: Path) -> None:
+    runtime = _runtime(project)
+    runtime.up()
+    assert wait_until_ready(runtime, ["prometheus", "alertmanager"], timeout=60).ok
+    deadline = time.monotonic() + 30
+    while len(_up_samples(runtime, int(time.time()) - 60, int(time.time()) - 3)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    until = int(time.time()) - 3
+    before = _up_samples(runtime, until - 20, until)
+    assert before
+
+    backed_up = invoke("backup")
+    assert backed_up.exit_code == 0, backed_up.output
+    (archive,) = archives_of(project / "backups", "backup-proc")
+
+    # After the backup: a block with a new series joins the data directory and is served.
+    runtime.stop(["prometheus"], timeout=5)
+    late_start, late_end = write_late_series(runtime.root / "prometheus" / "data", project)
+    runtime.start(["prometheus"])
+    assert wait_until_ready(runtime, ["prometheus"], timeout=60).ok
+    assert query_range(runtime, LATE_METRIC, late_start, late_end, 60) != {}
+
+    restored = invoke("restore", str(archive), "--only", "prometheus", "--yes")
+    assert restored.exit_code == 0, restored.output
+
+    assert query_range(runtime, LATE_METRIC, late_start, late_end, 60) == {}
+    assert _up_samples(runtime, until - 20, until) == before
+    data = runtime.root / "prometheus" / "data"
+    assert [p.name for p in data.parent.iterdir() if ".previous-" in p.name] == []
