@@ -457,6 +457,11 @@ class AlertingSettings(StrictModel):
     page: str | None = None
     ticket: str | None = None
     group_by: list[str] = Field(default_factory=lambda: ["alertname", "service"])
+    # Where Grafana sends the alerts of rules made in its own UI: `alertmanager`, the stack's (the
+    # same receivers, routes, silences and inhibitions as the Prometheus alerts; Grafana's built-in
+    # Alertmanager has no receiver set up and would drop them), `grafana` (its built-in one only),
+    # or `both`. Without the alertmanager component, `grafana` is what happens.
+    grafana_alerts: Literal["alertmanager", "grafana", "both"] = "alertmanager"
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "4h"

@@ -5,7 +5,10 @@ dashboards by uid, search), status codes included:
 - 401 on missing or wrong credentials or an unknown token; 403 when a Viewer writes;
 - 404 for unknown uids; 409 when a folder uid/title or a datasource name/uid exists;
 - 412 `version-mismatch` (stale version, no overwrite) and `name-exists` (same title in the folder);
-- a dashboard saved into a folder that does not exist fails (400 "folder not found").
+- a dashboard saved into a folder that does not exist fails (400 "folder not found");
+- the ngalert admin configuration (where Grafana-managed alerts go): 404 until it is first set,
+  403 for anyone but an org Admin, 400 for `external` without an Alertmanager datasource that
+  handles Grafana-managed alerts, 201 once stored.
 
 It keeps what it is sent, as Grafana's database does, and journals every request.
 """
@@ -39,6 +42,8 @@ class FakeGrafana:
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     service_accounts: dict[int, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
+    # The ngalert admin configuration; None until it is first set (Grafana then sends to "all").
+    admin_config: dict[str, Any] | None = None
     journal: list[tuple[str, str, int]] = field(default_factory=list)
     # Dashboards "saved by someone else" just before our next save of them (to play a race).
     race: set[str] = field(default_factory=set)
@@ -111,7 +116,35 @@ class FakeGrafana:
             (r"GET /api/dashboards/uid/([^/]+)", self._get_dashboard),
             (r"POST /api/dashboards/db", self._save_dashboard),
             (r"GET /api/search", self._search),
+            (r"GET /api/v1/ngalert/admin_config", self._get_admin_config),
+            (r"POST /api/v1/ngalert/admin_config", self._post_admin_config),
         ]
+
+    def _get_admin_config(self, *, role: str, **_: Any) -> tuple[int, Any]:
+        if role != "Admin":
+            return 403, {"message": "permissions denied"}
+        if self.admin_config is None:
+            return 404, {"message": "no admin configuration available"}
+        return 200, self.admin_config
+
+    def _post_admin_config(self, *, body: Any, role: str, **_: Any) -> tuple[int, Any]:
+        if role != "Admin":
+            return 403, {"message": "permissions denied"}
+        choice = body.get("alertmanagersChoice")
+        if choice not in ("all", "internal", "external"):
+            return 400, {"message": "Invalid alertmanager choice specified"}
+        handling = [
+            s
+            for s in self.datasources.values()
+            if s.get("type") == "alertmanager" and (s.get("jsonData") or {}).get("handleGrafanaManagedAlerts")
+        ]
+        if choice == "external" and not handling:
+            return 400, {
+                "message": "At least one Alertmanager must be provided or configured as a datasource that "
+                "handles alerts to choose this option"
+            }
+        self.admin_config = {"alertmanagersChoice": choice}
+        return 201, {"message": "admin configuration updated"}
 
     def _search_accounts(self, *, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
         wanted = (query.get("query") or [""])[0]

@@ -118,6 +118,9 @@ def test_the_real_stack_end_to_end(project_dir: Path) -> None:
         auth = (creds["user"], creds["password"])
         uids = {d["uid"] for d in requests.get(f"{grafana}/api/datasources", auth=auth, timeout=10).json()}
         assert {"prometheus", "loki", "tempo", "alertmanager"} <= uids
+        # Grafana-managed alerts go to the stack's Alertmanager only (alerting.grafana_alerts default).
+        sent_to = requests.get(f"{grafana}/api/v1/ngalert/admin_config", auth=auth, timeout=10).json()
+        assert sent_to["alertmanagersChoice"] == "external"
         from stack.dashboards import selected_dashboards
         from stack.paths import Paths
         from stack.project import load

@@ -486,7 +486,10 @@ def test_up_provisions_grafana_and_a_second_up_writes_nothing(project_dir: Path,
     boards = selected_dashboards(load_settings(project_dir / "stack.yaml"), project_dir)
     assert boards
     objects = 1 + len(boards) + len(folders(boards))
-    assert f"Grafana: {objects} created" in first.stderr
+    # Where Grafana-managed alerts go: internal without the alertmanager component (one write, then unchanged).
+    assert f"Grafana: {objects} created, 1 updated" in first.stderr
+    assert grafana.admin_config == {"alertmanagersChoice": "internal"}
+    objects += 1
     assert f"Grafana: 0 created, 0 updated, {objects} unchanged" in second.stderr and "0 writes" in second.stderr
     assert f"Grafana  {grafana.url}\n" in second.stdout
     # Compose was asked to converge, never to recreate.

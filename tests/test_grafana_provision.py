@@ -20,7 +20,7 @@ from stack.grafana.provision import (
 )
 from stack.paths import Paths
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
-from stack.settings import Settings
+from stack.settings import Settings, parse_settings
 from tests.conftest import invoke
 from tests.fake_grafana import FakeGrafana, fake_grafana
 from tests.urlruntime import UrlRuntime
@@ -67,10 +67,12 @@ def test_first_run_creates_everything_and_a_second_run_writes_nothing(
     assert first.folders.created == 1
     assert first.datasources.created == 4
     assert first.dashboards.created == 3
-    assert first.writes == 2 + 1 + 4 + 3  # service account + token, folder, datasources, dashboards
+    # service account + token, folder, datasources, where Grafana sends its alerts, dashboards
+    assert first.writes == 2 + 1 + 4 + 1 + 3
     assert (second.folders.unchanged, second.datasources.unchanged, second.dashboards.unchanged) == (1, 4, 3)
     assert second.summary() == (
-        "0 created, 0 updated, 8 unchanged (1 folders, 4 datasources, 3 dashboards; 10 requests, 0 writes)"
+        "0 created, 0 updated, 9 unchanged "
+        "(1 folders, 4 datasources, 3 dashboards, alert delivery; 11 requests, 0 writes)"
     )
     token_file = paths.secrets_dir / "grafana-provisioning-token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -311,3 +313,92 @@ def test_what_counts_as_unchanged(existing: dict[str, object], desired: dict[str
     from stack.grafana.provision import contains
 
     assert contains(existing, desired) is same
+
+
+# --- where Grafana-managed alerts go (alerting.grafana_alerts) --------------------------------------
+
+
+def test_grafana_managed_alerts_go_to_the_stacks_alertmanager_by_default(paths: Paths) -> None:
+    with fake_grafana() as grafana:
+        runtime = stack_setup(paths, grafana)
+        provision_stack(paths, Settings(), runtime)
+        assert grafana.datasources["alertmanager"]["jsonData"]["handleGrafanaManagedAlerts"] is True
+        # Only there: Grafana's built-in Alertmanager has no receiver set up and would drop them.
+        assert grafana.admin_config == {"alertmanagersChoice": "external"}
+        grafana.reset_journal()
+        provision_stack(paths, Settings(), runtime)
+        assert grafana.writes() == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "choice", "handled"),
+    [("grafana", "internal", False), ("both", "all", True), ("alertmanager", "external", True)],
+)
+def test_grafana_alerts_setting(paths: Paths, setting: str, choice: str, handled: bool) -> None:
+    settings = parse_settings({"alerting": {"grafana_alerts": setting}})
+    with fake_grafana() as grafana:
+        result = provision_stack(paths, settings, stack_setup(paths, grafana))
+        assert grafana.datasources["alertmanager"]["jsonData"]["handleGrafanaManagedAlerts"] is handled
+        # Never set, Grafana sends to "all": nothing to write for `both`.
+        assert (grafana.admin_config or {"alertmanagersChoice": "all"}) == {"alertmanagersChoice": choice}
+    assert result.alerting.updated + result.alerting.unchanged == 1
+
+
+def test_changing_the_setting_is_one_write_each(paths: Paths) -> None:
+    with fake_grafana() as grafana:
+        runtime = stack_setup(paths, grafana)
+        provision_stack(paths, Settings(), runtime)
+        grafana.reset_journal()
+        result = provision_stack(paths, parse_settings({"alerting": {"grafana_alerts": "both"}}), runtime)
+        assert grafana.writes() == [("POST", "/api/v1/ngalert/admin_config", 201)]
+        assert grafana.admin_config == {"alertmanagersChoice": "all"}
+    assert result.alerting.updated == 1 and result.datasources.unchanged == 4
+
+
+def test_without_the_alertmanager_component_grafana_keeps_its_alerts(paths: Paths) -> None:
+    settings = parse_settings({"components": {"alertmanager": {"enabled": False}}})
+    with fake_grafana() as grafana:
+        provision_stack(paths, settings, stack_setup(paths, grafana))
+        assert "alertmanager" not in grafana.datasources
+        assert grafana.admin_config == {"alertmanagersChoice": "internal"}
+
+
+def test_a_grafana_refusing_external_delivery_is_a_clear_error(paths: Paths) -> None:
+    """A file-provisioned Alertmanager datasource from an older render (handling off) that Grafana
+    has not reloaded yet: Grafana answers 400, and the error says what to do."""
+    with fake_grafana() as grafana:
+        from stack.grafana.provision import api_datasource
+
+        for source in stack_datasources(Settings()):
+            grafana.provisioned_datasource(api_datasource(source))
+        grafana.datasources["alertmanager"]["jsonData"]["handleGrafanaManagedAlerts"] = False
+        with pytest.raises(GrafanaError) as caught:
+            provision_stack(paths, Settings(), stack_setup(paths, grafana))
+        assert grafana.admin_config is None
+    assert str(caught.value.message) == (
+        f"Grafana at {grafana.url} refused to send its alerts to external Alertmanagers (400: At least one "
+        "Alertmanager must be provided or configured as a datasource that handles alerts to choose this option)"
+    )
+    assert "alerting.grafana_alerts: grafana" in (caught.value.hint or "")
+
+
+def test_someone_elses_grafana_keeps_its_alert_delivery() -> None:
+    with fake_grafana() as grafana:
+        auth = Auth(token=grafana.add_token(), source="the token given")
+        provision_external(grafana.url, auth, datasource_urls={"alertmanager": "http://am:9093"}, dashboards=[])
+        assert grafana.datasources["alertmanager"]["jsonData"]["handleGrafanaManagedAlerts"] is False
+        assert grafana.admin_config is None
+        assert not [w for w in grafana.writes() if "ngalert" in w[1]]
+
+
+def test_a_non_admin_token_cannot_change_alert_delivery() -> None:
+    with fake_grafana() as grafana:
+        from stack.grafana.provision import ADMIN_CONFIG
+
+        client = GrafanaClient(UrlTransport(grafana.url), Auth(token=grafana.add_token("Editor"), source="an Editor"))
+        with pytest.raises(GrafanaError) as caught:
+            client.request(
+                "POST", ADMIN_CONFIG, {"alertmanagersChoice": "external"}, what="set where Grafana sends its alerts"
+            )
+    assert caught.value.status == 403
+    assert "refused to set where Grafana sends its alerts: permission denied" in caught.value.message

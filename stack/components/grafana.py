@@ -37,6 +37,14 @@ def prune_references(value: Any, gone: set[str]) -> Any:
     return value
 
 
+def alertmanagers_choice(ctx: RenderContext) -> str:
+    """Grafana's "send alerts to" admin setting (`alertmanagersChoice` of its ngalert admin API) that
+    matches `alerting.grafana_alerts`."""
+    if not ctx.enabled("alertmanager"):
+        return "internal"
+    return {"alertmanager": "external", "grafana": "internal", "both": "all"}[ctx.settings.alerting.grafana_alerts]
+
+
 def datasources(ctx: RenderContext) -> list[dict[str, Any]]:
     """The provisioned datasources of the enabled components, with URLs for `ctx`'s topology."""
     document = bundled_config("datasources/datasources.yaml", tree="provisioning")
@@ -47,6 +55,8 @@ def datasources(ctx: RenderContext) -> list[dict[str, Any]]:
             continue
         component = DATASOURCE_COMPONENTS[source["uid"]]
         source["url"] = ctx.url(component, "http")
+        if component == "alertmanager":
+            source["jsonData"]["handleGrafanaManagedAlerts"] = ctx.settings.alerting.grafana_alerts != "grafana"
         kept.append(prune_references(source, gone))
     return kept
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.components.base import RenderContext
+from stack.components.grafana import alertmanagers_choice
 from stack.components.grafana import datasources as rendered_datasources
 from stack.dashboards import Dashboard, Folder, load_dashboards, selected_dashboards
 from stack.grafana.client import Auth, Counter, GrafanaClient, GrafanaError, RuntimeTransport, Transport, UrlTransport
@@ -42,13 +43,15 @@ class ProvisionResult:
     folders: Counts = field(default_factory=Counts)
     datasources: Counts = field(default_factory=Counts)
     dashboards: Counts = field(default_factory=Counts)
+    # Grafana's "send alerts to" setting (one item, when the stack manages it).
+    alerting: Counts = field(default_factory=Counts)
     requests: int = 0
     writes: int = 0
     notes: list[str] = field(default_factory=list)
 
     def totals(self) -> Counts:
         total = Counts()
-        for part in (self.folders, self.datasources, self.dashboards):
+        for part in (self.folders, self.datasources, self.dashboards, self.alerting):
             total.created += part.created
             total.updated += part.updated
             total.unchanged += part.unchanged
@@ -67,9 +70,10 @@ class ProvisionResult:
         def count(part: Counts) -> int:
             return part.created + part.updated + part.unchanged + part.skipped
 
-        return (
+        line = (
             f"{count(self.folders)} folders, {count(self.datasources)} datasources, {count(self.dashboards)} dashboards"
         )
+        return line + (", alert delivery" if count(self.alerting) else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +82,7 @@ class ProvisionResult:
             "folders": self.folders.as_dict(),
             "datasources": self.datasources.as_dict(),
             "dashboards": self.dashboards.as_dict(),
+            "alerting": self.alerting.as_dict(),
             "requests": self.requests,
             "writes": self.writes,
             "notes": self.notes,
@@ -230,6 +235,37 @@ def _datasources(
             counts.updated += 1
 
 
+ADMIN_CONFIG = "/api/v1/ngalert/admin_config"
+# What Grafana does when its admin configuration was never set.
+_DEFAULT_CHOICE = "all"
+
+
+def _alert_delivery(client: GrafanaClient, choice: str, counts: Counts) -> None:
+    """Set where Grafana sends the alerts of its own rules (`internal`, `external` or `all`
+    Alertmanagers). After the datasources: `external` needs an Alertmanager datasource that
+    handles Grafana-managed alerts, or Grafana answers 400."""
+    data = client.get_or_none(ADMIN_CONFIG, what="read where Grafana sends its alerts")
+    current = (data.get("alertmanagersChoice") if isinstance(data, dict) else None) or _DEFAULT_CHOICE
+    if current == choice:
+        counts.unchanged += 1
+        return
+    status, reply = client.request(
+        "POST",
+        ADMIN_CONFIG,
+        {"alertmanagersChoice": choice},
+        ok=(200, 201, 202, 400),
+        what="set where Grafana sends its alerts",
+    )
+    if status == 400:
+        message = reply.get("message", "") if isinstance(reply, dict) else ""
+        raise GrafanaError(
+            f"Grafana at {client.where} refused to send its alerts to {choice} Alertmanagers (400: {message})",
+            hint="check that the Alertmanager datasource has handleGrafanaManagedAlerts on, or set "
+            "alerting.grafana_alerts: grafana in stack.yaml",
+        )
+    counts.updated += 1
+
+
 def _strip(model: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in model.items() if key not in _VOLATILE_DASHBOARD_KEYS}
 
@@ -292,8 +328,10 @@ def provision(
     datasources: list[dict[str, Any]],
     dashboards: list[Dashboard],
     credentials_checked: bool = False,
+    alertmanagers_choice: str | None = None,
 ) -> ProvisionResult:
-    """Push folders, datasources and dashboards; write only what differs."""
+    """Push folders, datasources and dashboards, and where Grafana sends its alerts (when
+    `alertmanagers_choice` is given); write only what differs."""
     before_requests, before_writes = client.counter.requests, client.counter.writes
     result = ProvisionResult(grafana=client.where)
     result.version = client.check_version()
@@ -307,6 +345,8 @@ def provision(
     # Writes in order: a dashboard needs its folder, and datasources before the dashboards using them.
     _folders(client, list(folders.values()), result.folders, found.folders)
     _datasources(client, datasources, result, found.datasources)
+    if alertmanagers_choice is not None:
+        _alert_delivery(client, alertmanagers_choice, result.alerting)
     _dashboards(client, dashboards, result.dashboards, found.dashboards)
     result.requests = client.counter.requests - before_requests
     result.writes = client.counter.writes - before_writes
@@ -335,7 +375,9 @@ def external_datasources(urls: dict[str, str]) -> list[dict[str, Any]]:
     from stack.components.grafana import DATASOURCE_COMPONENTS
 
     disabled = {component: {"enabled": False} for uid, component in DATASOURCE_COMPONENTS.items() if uid not in urls}
-    settings = parse_settings({"components": disabled})
+    # Someone else's Grafana keeps sending its own alerts where it did: the Alertmanager datasource
+    # is added for viewing and silencing, not to take over their alert delivery.
+    settings = parse_settings({"components": disabled, "alerting": {"grafana_alerts": "grafana"}})
     sources = rendered_datasources(RenderContext(settings))
     for source in sources:
         source["url"] = urls[source["uid"]]
@@ -382,6 +424,7 @@ def provision_stack(
         datasources=stack_datasources(settings, runtime),
         dashboards=stack_dashboards(paths, settings, extra_dirs),
         credentials_checked=True,
+        alertmanagers_choice=alertmanagers_choice(RenderContext(settings)),
     )
     # The token check counts too: it is part of what a re-provision costs.
     result.requests += before_requests
