@@ -156,7 +156,7 @@ def test_cli_backup_and_restore_end_to_end(
 
         declined = CliRunner().invoke(cli, ["restore", str(archive)], input="n\n")
         assert declined.exit_code == 1
-        assert "Will stop, replace the state of, and restart: prometheus" in declined.stderr
+        assert "Will stop, replace the state of, and restart: prometheus (what they recorded since " in declined.stderr
         assert "nothing was changed" in declined.stderr
         assert runtime.stopped == []
 

@@ -44,7 +44,11 @@ def command(
         for warning in plan.warnings:
             click.echo(f"Warning: {warning}", err=True)
         if plan.offline:
-            click.echo(f"Will stop, replace the state of, and restart: {', '.join(plan.offline)}", err=True)
+            click.echo(
+                f"Will stop, replace the state of, and restart: {', '.join(plan.offline)} "
+                f"(what they recorded since {manifest.created_at} is lost)",
+                err=True,
+            )
         if plan.online:
             click.echo(f"Will restore through their APIs: {', '.join(plan.online)}", err=True)
         if plan.secrets:
