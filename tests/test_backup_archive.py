@@ -149,6 +149,26 @@ def _symlink_escape(tmp: Path) -> Path:
     return build(tmp / "bad.tar.zst", [*GOOD, _special("prometheus/snapshot/up", tarfile.SYMTYPE, "../../..")])
 
 
+def _symlink_chain(tmp: Path) -> Path:
+    """Each link alone stays inside on paper; followed through the first, the second leaves the tree."""
+    chain = [
+        _special("prometheus/snapshot/a", tarfile.DIRTYPE),
+        _special("prometheus/snapshot/a/b", tarfile.DIRTYPE),
+        _special("prometheus/snapshot/a/b/s", tarfile.SYMTYPE, "../.."),
+        _special("prometheus/snapshot/t", tarfile.SYMTYPE, "a/b/s/../.."),
+    ]
+    return build(tmp / "bad.tar.zst", [*GOOD, *chain])
+
+
+def _through_symlink(tmp: Path) -> Path:
+    """A link that stays inside, then a file written through it."""
+    through = [
+        _special("prometheus/snapshot/here", tarfile.SYMTYPE, "01ABC"),
+        _file("prometheus/snapshot/here/evil", b"x"),
+    ]
+    return build(tmp / "bad.tar.zst", [*GOOD, *through])
+
+
 def _hardlink_outside(tmp: Path) -> Path:
     return build(tmp / "bad.tar.zst", [*GOOD, _special("prometheus/snapshot/pw", tarfile.LNKTYPE, "/etc/passwd")])
 
@@ -213,6 +233,8 @@ BAD: dict[str, tuple[Callable[[Path], Path], str]] = {
     "dot-dot": (_dotdot, "contains '..'"),
     "symlink to /etc": (_symlink_absolute, "points outside the archive"),
     "symlink escaping": (_symlink_escape, "points outside the archive"),
+    "symlink chain escaping": (_symlink_chain, "link 'prometheus/snapshot/t' points outside the archive"),
+    "member through a symlink": (_through_symlink, "member 'prometheus/snapshot/here/evil' goes through link"),
     "hardlink outside": (_hardlink_outside, "points outside the archive"),
     "device file": (_device, "is a device file"),
     "fifo": (_fifo, "is a FIFO"),
@@ -310,6 +332,22 @@ def test_writer_rejects_an_unsafe_stream_from_the_runtime(tmp_path: Path) -> Non
     assert list(tmp_path.iterdir()) == []
 
 
+def test_writer_rejects_a_chained_link_from_the_runtime(tmp_path: Path) -> None:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for info, data in (
+            _special("data/a", tarfile.DIRTYPE),
+            _special("data/a/up", tarfile.SYMTYPE, ".."),
+            _special("data/out", tarfile.SYMTYPE, "a/up/.."),
+        ):
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    raw.seek(0)
+    target = tmp_path / "out.tar.zst"
+    with pytest.raises(BadArchive, match="link 'out' points outside"), ArchiveWriter(target) as writer:
+        writer.add_tar_stream("loki/data", raw, where="loki state")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_archive_is_private_and_manifest_is_last(tmp_path: Path) -> None:
     target = tmp_path / "a.tar.zst"
     with ArchiveWriter(target) as writer:
@@ -323,3 +361,17 @@ def test_archive_is_private_and_manifest_is_last(tmp_path: Path) -> None:
     ):
         names = tar.getnames()
     assert names == ["alertmanager/api/silences.json", "manifest.json"]
+
+
+def test_links_are_followed_through_earlier_links() -> None:
+    from stack.backup.safety import check_symlink
+
+    links = {"p/s/latest": "01ABC", "p/s/a/b/up": "../.."}
+    # Through `latest` into the block: inside.
+    check_symlink("p/s/cur", "latest/chunks", "p/s", where="t", links=links)
+    # `a/b/up` is `p/s`; one more `..` from there leaves the component, though `a/b/up/..` reads as `a/b` on paper.
+    with pytest.raises(BadArchive, match="points outside"):
+        check_symlink("p/s/t", "a/b/up/..", "p/s", where="t", links=links)
+    # A loop is refused, not followed forever.
+    with pytest.raises(BadArchive, match="points outside"):
+        check_symlink("p/s/x", "y", "p/s", where="t", links={"p/s/y": "x", "p/s/x": "y"})

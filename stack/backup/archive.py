@@ -26,7 +26,7 @@ import zstandard
 
 from stack.backup.errors import BackupError, BadArchive
 from stack.backup.manifest import MANIFEST_MAX_BYTES, MANIFEST_NAME, Manifest, Member
-from stack.backup.safety import check_hardlink, check_symlink, clean_name, member_kind
+from stack.backup.safety import check_hardlink, check_not_through_link, check_symlink, clean_name, member_kind
 
 SUFFIX = ".tar.zst"
 # zstd level 3: several times faster than gzip -6 at a better ratio; TSDB chunks are already
@@ -169,6 +169,7 @@ class ArchiveWriter:
 
     def _copy_members(self, source: tarfile.TarFile, prefix: str, strip: int, where: str, seen_files: set[str]) -> int:
         added = 0
+        links: dict[str, str] = {}
         for info in source:
             relative = clean_name(info.name, where=where)
             parts = relative.split("/") if relative else []
@@ -176,10 +177,12 @@ class ArchiveWriter:
             if not relative:
                 continue
             kind = member_kind(info, where=where)
+            check_not_through_link(relative, links, where=where)
             name = f"{prefix}/{relative}"
             out = _copy_info(info, name)
             if kind == "symlink":
-                check_symlink(relative, info.linkname, "", where=where)
+                check_symlink(relative, info.linkname, "", where=where, links=links)
+                links[relative] = info.linkname
                 self._claim(name)
                 self._tar.addfile(out)
                 self.members.append(Member(name, kind, 0, None, info.mode, info.linkname))
@@ -306,6 +309,7 @@ class _Checker:
         self.on_bytes = on_bytes
         self.seen: dict[str, tuple[str, int, str | None]] = {}
         self.seen_files: set[str] = set()
+        self.links: dict[str, str] = {}
         self.manifest: Manifest | None = None
 
     def take(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
@@ -327,6 +331,7 @@ class _Checker:
         if parts[0] not in self.allowed_roots or len(parts) < 2:
             raise BadArchive(f"{where}: unexpected member {name!r}", hint="not written by `stack backup`")
         root = "/".join(parts[:2])
+        check_not_through_link(name, self.links, where=where)
         if kind == "file":
             handle = tar.extractfile(info)
             assert handle is not None
@@ -341,7 +346,8 @@ class _Checker:
             self.seen_files.add(name)
             return
         if kind == "symlink":
-            check_symlink(name, info.linkname, root, where=where)
+            check_symlink(name, info.linkname, root, where=where, links=self.links)
+            self.links[name] = info.linkname
         elif kind == "hardlink":
             target = check_hardlink(name, info.linkname, self.seen_files, where=where)
             if not target.startswith(root + "/"):

@@ -3,8 +3,8 @@ on the way out (an archive being restored), so that nothing lands outside the di
 
 from __future__ import annotations
 
-import posixpath
 import tarfile
+from collections.abc import Mapping
 
 from stack.backup.errors import BadArchive
 
@@ -40,13 +40,51 @@ def member_kind(info: tarfile.TarInfo, *, where: str) -> str:
     raise BadArchive(f"{where}: member {info.name!r} has an unsupported type {info.type!r}")
 
 
-def check_symlink(name: str, target: str, root: str, *, where: str) -> None:
-    """A symlink `name` -> `target` must resolve inside `root` (a member prefix, '' for the whole tree)."""
+# More hops than any honest tree has: a loop, or an attempt to hide where a link goes.
+_MAX_HOPS = 40
+
+
+def check_symlink(name: str, target: str, root: str, *, where: str, links: Mapping[str, str] | None = None) -> None:
+    """A symlink `name` -> `target` must resolve inside `root` (a member prefix, '' for the whole tree).
+
+    It is followed component by component through the symlinks met earlier in the stream (`links`,
+    member name -> target), as the file system will: `a/b/s -> ../..` then `t -> a/b/s/../..` reads
+    as `a` on paper but lands two levels above the tree."""
+    outside = BadArchive(f"{where}: link {name!r} points outside the archive ({target!r})")
     if not target or target.startswith("/"):
-        raise BadArchive(f"{where}: link {name!r} points outside the archive ({target!r})")
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
-    if resolved == ".." or resolved.startswith("../") or not _inside(resolved, root):
-        raise BadArchive(f"{where}: link {name!r} points outside the archive ({target!r})")
+        raise outside
+    parts = name.split("/")[:-1]
+    pending = target.split("/")
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise outside
+            parts.pop()
+            continue
+        parts.append(part)
+        through = (links or {}).get("/".join(parts))
+        if through is not None:
+            hops += 1
+            if hops > _MAX_HOPS or through.startswith("/"):
+                raise outside
+            parts.pop()
+            pending = through.split("/") + pending
+    if not _inside("/".join(parts), root):
+        raise outside
+
+
+def check_not_through_link(name: str, links: Mapping[str, str], *, where: str) -> None:
+    """A member must not sit beneath a symlink of the same stream: unpacking it would write wherever
+    that link points."""
+    parts = name.split("/")
+    for end in range(1, len(parts)):
+        prefix = "/".join(parts[:end])
+        if prefix in links:
+            raise BadArchive(f"{where}: member {name!r} goes through link {prefix!r}")
 
 
 def check_hardlink(name: str, target: str, seen_files: set[str], *, where: str) -> str:
