@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from stack.backup.create import create_backup
 from stack.backup.retention import archives_of
+from stack.backup.verify import verify_backup
 from stack.cli import cli
 from stack.paths import Paths
 from stack.secrets import SecretStore
@@ -149,6 +150,19 @@ def test_cli_backup_and_restore_end_to_end(
         assert report["components"][0]["sections"] == ["snapshot"] and len(report["pruned"]) == 1
         (archive,) = archives_of(paths.backups_dir, "observability")
         assert str(archive) == report["path"]
+        # The generated secrets stay out unless asked for.
+        assert report["includes_secrets"] is False
+        assert not [m for m in verify_backup(archive).manifest.members if m.name.startswith("secrets/")]
+        SecretStore.for_paths(paths).put("grafana-admin-password", "kept-private")
+        secret = invoke(
+            "backup", "--only", "prometheus", "--include-secrets", "--json", "-o", str(tmp_path / "s.tar.zst")
+        )
+        assert secret.exit_code == 0, secret.output
+        assert json.loads(secret.stdout)["includes_secrets"] is True
+        held = [m.name for m in verify_backup(tmp_path / "s.tar.zst").manifest.members]
+        assert "secrets/files/grafana-admin-password" in held
+        assert "kept-private" not in secret.output
+        (tmp_path / "s.tar.zst").unlink()
 
         refused = invoke("restore", str(archive), "--only", "loki", "--yes")
         assert refused.exit_code == 2

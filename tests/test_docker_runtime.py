@@ -229,6 +229,21 @@ def test_down_and_logs_invocations(paths: Paths, fake_docker: FakeDocker) -> Non
         "--no-log-prefix",
         "loki",
     ]
+    # `stack logs -f` with no service: every service, prefixed, followed.
+    assert list(runtime.logs(follow=True)) == lines
+    assert fake_docker.compose_calls("logs")[1][-3:] == ["logs", "--no-color", "--follow"]
+
+
+def test_stop_and_start_invocations(paths: Paths, fake_docker: FakeDocker) -> None:
+    """What `stack restore` runs around replacing state: stop with a timeout, then start (not up:
+    nothing is recreated)."""
+    fake_docker.scenario({"when": ["compose", "stop"]}, {"when": ["compose", "start"]})
+    runtime = DockerRuntime(Settings(), paths)
+    runtime.stop(["prometheus", "loki"], timeout=12.7)
+    runtime.start(["prometheus", "loki"])
+    assert fake_docker.compose_calls("stop")[0][-5:] == ["stop", "--timeout", "12", "prometheus", "loki"]
+    assert fake_docker.compose_calls("start")[0][-3:] == ["start", "prometheus", "loki"]
+    assert not fake_docker.compose_calls("up")
 
 
 def test_unpublished_port_is_reached_from_inside_the_network(paths: Paths, fake_docker: FakeDocker) -> None:
