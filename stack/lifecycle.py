@@ -148,6 +148,12 @@ def up(
     # Findings that do not stop the start (the process runtime's binary versions, for one).
     for warning in getattr(runtime, "warnings", []):
         step(f"Warning: {warning}")
+    if provisioner is not None and settings.component("grafana").enabled:
+        # A broken dashboard of the user's is a settings error: said now, not after every container
+        # has started and become ready.
+        from stack.dashboards import selected_dashboards
+
+        selected_dashboards(settings, paths.base_dir)
     if not getattr(runtime, "renders_itself", False):
         step("Rendering the project")
         render_to_disk(paths, settings)

@@ -511,6 +511,27 @@ def test_up_provisions_grafana_and_a_second_up_writes_nothing(project_dir: Path,
     assert all("--force-recreate" not in argv for argv in fake_docker.calls())
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ('{"uid": "x",\n  "title": }', "boards/bad.json:2: invalid JSON"),
+        ('{"uid": "stack-slos", "title": "Mine"}', "boards/bad.json"),
+    ],
+)
+def test_a_broken_user_dashboard_stops_up_before_anything_starts(
+    project_dir: Path, fake_docker: FakeDocker, content: str, said: str
+) -> None:
+    (project_dir / "boards").mkdir()
+    (project_dir / "boards" / "bad.json").write_text(content)
+    write_settings(project_dir, "dashboards:\n  dirs: [boards]\n")
+    fake_docker.scenario({"when": ["compose", "up"]})
+    result = invoke("up")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: ") and said in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not fake_docker.compose_calls("up")
+
+
 def test_missing_images_are_pulled_with_progress_per_image(
     paths: Paths, fake_docker: FakeDocker, engine: FakeEngine
 ) -> None:
