@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stack.components import REGISTRY
 from stack.errors import StackError
@@ -157,3 +158,8 @@ def test_the_proxy_runs_caddy_with_its_json_config_and_storage() -> None:
         {"dial": "127.0.0.1:3000"}
     ]
     assert proxy.env["XDG_DATA_HOME"] == str(ROOT / "proxy" / "data")
+    # Prometheus scrapes Caddy's metrics on that same internal listener.
+    prometheus = yaml.safe_load(next(iter(plans["prometheus"].files.values())))
+    job = next(job for job in prometheus["scrape_configs"] if job["job_name"] == "proxy")
+    assert job["static_configs"][0]["targets"] == [servers["health"]["listen"][0]]
+    assert job["metrics_path"] == "/metrics"

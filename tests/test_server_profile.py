@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from stack.errors import StackError
@@ -146,7 +147,12 @@ def test_rendered_proxy(mode: str) -> None:
     assert grafana["GF_SECURITY_COOKIE_SECURE"] == "true"
     config = json.loads(project.configs["proxy"][0].content)
     assert config["admin"] == {"disabled": True}
+    # Caddy's metrics: on the internal health listener only, never on the public server.
+    health_routes = config["apps"]["http"]["servers"]["health"]["routes"]
+    assert {"match": [{"path": ["/metrics"]}], "handle": [{"handler": "metrics"}]} in health_routes
+    assert '"handler": "metrics"' not in json.dumps(config["apps"]["http"]["servers"]["grafana"])
     site = config["apps"]["http"]["servers"]["grafana"]
+    assert site["metrics"] == {}  # the public server's requests are counted (caddy_http_*)
     assert site["routes"][0]["match"] == [{"host": ["grafana.example.com"]}]
     tls = config["apps"].get("tls", {})
     if mode == "files":
@@ -333,6 +339,13 @@ def test_real_caddy_serves_grafana_over_tls_and_hides_its_metrics(tmp_path: Path
             assert _Upstream.seen[-1]["x-forwarded-proto"] == "https"
             assert _https_get(ports["https"], "/metrics")[0] == 404
             assert [seen["path"] for seen in _Upstream.seen] == ["/api/health"]
+            # Caddy's own metrics, where Prometheus scrapes them: the internal health listener.
+            scraped = requests.get(f"http://127.0.0.1:{ports['health']}/metrics", timeout=5)
+            assert scraped.status_code == 200
+            body = scraped.text
+            served = {line.split("{")[0].split(" ")[0] for line in body.splitlines() if not line.startswith("#")}
+            assert "caddy_http_requests_total" in served and "process_cpu_seconds_total" in served
+            assert 'server="grafana"' in body
             status, headers = _http_get(ports["http"], "/login", "grafana.test")
             assert status in (301, 308)
             assert headers["location"].startswith("https://grafana.test")
@@ -352,6 +365,8 @@ def test_validate_runs_caddy_on_the_proxy_config(project_dir: Path) -> None:
     result = invoke("validate", "--json")
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["caddy validate"]["status"] == "passed", checks["caddy validate"]
+    # With the proxy's scrape job in it.
+    assert checks["promtool check config"]["status"] == "passed", checks["promtool check config"]
     (project_dir / "stack.yaml").write_text(
         "profile: server\nserver: {hostname: grafana.example.com}\n"
         "components:\n  proxy:\n    overrides:\n      apps: {http: {servers: {grafana: {listen: 443}}}}\n"

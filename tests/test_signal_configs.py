@@ -235,6 +235,17 @@ def test_prometheus_scrapes_components_targets_and_watches_target_files() -> Non
         assert flag in command
 
 
+def test_prometheus_scrapes_the_proxy_on_its_internal_listener_only() -> None:
+    settings = parse_settings({"profile": "server", "server": {"hostname": "grafana.example.com"}})
+    jobs = {job["job_name"]: job for job in _config(settings, "prometheus")["scrape_configs"]}
+    assert set(jobs) == {*COMPONENT_NAMES, "proxy", "file_sd"}
+    # The health listener (8081, never published), not the public 443 nor Caddy's admin API (2019).
+    assert jobs["proxy"]["metrics_path"] == "/metrics"
+    assert jobs["proxy"]["static_configs"] == [{"targets": ["proxy:8081"], "labels": {"stack_component": "proxy"}}]
+    published = render_project(settings).compose["services"]["proxy"]["ports"]
+    assert [port["target"] for port in published] == [443, 80]
+
+
 # Datasources ----------------------------------------------------------------------------------
 
 

@@ -19,6 +19,9 @@ TLS_KEY_SECRET = "proxy_tls_key"
 TLS_CERT_ENV = "STACK_PROXY_TLS_CERT"
 TLS_KEY_ENV = "STACK_PROXY_TLS_KEY"
 HEALTH_PORT = 8081
+# Caddy's own metrics, served on the internal health listener only (the admin API, Caddy's other
+# /metrics, stays disabled): Prometheus reaches it over the compose network, the world never does.
+METRICS_PATH = "/metrics"
 # Grafana answers /metrics without authentication: never through the public proxy.
 BLOCKED_PATHS = ["/metrics", "/metrics/*"]
 SECURITY_HEADERS = {
@@ -41,7 +44,8 @@ def public_url(settings: Settings) -> str | None:
 
 
 def caddy_config(ctx: RenderContext) -> dict[str, Any]:
-    """Caddy's JSON config: HTTPS for server.hostname proxied to Grafana, an internal health listener."""
+    """Caddy's JSON config: HTTPS for server.hostname proxied to Grafana; an internal listener for
+    readiness and Caddy's own metrics."""
     settings = ctx.settings
     server = settings.server
     hostname = server.hostname or "localhost"
@@ -60,6 +64,8 @@ def caddy_config(ctx: RenderContext) -> dict[str, Any]:
     ]
     https_server: dict[str, Any] = {
         "listen": [":443"],
+        # Request counts and latencies of this server (caddy_http_*), served at METRICS_PATH below.
+        "metrics": {},
         "routes": [
             {
                 "match": [{"host": [hostname]}],
@@ -97,7 +103,11 @@ def caddy_config(ctx: RenderContext) -> dict[str, Any]:
                         {
                             "match": [{"path": ["/healthz"]}],
                             "handle": [{"handler": "static_response", "status_code": 200, "body": "OK"}],
-                        }
+                        },
+                        {
+                            "match": [{"path": [METRICS_PATH]}],
+                            "handle": [{"handler": "metrics"}],
+                        },
                     ],
                     "automatic_https": {"disable": True},
                 },
@@ -116,7 +126,7 @@ class Proxy(Component):
     has_shell = True
     ports = (PortSpec("https", 443, "port"), PortSpec("http", 80, "http_port"), PortSpec("health", HEALTH_PORT))
     readiness = Probe("health", "/healthz")
-    metrics = None
+    metrics = Probe("health", METRICS_PATH)
     state = {"data": "/data", "config": "/config"}
 
     def host_ip(self, settings: Settings) -> str:
