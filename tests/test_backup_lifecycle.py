@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from stack.backup.archive import ArchiveWriter
 from stack.backup.create import create_backup
 from stack.backup.retention import archives_of
 from stack.backup.verify import verify_backup
@@ -63,6 +64,8 @@ SLOW_BACKUP = textwrap.dedent(
                 self.said = True
                 print("writing", flush=True)
 
+    if os.environ.get("NO_O_TMPFILE"):
+        del os.O_TMPFILE  # as on a file system or OS without it
     paths = Paths.discover(sys.argv[1])
     create_backup(SlowRuntime(), Settings(), paths, only=["loki"], events=Announce())
     print("finished", flush=True)
@@ -70,11 +73,12 @@ SLOW_BACKUP = textwrap.dedent(
 )
 
 
-def test_backup_killed_half_way_leaves_no_archive(tmp_path: Path) -> None:
+@pytest.mark.parametrize("o_tmpfile", [True, False], ids=["O_TMPFILE", "hidden temporary file"])
+def test_backup_killed_half_way_leaves_no_archive(tmp_path: Path, o_tmpfile: bool) -> None:
     script = tmp_path / "slow_backup.py"
     script.write_text(SLOW_BACKUP)
     settings_file = tmp_path / "stack.yaml"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **({} if o_tmpfile else {"NO_O_TMPFILE": "1"})}
     process = subprocess.Popen(
         [sys.executable, str(script), str(settings_file)], stdout=subprocess.PIPE, env=env, text=True
     )
@@ -90,8 +94,18 @@ def test_backup_killed_half_way_leaves_no_archive(tmp_path: Path) -> None:
             process.kill()
             process.wait()
     assert process.returncode == -signal.SIGKILL
-    # Not an archive, not a partial one, not a hidden temporary file: nothing at all.
-    assert list(backups.iterdir()) == []
+    left = [path.name for path in backups.iterdir()]
+    if o_tmpfile:
+        # Not an archive, not a partial one, not a hidden temporary file: nothing at all.
+        assert left == []
+    else:
+        # No archive under any name a user or `--keep` would take for one; the hidden file of the
+        # dead writer goes with the next backup into that directory.
+        assert len(left) == 1 and left[0].startswith(".") and f".tar.zst.{process.pid}." in left[0]
+        assert archives_of(backups, "observability") == []
+        with ArchiveWriter(backups / "next.tar.zst"):
+            pass
+        assert list(backups.iterdir()) == []
 
 
 def test_keep_keeps_exactly_n(paths: Paths, project_dir: Path) -> None:

@@ -29,7 +29,7 @@ from stack.render import render_project
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 from stack.settings import Settings, parse_settings
 from tests.conftest import invoke
-from tests.fake_docker import FakeDocker, install
+from tests.fake_docker import FakeDocker, install, recorded
 from tests.httpservers import http_server
 from tests.sshd import SshServer, sshd
 
@@ -514,6 +514,116 @@ def test_other_commands_take_the_same_host_forms(paths: Paths) -> None:
         ("tcp://10.0.0.5:2376", "tcp://10.0.0.5:2376"),
     ]:
         assert get_runtime(Settings(), paths, name="docker", host=given).host == expected  # type: ignore[attr-defined]
+
+
+# --- the operating commands take the deploy's --host (issue #8) ------------------------------
+
+REMOTE = "ssh://ops@server"
+RUNNING = (
+    {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+    {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+)
+# Recorded busybox wget output: headers on stderr (-S), body on stdout.
+WGET_OK = "  HTTP/1.1 200 OK\n  Content-Type: application/json\n"
+SILENCES_URL = "http://127.0.0.1:9093/api/v2/silences"
+SILENCE = {
+    "id": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
+    "matchers": [{"name": "alertname", "value": "DiskFilling", "isRegex": False, "isEqual": True}],
+    "startsAt": "2026-11-28T15:00:00.000Z",
+    "endsAt": "2099-01-01T00:00:00.000Z",
+    "createdBy": "ops",
+    "comment": "disk swap on Tuesday",
+    "status": {"state": "active"},
+    "updatedAt": "2026-11-28T15:00:00.000Z",
+}
+
+
+def _all_remote(fake_docker: FakeDocker, host: str = REMOTE) -> list[list[str]]:
+    """Every docker call made, after checking that each one went to `host`."""
+    calls = fake_docker.calls()
+    assert calls and all(argv[:2] == ["--host", host] for argv in calls), calls
+    return calls
+
+
+def test_logs_on_a_remote_host(project_dir: Path, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario(
+        {"when": ["compose", "logs"], "stdout": "ts=1 level=info msg=ready\nts=2 level=warn msg=slow\n"}
+    )
+    result = invoke("logs", "--host", REMOTE, "loki", "--since", "10m")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "ts=1 level=info msg=ready\nts=2 level=warn msg=slow\n"
+    [logs] = [argv for argv in _all_remote(fake_docker) if "logs" in argv]
+    assert logs[2:] == [
+        "compose", "--project-name", "observability", "logs", "--no-color", "--since", "10m", "--no-log-prefix", "loki",
+    ]  # fmt: skip
+
+
+def test_down_on_a_remote_host_keeps_the_data(project_dir: Path, fake_docker: FakeDocker) -> None:
+    fake_docker.scenario({"when": ["compose", "down"]})
+    # `user@server`, as in `make deploy HOST=...`, means the same ssh:// engine.
+    result = invoke("down", "--host", "ops@server")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Stopped observability; its data is kept (`stack up` brings it back).\n"
+    [down] = [argv for argv in _all_remote(fake_docker) if "down" in argv]
+    assert down[2:5] == ["compose", "--project-name", "observability"]
+    assert down[-4:] == ["down", "--remove-orphans", "--timeout", "30"]
+    assert "--volumes" not in down
+
+
+def test_backup_and_restore_on_a_remote_host(project_dir: Path, paths: Paths, fake_docker: FakeDocker) -> None:
+    """Backup and restore of Alertmanager (its silences) on an ssh:// engine: the archive is written
+    on this machine, beside stack.yaml, and every docker call goes to the server.
+
+    Alertmanager is the one component whose state travels entirely through `docker compose exec`
+    (wget in its container), which the stand-in docker plays back; the others copy files through the
+    Engine API, which on an ssh:// host the docker SDK reaches through its own ssh: not faked here."""
+    (project_dir / "stack.yaml").write_text("project: observability\n")
+    fake_docker.scenario(
+        *RUNNING,
+        {
+            "when": ["compose", "exec", "-T", "alertmanager", "wget", SILENCES_URL],
+            "stdout": json.dumps([SILENCE, {**SILENCE, "id": "expired-one", "status": {"state": "expired"}}]),
+            "stderr": WGET_OK,
+        },
+    )
+    result = invoke("backup", "--host", REMOTE, "--only", "alertmanager", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    archive = Path(shown["path"])
+    assert archive.parent == project_dir / "backups" and archive.is_file()
+    assert [c["component"] for c in shown["components"]] == ["alertmanager"]
+    calls = _all_remote(fake_docker)
+    assert any(argv[2:] == ["version", "--format", "{{.Server.Version}}"] for argv in calls)
+    [listing] = [argv for argv in calls if "exec" in argv]
+    assert listing[-1] == SILENCES_URL
+    assert invoke("backup", "verify", str(archive)).exit_code == 0
+
+    # The server lost its silences since: the restore creates the active one again, on the server.
+    fake_docker.reset_calls()
+    fake_docker.scenario(
+        *RUNNING,
+        {
+            "when": ["compose", "exec", "-T", "alertmanager", "wget", "http://127.0.0.1:9093/-/ready"],
+            "stdout": "OK",
+            "stderr": WGET_OK,
+        },
+        {
+            "when": ["compose", "exec", "-T", "alertmanager", "wget", "--post-data"],
+            "stdout": json.dumps({"silenceID": "1f2e3d4c-5b6a-7980-a1b2-c3d4e5f60718"}),
+            "stderr": WGET_OK,
+        },
+        {"when": ["compose", "exec", "-T", "alertmanager", "wget", SILENCES_URL], "stdout": "[]", "stderr": WGET_OK},
+    )
+    result = invoke("restore", str(archive), "--host", REMOTE, "--yes")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Restored alertmanager from {archive} in ")
+    assert "alertmanager: 1 silence(s) restored, 0 already present or ended" in result.stderr
+    calls = _all_remote(fake_docker)
+    [post] = [argv for argv in calls if "--post-data" in argv]
+    sent = json.loads(post[post.index("--post-data") + 1])
+    assert sent["comment"] == SILENCE["comment"] and sent["matchers"] == SILENCE["matchers"]
+    # Silences are restored through the API: nothing is stopped, nothing replaced.
+    assert not [argv for argv in calls if {"stop", "rm", "volume"} & set(argv)]
 
 
 def test_automatic_certificates_need_the_name_to_point_at_the_server(paths: Paths) -> None:

@@ -960,3 +960,14 @@ def test_replace_state_gives_the_container_back_when_the_volume_cannot_be_remove
         [*COMPOSE, "create", "--no-recreate", "prometheus"],
     ]
     assert [entry for entry in engine.journal if entry[0] == "PUT"] == []
+
+
+def test_up_says_where_to_look_at_an_unpublished_prometheus(capsys: pytest.CaptureFixture[str]) -> None:
+    from stack.commands.display import endpoints
+    from stack.lifecycle import Endpoint
+
+    endpoints([Endpoint("Grafana", "http://127.0.0.1:3000")], None, unpublished=["prometheus"])
+    assert capsys.readouterr().out == (
+        "Grafana     http://127.0.0.1:3000\n"
+        "Prometheus  not published (its admin API shares the port): query it in Grafana > Explore\n"
+    )

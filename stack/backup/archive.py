@@ -13,6 +13,7 @@ import errno
 import hashlib
 import io
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -86,11 +87,39 @@ class _BoundedReader:
 # --- writing ------------------------------------------------------------------------------------
 
 
+# The hidden names an ArchiveWriter ever gives a file: `.<archive>.<pid>.tmp` (staged before the
+# rename) and `.<archive>.<pid>.<random>.tmp` (where O_TMPFILE is not supported).
+_TEMPORARY = re.compile(rf"^\.(?:.+){re.escape(SUFFIX)}\.(\d+)(?:\.[A-Za-z0-9_]+)?\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_temporaries(directory: Path) -> list[Path]:
+    """Remove what a killed writer left in `directory`: its hidden temporary archives whose process
+    is gone (only where O_TMPFILE was missing, or in the instant between link and rename)."""
+    removed = []
+    for path in directory.iterdir() if directory.is_dir() else []:
+        match = _TEMPORARY.match(path.name)
+        if match and path.is_file() and not _alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 class ArchiveWriter:
     """Writes an archive to an unnamed file in the target's directory; `commit` gives it its name.
 
     Until then nothing is visible at `target`: an interruption, even SIGKILL, leaves no partial
-    archive (Linux's O_TMPFILE; elsewhere a hidden temporary file removed on failure).
+    archive (Linux's O_TMPFILE; elsewhere a hidden temporary file, removed on failure and, after a
+    SIGKILL, by the next writer in that directory).
     """
 
     def __init__(self, target: Path, *, on_bytes: ProgressFn = _no_progress) -> None:
@@ -101,10 +130,13 @@ class ArchiveWriter:
         self._tmp_name: str | None = None
         directory = target.parent
         directory.mkdir(parents=True, exist_ok=True)
+        sweep_temporaries(directory)
         try:
             self._fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600)
         except (OSError, AttributeError):
-            self._fd, self._tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+            self._fd, self._tmp_name = tempfile.mkstemp(
+                prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=directory
+            )
             os.fchmod(self._fd, 0o600)
         self._file = os.fdopen(self._fd, "wb", buffering=COPY_BUFSIZE)
         compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, threads=-1)
