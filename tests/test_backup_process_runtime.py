@@ -76,13 +76,7 @@ def test_backup_wipe_restore_on_the_process_runtime(project: Path) -> None:
         body=json.dumps(silence).encode(),
         headers={"Content-Type": "application/json"},
     )
-    deadline = time.monotonic() + 30
-    while len(_up_samples(runtime, int(time.time()) - 60, int(time.time()) - 3)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    # A scrape in flight right now may land after the query: compare a window that is settled.
-    until = int(time.time()) - 3
-    before = _up_samples(runtime, until - 20, until)
-    assert before
+    until, before = _settled_up_samples(runtime)
 
     backed_up = invoke("backup")
     assert backed_up.exit_code == 0, backed_up.output
@@ -102,16 +96,23 @@ def test_backup_wipe_restore_on_the_process_runtime(project: Path) -> None:
     assert _silences(runtime) == ["planned maintenance"]
 
 
-def test_restore_on_the_process_runtime_removes_what_was_written_after_the_backup(project: Path) -> None:
-    runtime = _runtime(project)
-    runtime.up()
-    assert wait_until_ready(runtime, ["prometheus", "alertmanager"], timeout=60).ok
+def _settled_up_samples(runtime: ProcessRuntime) -> tuple[int, list[list[object]]]:
+    """A few scrapes of `up`, then the samples of a 20 s window that is settled (a scrape in flight
+    right now may land after the query): (its end, the samples)."""
     deadline = time.monotonic() + 30
     while len(_up_samples(runtime, int(time.time()) - 60, int(time.time()) - 3)) < 3 and time.monotonic() < deadline:
         time.sleep(0.5)
     until = int(time.time()) - 3
     before = _up_samples(runtime, until - 20, until)
     assert before
+    return until, before
+
+
+def test_restore_on_the_process_runtime_removes_what_was_written_after_the_backup(project: Path) -> None:
+    runtime = _runtime(project)
+    runtime.up()
+    assert wait_until_ready(runtime, ["prometheus", "alertmanager"], timeout=60).ok
+    until, before = _settled_up_samples(runtime)
 
     backed_up = invoke("backup")
     assert backed_up.exit_code == 0, backed_up.output
