@@ -51,6 +51,12 @@ class PullsImages(Protocol):
 class Endpoint:
     name: str
     url: str
+    # Why there is no URL, and where to look instead (`url` is then empty).
+    note: str = ""
+
+
+# Prometheus' web port is never published on Docker: its admin API (snapshots) answers on it too.
+PROMETHEUS_UNPUBLISHED = "not published (its admin API shares the port): query it in Grafana > Explore"
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class UpResult:
                 }
                 for d in self.diagnoses
             ],
-            "endpoints": {endpoint.name: endpoint.url for endpoint in self.endpoints},
+            "endpoints": {endpoint.name: endpoint.url for endpoint in self.endpoints if endpoint.url},
             "credentials_file": str(self.credentials_file) if self.credentials_file else None,
             "provisioning": provisioning.as_dict() if hasattr(provisioning, "as_dict") else None,
         }
@@ -116,6 +122,8 @@ def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
         url = runtime.base_url(component, port)
         if url:
             found.append(Endpoint(label, url + path))
+        elif component == "prometheus":
+            found.append(Endpoint(label, "", note=PROMETHEUS_UNPUBLISHED))
     from stack.components.proxy import public_url
 
     public = public_url(settings)

@@ -964,10 +964,19 @@ def test_replace_state_gives_the_container_back_when_the_volume_cannot_be_remove
 
 def test_up_says_where_to_look_at_an_unpublished_prometheus(capsys: pytest.CaptureFixture[str]) -> None:
     from stack.commands.display import endpoints
-    from stack.lifecycle import Endpoint
+    from stack.lifecycle import PROMETHEUS_UNPUBLISHED, Endpoint
 
-    endpoints([Endpoint("Grafana", "http://127.0.0.1:3000")], None, unpublished=["prometheus"])
+    endpoints([Endpoint("Grafana", "http://127.0.0.1:3000"), Endpoint("Prometheus", "", PROMETHEUS_UNPUBLISHED)], None)
     assert capsys.readouterr().out == (
         "Grafana     http://127.0.0.1:3000\n"
         "Prometheus  not published (its admin API shares the port): query it in Grafana > Explore\n"
     )
+
+
+def test_endpoints_name_an_unpublished_prometheus() -> None:
+    from stack.lifecycle import PROMETHEUS_UNPUBLISHED, Endpoint, endpoints
+    from tests.urlruntime import UrlRuntime
+
+    found = endpoints(Settings(), UrlRuntime({"grafana": "http://127.0.0.1:3000"}))
+    assert Endpoint("Prometheus", "", PROMETHEUS_UNPUBLISHED) in found
+    assert Endpoint("Grafana", "http://127.0.0.1:3000") in found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,14 +32,11 @@ def diagnosis(console: Console, found: Diagnosis) -> None:
         console.print(f"  [bold]hint:[/] {escape(hint)}")
 
 
-def endpoints(found: list[Endpoint], credentials_file: Path | None, *, unpublished: Sequence[str] = ()) -> None:
-    """The URLs, then the enabled components that have none (and where to look at them instead)."""
-    rows = [(endpoint.name, endpoint.url) for endpoint in found]
-    if "prometheus" in unpublished:
-        rows.append(("Prometheus", "not published (its admin API shares the port): query it in Grafana > Explore"))
-    width = max((len(name) for name, _ in rows), default=0)
-    for name, url in rows:
-        click.echo(f"{name.ljust(width)}  {url}")
+def endpoints(found: list[Endpoint], credentials_file: Path | None) -> None:
+    """The URLs (or, for a component without one, where to look at it instead)."""
+    width = max((len(endpoint.name) for endpoint in found), default=0)
+    for endpoint in found:
+        click.echo(f"{endpoint.name.ljust(width)}  {endpoint.url or endpoint.note}")
     if credentials_file is not None:
         click.echo(f"Grafana admin credentials: `stack credentials` (password kept 0600 in {credentials_file}).")
 

@@ -112,7 +112,5 @@ def command(
         sys.exit(1)
     if result.provisioning is not None:
         console.print(show.provisioning_line(result.provisioning))
-    shown = {endpoint.name for endpoint in result.endpoints}
-    unpublished = ["prometheus"] if "prometheus" in opened.settings.enabled() and "Prometheus" not in shown else []
-    show.endpoints(result.endpoints, result.credentials_file, unpublished=unpublished)
+    show.endpoints(result.endpoints, result.credentials_file)
     click.echo(f"Ready in {result.seconds:.1f} s.")
