@@ -24,7 +24,7 @@ from typing import IO, Any
 import requests
 
 from stack.errors import StackError
-from stack.runtime.base import HttpReply, PathNotFound, ServiceState
+from stack.runtime.base import HttpReply, ServiceState
 from stack.tools import ToolResult, run
 
 Starter = Callable[["LocalService"], contextlib.AbstractContextManager[Any]]
@@ -142,7 +142,7 @@ class LocalRuntime:
     def copy_out(self, service: str, path: str) -> IO[bytes]:
         source = self.services[service].local(path)
         if not source.exists():
-            raise PathNotFound(f"{service}: {path}: no such file or directory")
+            raise StackError(f"{service}: {path}: no such file or directory")
         read_fd, write_fd = os.pipe()
 
         def produce() -> None:

@@ -7,12 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Protocol, runtime_checkable
 
-from stack.errors import StackError
 from stack.tools import ToolResult
-
-
-class PathNotFound(StackError):
-    """`copy_out` of a path that does not exist in the service's state."""
 
 
 @dataclass(frozen=True)
@@ -104,8 +99,7 @@ class Runtime(Protocol):
         ...
 
     def copy_out(self, service: str, path: str) -> IO[bytes]:
-        """A tar stream of `path` inside the service's state (works on shell-less images);
-        PathNotFound when there is no such path."""
+        """A tar stream of `path` inside the service's state (works on shell-less images)."""
         ...
 
     def copy_in(self, service: str, path: str, archive: IO[bytes]) -> None:

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
 from stack.paths import Paths
-from stack.runtime.base import HttpReply, PathNotFound, ServiceState
+from stack.runtime.base import HttpReply, ServiceState
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore, compose_environment
 from stack.settings import Settings
 from stack.ssh_errors import handshake_failure
@@ -708,7 +708,7 @@ class DockerRuntime:
         try:
             chunks, _stat = self.engine.api.get_archive(container_id, path)
         except docker.errors.NotFound:
-            raise PathNotFound(f"{service}: {path} does not exist in its container") from None
+            raise StackError(f"{service}: {path} does not exist in its container") from None
         except docker.errors.APIError as exc:
             raise StackError(f"{service}: cannot copy {path} out: {exc.explanation or exc}") from None
         return io.BufferedReader(_ChunkStream(chunks), buffer_size=1024 * 1024)

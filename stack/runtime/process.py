@@ -34,7 +34,7 @@ from stack.fileio import atomic_write
 from stack.health import Diagnosis, describe_state, hints_for
 from stack.paths import Paths
 from stack.runtime import binaries as bins
-from stack.runtime.base import HttpReply, PathNotFound, ServiceState
+from stack.runtime.base import HttpReply, ServiceState
 from stack.runtime.localrender import (
     LOOPBACK,
     RENDERED_DIR,
@@ -555,7 +555,7 @@ class ProcessRuntime:
         """A tar stream of `path`, its members under the path's base name (as `docker cp` gives)."""
         local = self._local(service, path)
         if not local.exists():
-            raise PathNotFound(f"{service}: {path} does not exist ({local})")
+            raise StackError(f"{service}: {path} does not exist ({local})")
         return _TarStream(local, PurePosixPath(path).name or local.name)
 
     def copy_in(self, service: str, path: str, archive: IO[bytes]) -> None:
