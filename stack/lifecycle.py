@@ -122,8 +122,6 @@ def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
         url = runtime.base_url(component, port)
         if url:
             found.append(Endpoint(label, url + path))
-        elif component == "prometheus":
-            found.append(Endpoint(label, "", note=PROMETHEUS_UNPUBLISHED))
     from stack.components.proxy import public_url
 
     public = public_url(settings)
@@ -131,6 +129,13 @@ def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
         # Behind the TLS proxy (profile: server), the address users open first.
         found.insert(0, Endpoint("Grafana (TLS)", public))
     return found
+
+
+def unpublished(settings: Settings, runtime: Runtime) -> list[Endpoint]:
+    """The enabled components users look for that have no URL on purpose, with where to look instead."""
+    if "prometheus" in settings.enabled() and runtime.base_url("prometheus", "http") is None:
+        return [Endpoint("Prometheus", "", note=PROMETHEUS_UNPUBLISHED)]
+    return []
 
 
 def up(
@@ -197,7 +202,7 @@ def up(
     return UpResult(
         readiness=report,
         diagnoses=diagnoses,
-        endpoints=endpoints(settings, runtime),
+        endpoints=endpoints(settings, runtime) + unpublished(settings, runtime),
         credentials_file=credentials_file,
         provisioning=provisioning,
         seconds=time.monotonic() - started,

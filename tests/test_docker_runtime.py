@@ -974,9 +974,10 @@ def test_up_says_where_to_look_at_an_unpublished_prometheus(capsys: pytest.Captu
 
 
 def test_endpoints_name_an_unpublished_prometheus() -> None:
-    from stack.lifecycle import PROMETHEUS_UNPUBLISHED, Endpoint, endpoints
+    from stack.lifecycle import PROMETHEUS_UNPUBLISHED, Endpoint, unpublished
     from tests.urlruntime import UrlRuntime
 
-    found = endpoints(Settings(), UrlRuntime({"grafana": "http://127.0.0.1:3000"}))
-    assert Endpoint("Prometheus", "", PROMETHEUS_UNPUBLISHED) in found
-    assert Endpoint("Grafana", "http://127.0.0.1:3000") in found
+    assert unpublished(Settings(), UrlRuntime({"grafana": "http://127.0.0.1:3000"})) == [
+        Endpoint("Prometheus", "", PROMETHEUS_UNPUBLISHED)
+    ]
+    assert unpublished(Settings(), UrlRuntime({"prometheus": "http://127.0.0.1:9090"})) == []
