@@ -62,16 +62,19 @@ doctor: install
 	$(STACK) doctor $(if $(HOST),--host "$(HOST)") $(ARGS)
 
 # Debian's packages give the real promtool, amtool, prometheus and alertmanager the tests run,
-# caddy (the TLS proxy's config is run for real) and OpenSSH (the deploy tunnel runs against a real sshd).
+# caddy (the TLS proxy's config is run for real), OpenSSH (the deploy tunnel runs against a real sshd),
+# and the Docker engine the docker-marked tests start on a private socket (tests/engine.py), with
+# busybox-static for the shell and wget of the images they build (tests/images.py).
+TEST_PACKAGES := prometheus prometheus-alertmanager caddy openssh-client openssh-server docker.io iptables busybox-static
 test-deps:
 	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null \
 	    || ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
-	    || ! command -v caddy >/dev/null || ! command -v ssh >/dev/null || ! test -x /usr/sbin/sshd; then \
+	    || ! command -v caddy >/dev/null || ! command -v ssh >/dev/null || ! test -x /usr/sbin/sshd \
+	    || ! command -v dockerd >/dev/null || ! test -x /bin/busybox; then \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
-	  echo "Installing Debian packages: prometheus prometheus-alertmanager caddy openssh-client openssh-server"; \
+	  echo "Installing Debian packages: $(TEST_PACKAGES)"; \
 	  $$sudo apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
-	    prometheus prometheus-alertmanager caddy openssh-client openssh-server >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES) >/dev/null; \
 	fi
 
 test: install test-deps

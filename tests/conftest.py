@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 from stack.cli import cli
 from stack.paths import Paths
 from stack.resources import repo_root
+from tests.engine import REQUIRE_DOCKER, Engine, engine_problem, running_engine
 
 REPO = repo_root()
 SHARED_SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
@@ -43,3 +44,24 @@ def require_tool(name: str) -> str:
             pytest.fail(f"{name} is not on PATH: `make test` installs it (Debian package)")
         pytest.skip(f"{name} is not on PATH (run `make test`, which installs it)")
     return found
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Engine]:
+    """One real engine for the whole session (tests/engine.py), stopped and removed at the end."""
+    problem = engine_problem()
+    if problem is not None:
+        if REQUIRE_DOCKER:
+            pytest.fail(f"STACK_REQUIRE_DOCKER=1 but {problem}")
+        pytest.skip(problem)
+    with running_engine() as engine:
+        yield engine
+
+
+@pytest.fixture
+def engine(docker_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The session's engine, named by DOCKER_HOST and DOCKER_CONFIG for this test only."""
+    for name, value in docker_engine.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    return docker_engine

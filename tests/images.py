@@ -1,0 +1,204 @@
+"""Local images for the test engine, built from real binaries on this machine: nothing is ever pulled.
+
+Each image is one layer made by `docker import` of a tar written here, so that every file's owner and
+mode is exact (a Dockerfile COPY makes everything root's) and vfs copies one layer, not several. The
+layouts follow the official images' Dockerfiles, because `stack` renders for those:
+
+- prom/prometheus (prometheus/prometheus `Dockerfile`): busybox base with a shell and wget,
+  `/bin/prometheus`, `/bin/promtool`, `/etc/prometheus/prometheus.yml`, data `/prometheus` owned by
+  nobody, `USER nobody`, `WORKDIR /prometheus`.
+- prom/alertmanager (prometheus/alertmanager `Dockerfile`): busybox base, `/bin/alertmanager`,
+  `/bin/amtool`, `/etc/alertmanager/alertmanager.yml`, data `/alertmanager` owned by nobody.
+- caddy (caddyserver/caddy-docker, alpine): a shell and wget, `/usr/bin/caddy`, `/etc/caddy/Caddyfile`,
+  `/data` and `/config` with XDG_DATA_HOME and XDG_CONFIG_HOME pointing at them, runs as root.
+
+The tag carries the version of the binary inside (Debian's Prometheus is 2.42, not the pinned 3.x), so
+that what `stack status` reads from a container is the truth. Debian's binaries need only libc (caddy
+also libzstd): the files `ldd` names are copied in. Busybox is Debian's static build.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.engine import Engine
+
+NOBODY = 65534
+BUSYBOX = Path("/bin/busybox")
+# What the official busybox base offers that `stack` or its compose healthchecks use.
+BUSYBOX_APPLETS = ("sh", "wget", "cat", "ls", "sleep", "env")
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
+GROUP = "root:x:0:\nnogroup:x:65534:\n"
+
+
+@dataclass
+class Layout:
+    """What goes into one image: files from this machine, generated files, directories, and the config."""
+
+    files: dict[str, Path] = field(default_factory=dict)  # path in the image -> file on this machine
+    texts: dict[str, str] = field(default_factory=dict)
+    dirs: dict[str, int] = field(default_factory=dict)  # path -> owner uid (gid the same)
+    links: dict[str, str] = field(default_factory=dict)  # path -> target
+    changes: list[str] = field(default_factory=list)  # `docker import --change` instructions
+
+    def add_binary(self, source: Path, target: str) -> None:
+        self.files[target] = source
+        for library in shared_libraries(source):
+            self.files.setdefault(str(library), library)
+
+    def add_tree(self, source: Path, target: str) -> None:
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                self.files[f"{target}/{path.relative_to(source)}"] = path
+
+    def add_busybox(self) -> None:
+        self.files["/bin/busybox"] = BUSYBOX
+        for applet in BUSYBOX_APPLETS:
+            self.links[f"/bin/{applet}"] = "busybox"
+        self.texts["/etc/passwd"] = PASSWD
+        self.texts["/etc/group"] = GROUP
+        self.dirs["/tmp"] = 0
+
+
+def shared_libraries(binary: Path) -> list[Path]:
+    """The libraries (and the loader) a dynamic binary needs, as `ldd` names them; none for a static one."""
+    done = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False)
+    found = re.findall(r"(/\S+) \(0x", done.stdout)
+    return [Path(path) for path in found]
+
+
+def write_tar(layout: Layout) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        made: set[str] = set()
+
+        def parents(path: str) -> None:
+            parts = Path(path).parts[1:-1]
+            for depth in range(1, len(parts) + 1):
+                name = "/".join(parts[:depth])
+                if name not in made:
+                    made.add(name)
+                    info = tarfile.TarInfo(name)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+
+        for path, owner in sorted(layout.dirs.items()):
+            parents(path)
+            name = path.lstrip("/")
+            made.add(name)
+            info = tarfile.TarInfo(name)
+            info.type, info.uid, info.gid = tarfile.DIRTYPE, owner, owner
+            info.mode = 0o1777 if path == "/tmp" else 0o755
+            tar.addfile(info)
+        for path, source in sorted(layout.files.items()):
+            parents(path)
+            # Follow links (the loader is one): the image gets the file itself.
+            data = source.resolve().read_bytes()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode = len(data), source.resolve().stat().st_mode & 0o7777
+            tar.addfile(info, io.BytesIO(data))
+        for path, text in sorted(layout.texts.items()):
+            parents(path)
+            data = text.encode()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+        for path, target in sorted(layout.links.items()):
+            parents(path)
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return buffer.getvalue()
+
+
+def import_image(engine: Engine, tag: str, layout: Layout) -> str:
+    """Make the image `tag` on the engine from the layout (once: an existing tag is kept)."""
+    if engine.docker("image", "inspect", tag, check=False).returncode == 0:
+        return tag
+    args = ["import"]
+    for change in layout.changes:
+        args += ["--change", change]
+    engine.docker(*args, "-", tag, input=write_tar(layout))
+    return tag
+
+
+def binary_version(argv: Iterable[str]) -> str:
+    """`prometheus, version 2.42.0+ds (...)` -> `2.42.0`."""
+    done = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    match = re.search(r"version v?(\d+\.\d+\.\d+)", done.stdout + done.stderr)
+    if not match:
+        raise AssertionError(f"no version in {' '.join(argv)}: {done.stdout}{done.stderr}")
+    return match.group(1)
+
+
+def prometheus_image(engine: Engine) -> str:
+    """prom/prometheus:v<Debian's version>, laid out as the official image."""
+    version = binary_version(["prometheus", "--version"])
+    layout = Layout()
+    layout.add_busybox()
+    layout.add_binary(Path("/usr/bin/prometheus"), "/bin/prometheus")
+    layout.add_binary(Path("/usr/bin/promtool"), "/bin/promtool")
+    # Debian's build reads its web assets from here; the official binary embeds them.
+    layout.add_tree(Path("/usr/share/prometheus/web"), "/usr/share/prometheus/web")
+    layout.texts["/etc/prometheus/prometheus.yml"] = "global:\n  scrape_interval: 15s\n"
+    layout.dirs["/prometheus"] = NOBODY
+    layout.changes = [
+        "USER nobody",
+        "WORKDIR /prometheus",
+        "EXPOSE 9090",
+        'VOLUME ["/prometheus"]',
+        'ENTRYPOINT ["/bin/prometheus"]',
+        'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]',
+    ]
+    return import_image(engine, f"prom/prometheus:v{version}", layout)
+
+
+def alertmanager_image(engine: Engine) -> str:
+    """prom/alertmanager:v<Debian's version>, laid out as the official image."""
+    version = binary_version(["prometheus-alertmanager", "--version"])
+    layout = Layout()
+    layout.add_busybox()
+    layout.add_binary(Path("/usr/bin/prometheus-alertmanager"), "/bin/alertmanager")
+    layout.add_binary(Path("/usr/bin/amtool"), "/bin/amtool")
+    # Debian's build reads its notification templates from here; the official binary embeds them.
+    layout.add_tree(Path("/usr/share/prometheus/alertmanager"), "/usr/share/prometheus/alertmanager")
+    layout.texts["/etc/alertmanager/alertmanager.yml"] = (
+        "route: {receiver: default}\nreceivers: [{name: default}]\n"
+    )
+    layout.dirs["/alertmanager"] = NOBODY
+    layout.changes = [
+        "USER nobody",
+        "WORKDIR /alertmanager",
+        "EXPOSE 9093",
+        'VOLUME ["/alertmanager"]',
+        'ENTRYPOINT ["/bin/alertmanager"]',
+        'CMD ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"]',
+    ]
+    return import_image(engine, f"prom/alertmanager:v{version}", layout)
+
+
+def caddy_image(engine: Engine) -> str:
+    """caddy:<Debian's version>, laid out as the official (alpine) image."""
+    done = subprocess.run(["caddy", "version"], capture_output=True, text=True, check=True)
+    version = done.stdout.split()[0].lstrip("v")
+    layout = Layout()
+    layout.add_busybox()
+    layout.add_binary(Path("/usr/bin/caddy"), "/usr/bin/caddy")
+    layout.texts["/etc/caddy/Caddyfile"] = ":80 {\n\trespond \"stack test image\"\n}\n"
+    layout.dirs["/data"] = 0
+    layout.dirs["/config"] = 0
+    layout.dirs["/srv"] = 0
+    layout.changes = [
+        "ENV XDG_CONFIG_HOME=/config",
+        "ENV XDG_DATA_HOME=/data",
+        "WORKDIR /srv",
+        "EXPOSE 80 443 2019",
+        'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]',
+    ]
+    return import_image(engine, f"caddy:{version}", layout)
