@@ -91,17 +91,23 @@ def engine_problem() -> str | None:
 def sweep_leftovers() -> None:
     """Stop and remove the engines of earlier sessions that were killed before their teardown."""
     for root in ENGINE_PARENT.glob(f"{ENGINE_PREFIX}*"):
+        # Another pytest session may be running beside this one (two checkouts, a helper): its engine is
+        # a leftover only once the session that owns it is gone.
+        owner = _read_pid(root / "owner.pid")
+        if owner is not None and psutil.pid_exists(owner):
+            continue
         pid = _read_pid(root / "dockerd.pid")
         if pid is not None and _is_our_dockerd(pid, root):
             _stop(pid)
         elif pid is not None and psutil.pid_exists(pid):
-            continue  # not ours, or still starting: leave it alone
+            continue  # not ours: leave it alone
         _remove(root)
 
 
 def start_engine() -> Engine:
     """Start dockerd on a private socket and wait until `docker info` answers."""
     root = Path(tempfile.mkdtemp(prefix=ENGINE_PREFIX, dir=ENGINE_PARENT))
+    (root / "owner.pid").write_text(f"{os.getpid()}\n")
     (root / "config" / "cli-plugins").mkdir(parents=True)
     (root / "config" / "cli-plugins" / "docker-compose").symlink_to(COMPOSE_PLUGIN)
     log = (root / "dockerd.log").open("wb")

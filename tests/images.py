@@ -168,9 +168,7 @@ def alertmanager_image(engine: Engine) -> str:
     layout.add_binary(Path("/usr/bin/amtool"), "/bin/amtool")
     # Debian's build reads its notification templates from here; the official binary embeds them.
     layout.add_tree(Path("/usr/share/prometheus/alertmanager"), "/usr/share/prometheus/alertmanager")
-    layout.texts["/etc/alertmanager/alertmanager.yml"] = (
-        "route: {receiver: default}\nreceivers: [{name: default}]\n"
-    )
+    layout.texts["/etc/alertmanager/alertmanager.yml"] = "route: {receiver: default}\nreceivers: [{name: default}]\n"
     layout.dirs["/alertmanager"] = NOBODY
     layout.changes = [
         "USER nobody",
@@ -190,7 +188,7 @@ def caddy_image(engine: Engine) -> str:
     layout = Layout()
     layout.add_busybox()
     layout.add_binary(Path("/usr/bin/caddy"), "/usr/bin/caddy")
-    layout.texts["/etc/caddy/Caddyfile"] = ":80 {\n\trespond \"stack test image\"\n}\n"
+    layout.texts["/etc/caddy/Caddyfile"] = ':80 {\n\trespond "stack test image"\n}\n'
     layout.dirs["/data"] = 0
     layout.dirs["/config"] = 0
     layout.dirs["/srv"] = 0
