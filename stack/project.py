@@ -7,6 +7,7 @@ from pathlib import Path
 
 from stack.errors import OutputError, StackError
 from stack.fileio import atomic_write
+from stack.netaddr import http_url, shown_host
 from stack.paths import Paths
 from stack.render import RenderedProject, render_project, write_project
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
@@ -51,8 +52,7 @@ def credentials(paths: Paths) -> Credentials:
     grafana = settings.component("grafana")
     store = SecretStore.for_paths(paths)
     password = store.ensure(GRAFANA_ADMIN_PASSWORD)
-    host = "localhost" if settings.bind_address in ("127.0.0.1", "::1") else settings.bind_address
-    url = f"http://{host}:{grafana.port}/" if grafana.port else None
+    url = http_url(shown_host(settings.bind_address), grafana.port, "/") if grafana.port else None
     from stack.components.proxy import public_url
 
     # Behind the TLS proxy, the URL users open is the public one.

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
+from stack.netaddr import http_url, url_host
 from stack.paths import Paths
 from stack.runtime.base import HttpReply, ServiceState
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore, compose_environment
@@ -478,14 +479,7 @@ class DockerRuntime:
         published = self._published(service, port)
         if published is None:
             return None
-        address = self.settings.bind_address
-        if address in ("0.0.0.0", "127.0.0.1"):
-            address = "127.0.0.1"
-        elif address in ("::", "::1"):
-            address = "[::1]"
-        elif ":" in address:
-            address = f"[{address}]"
-        return f"http://{address}:{published}"
+        return http_url(url_host(self.settings.bind_address), published)
 
     def http(
         self,

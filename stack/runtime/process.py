@@ -32,17 +32,16 @@ from stack.components.base import RenderContext
 from stack.errors import RuntimeUnavailable, StackError
 from stack.fileio import atomic_write
 from stack.health import Diagnosis, describe_state, hints_for
+from stack.netaddr import http_url, shown_host, url_host
 from stack.paths import Paths
 from stack.runtime import binaries as bins
 from stack.runtime.base import HttpReply, ServiceState
 from stack.runtime.localrender import (
-    LOOPBACK,
     RENDERED_DIR,
     LocalTopology,
     PathMap,
     ProcessPlan,
     assign_ports,
-    is_local_address,
     listen_host,
     plan_processes,
     port_free,
@@ -125,12 +124,6 @@ class PortInUse(StackError):
 def _resolve(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else (base / path)
-
-
-def _url_host(host: str) -> str:
-    if is_local_address(host):
-        return LOOPBACK
-    return f"[{host}]" if ":" in host else host
 
 
 class ProcessRuntime:
@@ -391,7 +384,7 @@ class ProcessRuntime:
                     code = self._exit_code(name, record)
                     raise StartupFailure(name, code, Path(record.log), read_log_tail(Path(record.log), LOG_TAIL))
                 plan = plans[name]
-                if not all(_accepts(_url_host(host), port) for _, host, port in plan.listen):
+                if not all(_accepts(url_host(host), port) for _, host, port in plan.listen):
                     continue
                 now = time.monotonic()
                 listening_since.setdefault(name, now)
@@ -406,7 +399,7 @@ class ProcessRuntime:
         for port_name, host, port in plan.listen:
             if port_name == probe.port:
                 with contextlib.suppress(requests.RequestException):
-                    return requests.get(f"http://{_url_host(host)}:{port}{probe.path}", timeout=0.5).ok
+                    return requests.get(f"http://{url_host(host)}:{port}{probe.path}", timeout=0.5).ok
         return False
 
     def down(self, *, volumes: bool = False, timeout: float = 30) -> None:
@@ -497,7 +490,7 @@ class ProcessRuntime:
         given = self._state().ports.get(service, {}).get(port)
         if given is None:
             raise ConnectionError(f"{service} has no {port} port on this machine (is it up?)")
-        return _url_host(listen_host(self.settings, service, port)), given
+        return url_host(listen_host(self.settings, service, port)), given
 
     def http(
         self,
@@ -525,9 +518,7 @@ class ProcessRuntime:
         component = REGISTRY[service]
         for spec, host_port in component.published(self.settings):
             if spec.name == port:
-                host = self.settings.bind_address
-                shown = "localhost" if _url_host(host) == LOOPBACK else _url_host(host)
-                return f"http://{shown}:{host_port}"
+                return http_url(shown_host(self.settings.bind_address), host_port)
         return None
 
     # --- files and commands -------------------------------------------------------------------
@@ -645,7 +636,8 @@ class ProcessRuntime:
 
 
 def _accepts(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+    # `host` is a URL's host part: an IPv6 literal comes in brackets, which sockets do not take.
+    with contextlib.suppress(OSError), socket.create_connection((host.strip("[]"), port), timeout=0.2):
         return True
     return False
 
