@@ -427,6 +427,12 @@ class ProcessRuntime:
     def _state(self) -> RuntimeState:
         return self.state_file.load()
 
+    @property
+    def topology(self) -> LocalTopology:
+        """How components reach each other here (the ports given at `up`): what a local Grafana's
+        datasources were rendered with, so provisioning compares like with like."""
+        return LocalTopology(self._state().ports, self.settings)
+
     def ps(self) -> list[ServiceState]:
         state = self._state()
         names = [*self.settings.enabled(), *(name for name in state.processes if name not in self.settings.enabled())]
@@ -529,7 +535,7 @@ class ProcessRuntime:
         component = REGISTRY[service]
         home = self.root / service
         prefixes: list[tuple[str, Path]] = [(path, home / key) for key, path in component.state.items()]
-        ctx = RenderContext(settings=self.settings, topology=LocalTopology(self._state().ports, self.settings))
+        ctx = RenderContext(settings=self.settings, topology=self.topology)
         with contextlib.suppress(Exception):
             for config in component.configs(ctx):
                 top = str(PurePosixPath(*PurePosixPath(config.target).parts[:3]))
