@@ -32,7 +32,7 @@ from tests.engine import Engine
 NOBODY = 65534
 BUSYBOX = Path("/bin/busybox")
 # What the official busybox base offers that `stack` or its compose healthchecks use.
-BUSYBOX_APPLETS = ("sh", "wget", "cat", "ls", "sleep", "env")
+BUSYBOX_APPLETS = ("sh", "wget", "cat", "ls", "sleep", "env", "rm")
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
 

@@ -274,8 +274,6 @@ def test_unpublished_port_is_reached_from_inside_the_network(paths: Paths, fake_
         "-q",
         "-O",
         "-",
-        "-T",
-        "5",
         "--post-data",
         "",
         "http://127.0.0.1:9090/api/v1/admin/tsdb/snapshot",

@@ -42,16 +42,19 @@ def _write_ledger(paths: Paths, names: list[str]) -> None:
 class PrometheusStep(Step):
     component = "prometheus"
 
-    def _remove(self, ctx: StepContext, name: str) -> bool:
+    def _remove(self, ctx: StepContext, name: str) -> str | None:
+        """Remove one snapshot; None when it is gone, else why not (what the container printed)."""
         snapshot = f"{state_path(self.component)}/snapshots/{name}"
         removed = ctx.runtime.exec(self.component, ["rm", "-rf", snapshot], timeout=120)
         if removed.ok:
             _write_ledger(ctx.paths, [n for n in pending_snapshots(ctx.paths) if n != name])
-        return removed.ok
+            return None
+        printed = [line.strip() for line in (removed.stderr or removed.stdout).splitlines() if line.strip()]
+        return printed[-1] if printed else f"rm exited {removed.returncode}"
 
     def backup(self, ctx: StepContext, writer: ArchiveWriter) -> None:
         for leftover in pending_snapshots(ctx.paths):
-            if self._remove(ctx, leftover):
+            if self._remove(ctx, leftover) is None:
                 ctx.notes.append(f"prometheus: removed snapshot {leftover} left by an interrupted backup")
         ctx.on_phase("snapshot")
         # skip_head=false: the in-memory head is written as a block too, so the last two hours are in.
@@ -70,8 +73,9 @@ class PrometheusStep(Step):
             with stream:
                 writer.add_tar_stream(SECTION, stream, strip=1, where=f"prometheus snapshot {name}")
         finally:
-            if not self._remove(ctx, name):
-                ctx.notes.append(f"prometheus: could not remove snapshot {snapshot}; the next backup retries")
+            why = self._remove(ctx, name)
+            if why is not None:
+                ctx.notes.append(f"prometheus: could not remove snapshot {snapshot} ({why}); the next backup retries")
 
     def restore_offline(self, ctx: StepContext, spool: SectionSpool) -> None:
         stream = spool.open(SECTION, ctx.on_bytes)

@@ -537,7 +537,8 @@ class DockerRuntime:
             return self._curl_inside(via, url, method=method, body=body, headers=headers, timeout=timeout)
         if method not in ("GET", "POST"):
             raise StackError(f"cannot send {method} to {service} from inside the network (wget knows GET and POST)")
-        argv = ["wget", "-S", "-q", "-O", "-", "-T", str(max(1, round(timeout)))]
+        # No `-T`: some busybox builds crash on it (Debian's 1.35, exit 139); the exec's own timeout bounds it.
+        argv = ["wget", "-S", "-q", "-O", "-"]
         for key, value in (headers or {}).items():
             argv += ["--header", f"{key}: {value}"]
         if method == "POST":
