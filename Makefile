@@ -7,12 +7,13 @@ STACK := $(BIN)/stack
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help venv install up down status render validate backup restore deploy doctor test test-deps lint bench clean
+.PHONY: help venv install up down status render validate backup restore deploy doctor test test-deps collector lint bench clean
 
 help:
 	@echo "make up        create the virtualenv, install, and bring the stack up"
 	@echo "make test      install what the tests need (Debian packages included) and run them all"
 	@echo "make down | status | render | validate | lint | bench"
+	@echo "make collector build the stack's otelcol-contrib from Go modules (scripts/collector/manifest.yaml)"
 	@echo "make backup   back up the running stack into backups/ (ARGS='--keep 7' etc.)"
 	@echo "make restore FILE=backups/....tar.zst   restore an archive (verified first; asks before replacing)"
 	@echo "make deploy HOST=user@server   bring the stack up on a server's Docker engine over SSH"
@@ -77,13 +78,20 @@ test-deps:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES) >/dev/null; \
 	fi
 
-test: install test-deps
+# The stack's own otelcol-contrib, built by the OpenTelemetry Collector Builder from Go modules into
+# ~/.cache/stack/otelcol-<hash of the manifest>/ (nothing happens when that build is there already).
+# It needs Go >= 1.26 (what the 0.160 modules declare; Debian's golang-go is older).
+collector: install
+	@command -v go >/dev/null || { echo "make collector needs Go (>= 1.26) on PATH" >&2; exit 2; }
+	$(BIN)/python scripts/collector/build.py
+
+test: install test-deps collector
 	$(BIN)/pytest $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 
-bench: install test-deps
+bench: install test-deps collector
 	$(BIN)/python scripts/bench/run_all.py
 
 clean:

@@ -96,6 +96,43 @@ def check_prometheus(project: RenderedProject) -> list[Check]:
         return checks
 
 
+def check_collector(project: RenderedProject) -> Check:
+    """`otelcol-contrib validate` on the rendered Collector config (user overrides included)."""
+    from stack.collector_build import find_binary
+
+    name = "otelcol-contrib validate"
+    files = project.configs.get("otel-collector")
+    if files is None:
+        return Check(name, Status.SKIPPED, "otel-collector is disabled")
+    binary = find_binary()
+    if binary is None:
+        return Check(name, Status.SKIPPED, "otelcol-contrib is not built (`make collector`) nor on PATH")
+    with tempfile.TemporaryDirectory(prefix="stack-validate-") as tmp:
+        config_path = _materialize(files, Path(tmp))["otel-collector-config"]
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        host_metrics = (config.get("receivers") or {}).get("host_metrics") or {}
+        # The container sees the host's / at root_path (a mount): the Collector checks that it exists.
+        if (
+            isinstance(host_metrics, dict)
+            and host_metrics.get("root_path")
+            and not Path(host_metrics["root_path"]).is_dir()
+        ):
+            host_metrics["root_path"] = "/"
+            config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        result = run([binary, "validate", f"--config={config_path}"])
+    if result.ok:
+        return Check(name, Status.PASSED, "accepted")
+    return Check(name, Status.FAILED, collector_message(result.output) or f"exit code {result.returncode}")
+
+
+def collector_message(output: str) -> str:
+    """The Collector's error on one line: its multi-line `Error: ...` without the log lines before it."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Error:")), 0)
+    text = " ".join(line.strip() for line in lines[start:] if line.strip())
+    return text.removeprefix("Error:").strip()
+
+
 def check_alertmanager(project: RenderedProject) -> Check:
     files = project.configs.get("alertmanager")
     if files is None:
@@ -186,6 +223,7 @@ def validate_project(project: RenderedProject) -> list[Check]:
     return [
         Check("stack.yaml", Status.PASSED, "valid"),
         check_compose(project),
+        check_collector(project),
         *check_prometheus(project),
         check_alertmanager(project),
         *check_proxy(project),

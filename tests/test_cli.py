@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from stack import __version__
+from tests import realcollector
 from tests.conftest import invoke, require_tool
 
 BAD_INPUT = {
@@ -156,12 +157,14 @@ def test_secret_file_readable_by_others_is_refused(project_dir: Path) -> None:
 def test_validate_runs_the_real_tools(project_dir: Path) -> None:
     require_tool("promtool")
     require_tool("amtool")
+    realcollector.binary()
     result = invoke("validate", "--json")
     assert result.exit_code == 0, result.output
     checks = {c["name"]: c["status"] for c in json.loads(result.stdout)}
     assert checks == {
         "stack.yaml": "passed",
         "compose schema": "passed",
+        "otelcol-contrib validate": "passed",
         "promtool check config": "passed",
         "promtool check rules": "passed",
         "amtool check-config": "passed",

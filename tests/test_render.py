@@ -134,7 +134,7 @@ def test_settings_reach_the_configs() -> None:
     assert tempo["compactor"]["compaction"]["block_retention"] == "168h"
     collector = yaml.safe_load(project.configs["otel-collector"][0].content)
     assert collector["processors"]["probabilistic_sampler"] == {"sampling_percentage": 25.0}
-    assert collector["processors"]["batch"]["timeout"] == "5s"
+    assert collector["exporters"]["otlp_grpc/tempo"]["sending_queue"]["batch"]["flush_timeout"] == "5s"
 
 
 def test_dollar_signs_are_escaped_for_compose() -> None:

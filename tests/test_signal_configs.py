@@ -1,7 +1,8 @@
 """Collector, Loki, Tempo and datasource configs, checked against the pinned versions' documented keys.
 
-No Collector, Loki or Tempo binary can be had on this machine, so these tests pin what their
-documentation requires (and what it removed) for otelcol-contrib 0.160, Loki 3.7 and Tempo 2.10.
+No Loki or Tempo binary can be had on this machine, so these tests pin what their documentation
+requires (and what it removed) for Loki 3.7 and Tempo 2.10. The real Collector reads every rendered
+Collector config in tests/test_collector_real.py; these tests pin the shape the stack relies on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ REMOVED_COLLECTOR_COMPONENTS = {"loki", "logging", "jaeger", "memory_ballast", "
 # Renamed exporters (otlp -> otlp_grpc, otlphttp -> otlp_http, ...) and receivers (filelog -> file_log).
 DEPRECATED_COLLECTOR_NAMES = {
     "exporters": {"otlp", "otlphttp", "prometheusremotewrite"},
-    "receivers": {"filelog"},
+    "receivers": {"filelog", "hostmetrics"},
+    "processors": {"deltatocumulative", "batch"},
 }
 
 
@@ -54,9 +56,15 @@ def test_collector_pipelines_by_default() -> None:
     assert pipelines["logs/docker"]["receivers"] == ["file_log/docker"]
     assert config["exporters"]["otlp_grpc/tempo"]["endpoint"] == "tempo:4317"
     assert config["exporters"]["otlp_http/loki"]["endpoint"] == "http://loki:3100/otlp"
-    assert config["exporters"]["prometheus_remote_write"]["endpoint"] == "http://prometheus:9090/api/v1/write"
+    assert config["exporters"]["prometheus_remote_write"]["http"]["endpoint"] == "http://prometheus:9090/api/v1/write"
     # Delta temporality would be dropped by remote write.
-    assert pipelines["metrics"]["processors"] == ["memory_limiter", "deltatocumulative", "batch"]
+    assert pipelines["metrics"]["processors"] == ["memory_limiter", "delta_to_cumulative"]
+    # Batching is the exporters' (sending_queue.batch): the batch processor is being retired.
+    for name in ("otlp_grpc/tempo", "otlp_http/loki"):
+        assert config["exporters"][name]["sending_queue"]["batch"]["flush_timeout"] == "50ms", name
+    # Which resource attributes become labels on every series; the rest stay on target_info.
+    labels = config["exporters"]["prometheus_remote_write"]["resource_constant_labels"]["included"]
+    assert {"service.name", "service.namespace", "deployment.environment"} <= set(labels)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +77,6 @@ def test_collector_pipelines_are_well_formed(data: dict[str, Any]) -> None:
     kinds = _kinds(config)
     for name, pipeline in config["service"]["pipelines"].items():
         assert pipeline["processors"][0] == "memory_limiter", name
-        assert pipeline["processors"][-1] == "batch", name
         for kind in ("receivers", "processors", "exporters"):
             assert set(pipeline[kind]) <= kinds[kind], (name, kind)
     used = {
@@ -92,7 +99,7 @@ def test_collector_listens_on_every_interface_inside_its_container() -> None:
     assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
     assert config["extensions"]["health_check"]["endpoint"] == "0.0.0.0:13133"
     reader = config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
-    assert reader == {"host": "0.0.0.0", "port": 8888}
+    assert reader["host"] == "0.0.0.0" and reader["port"] == 8888
 
 
 def test_memory_limiter_and_gomemlimit_follow_the_memory_setting() -> None:
@@ -107,7 +114,7 @@ def test_sampling_ratio_reaches_the_traces_pipeline_only() -> None:
     config = _collector({"components": {"otel-collector": {"sampling_ratio": 0.25}}})
     pipelines = config["service"]["pipelines"]
     assert config["processors"]["probabilistic_sampler"] == {"sampling_percentage": 25.0}
-    assert pipelines["traces"]["processors"] == ["memory_limiter", "probabilistic_sampler", "batch"]
+    assert pipelines["traces"]["processors"] == ["memory_limiter", "probabilistic_sampler"]
     assert all("probabilistic_sampler" not in p["processors"] for n, p in pipelines.items() if n != "traces")
 
 
@@ -141,9 +148,9 @@ def test_docker_logs_switch_off() -> None:
 def test_host_metrics_switch_on() -> None:
     settings = parse_settings({"components": {"otel-collector": {"host_metrics": True}}})
     config = _config(settings, "otel-collector")
-    assert config["receivers"]["hostmetrics"]["root_path"] == "/hostfs"
+    assert config["receivers"]["host_metrics"]["root_path"] == "/hostfs"
     assert {"cpu", "memory", "filesystem", "disk", "network", "load"} <= set(
-        config["receivers"]["hostmetrics"]["scrapers"]
+        config["receivers"]["host_metrics"]["scrapers"]
     )
     assert config["service"]["pipelines"]["metrics/host"]["exporters"] == ["prometheus_remote_write"]
     assert "/:/hostfs:ro" in render_project(settings).compose["services"]["otel-collector"]["volumes"]
@@ -169,7 +176,7 @@ def test_local_processes_get_local_addresses_and_no_container_inputs() -> None:
     assert config["exporters"]["otlp_grpc/tempo"]["endpoint"].startswith("127.0.0.1:")
     assert config["exporters"]["otlp_http/loki"]["endpoint"].startswith("http://127.0.0.1:")
     assert "logs/docker" not in config["service"]["pipelines"]
-    assert "root_path" not in config["receivers"]["hostmetrics"]
+    assert config["receivers"]["host_metrics"]["root_path"] == "/"
     assert Collector().mounts(ctx) == [] and Collector().user(ctx) is None
 
 

@@ -25,7 +25,7 @@ _PIPELINE_BACKENDS = {
 # Switchable pipelines: the settings field, and the receiver and processor only they use.
 _SWITCHED = {
     "logs/docker": ("docker_logs", "file_log/docker", "resource/docker"),
-    "metrics/host": ("host_metrics", "hostmetrics", "resource/host"),
+    "metrics/host": ("host_metrics", "host_metrics", "resource/host"),
 }
 DOCKER_LOGS_DIR = "/var/lib/docker/containers"
 HOSTFS = "/hostfs"
@@ -62,18 +62,25 @@ class Collector(Component):
         reader["port"] = ctx.topology.port(self.name, "metrics")
         exporters["otlp_grpc/tempo"]["endpoint"] = ctx.address("tempo", "otlp_grpc")
         exporters["otlp_http/loki"]["endpoint"] = ctx.url("loki", "http", "/otlp")
-        exporters["prometheus_remote_write"]["endpoint"] = ctx.url("prometheus", "http", "/api/v1/write")
+        exporters["prometheus_remote_write"]["http"]["endpoint"] = ctx.url("prometheus", "http", "/api/v1/write")
         in_containers = isinstance(ctx.topology, ComposeTopology)
         for pipeline, (field_name, receiver, processor) in _SWITCHED.items():
             # Local processes have no Docker log directory of their own to read.
             off = not getattr(settings, field_name) or (pipeline == "logs/docker" and not in_containers)
             if off:
                 del pipelines[pipeline], receivers[receiver], processors[processor]
-        if "hostmetrics" in receivers and not in_containers:
-            del receivers["hostmetrics"]["root_path"]  # a local process reads this machine's /proc directly
+        if "host_metrics" in receivers and not in_containers:
+            # A local process reads this machine's own / (said explicitly: left unset, a Collector that
+            # finds itself in a container warns that it reports the container's filesystems).
+            receivers["host_metrics"]["root_path"] = "/"
         for pipeline, (backend, _exporter) in _PIPELINE_BACKENDS.items():
             if pipeline in pipelines and not ctx.enabled(backend):
                 del pipelines[pipeline]
+        if not pipelines:
+            # The Collector refuses to start without a pipeline; keep one that drops nothing silently
+            # (defined before the unused receivers are pruned: it needs otlp).
+            exporters["debug"] = {"verbosity": "basic"}
+            pipelines["traces"] = {"receivers": ["otlp"], "processors": ["memory_limiter"], "exporters": ["debug"]}
         # The Collector rejects nothing unused, but a config that says only what runs is easier to read.
         for kind, defined in (("receivers", receivers), ("processors", processors), ("exporters", exporters)):
             used = {name for pipeline in pipelines.values() for name in pipeline[kind]}
@@ -81,11 +88,7 @@ class Collector(Component):
                 del defined[name]
         if "traces" in pipelines and settings.sampling_ratio < 1.0:
             processors["probabilistic_sampler"] = {"sampling_percentage": round(settings.sampling_ratio * 100, 4)}
-            pipelines["traces"]["processors"] = ["memory_limiter", "probabilistic_sampler", "batch"]
-        if not pipelines:
-            # The Collector refuses to start without a pipeline; keep one that drops nothing silently.
-            exporters["debug"] = {"verbosity": "basic"}
-            pipelines["traces"] = {"receivers": ["otlp"], "processors": ["memory_limiter"], "exporters": ["debug"]}
+            pipelines["traces"]["processors"] = ["memory_limiter", "probabilistic_sampler"]
         return config
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
