@@ -9,6 +9,10 @@ layouts follow the official images' Dockerfiles, because `stack` renders for tho
   nobody, `USER nobody`, `WORKDIR /prometheus`.
 - prom/alertmanager (prometheus/alertmanager `Dockerfile`): busybox base, `/bin/alertmanager`,
   `/bin/amtool`, `/etc/alertmanager/alertmanager.yml`, data `/alertmanager` owned by nobody.
+- otel/opentelemetry-collector-contrib (opentelemetry-collector-releases
+  `distributions/otelcol-contrib/Dockerfile`): scratch (no shell), `/otelcol-contrib`,
+  `/etc/otelcol-contrib/config.yaml`, `/etc/ssl/certs/ca-certificates.crt`, `USER 10001:10001`. The
+  binary is the stack's own static build (`make collector`, stack/collector_build.py).
 - caddy (caddyserver/caddy-docker, alpine): a shell and wget, `/usr/bin/caddy`, `/etc/caddy/Caddyfile`,
   `/data` and `/config` with XDG_DATA_HOME and XDG_CONFIG_HOME pointing at them, runs as root.
 
@@ -200,3 +204,36 @@ def caddy_image(engine: Engine) -> str:
         'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]',
     ]
     return import_image(engine, f"caddy:{version}", layout)
+
+
+COLLECTOR_DEFAULT_CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: 0.0.0.0:4317}
+      http: {endpoint: 0.0.0.0:4318}
+exporters:
+  debug: {}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [debug]}
+"""
+
+
+def collector_image(engine: Engine) -> str:
+    """otel/opentelemetry-collector-contrib:<release>, the stack's build laid out as the official image."""
+    from stack.collector_build import build
+
+    binary = build().path  # a cached build returns at once
+    version = binary_version([str(binary), "--version"])
+    layout = Layout()
+    layout.files["/otelcol-contrib"] = binary
+    layout.files["/etc/ssl/certs/ca-certificates.crt"] = Path("/etc/ssl/certs/ca-certificates.crt")
+    layout.texts["/etc/otelcol-contrib/config.yaml"] = COLLECTOR_DEFAULT_CONFIG
+    layout.changes = [
+        "USER 10001:10001",
+        "EXPOSE 4317 4318 55679",
+        'ENTRYPOINT ["/otelcol-contrib"]',
+        'CMD ["--config", "/etc/otelcol-contrib/config.yaml"]',
+    ]
+    return import_image(engine, f"otel/opentelemetry-collector-contrib:{version}", layout)
