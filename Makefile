@@ -7,7 +7,7 @@ STACK := $(BIN)/stack
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help venv install up down status render validate backup restore deploy doctor test test-deps collector lint bench clean
+.PHONY: help venv install up down status render validate backup restore deploy doctor test test-deps querycheck-deps collector lint bench clean
 
 help:
 	@echo "make up        create the virtualenv, install, and bring the stack up"
@@ -85,7 +85,22 @@ collector: install
 	@command -v go >/dev/null || { echo "make collector needs Go (>= 1.26) on PATH" >&2; exit 2; }
 	$(BIN)/python scripts/collector/build.py
 
-test: install test-deps collector
+# Grafana's LogQL and TraceQL grammars (npm), which the tests parse every shipped log and trace query
+# with (tests/querycheck.py); reinstalled only when the lock file changes. Debian's nodejs/npm when
+# this machine has no Node.js.
+QUERYCHECK := scripts/querycheck
+QUERYCHECK_STAMP := $(QUERYCHECK)/node_modules/.package-lock.json
+$(QUERYCHECK_STAMP): $(QUERYCHECK)/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	fi
+	npm ci --prefix $(QUERYCHECK) --no-audit --no-fund --loglevel=error
+	@touch $(QUERYCHECK_STAMP)
+
+querycheck-deps: $(QUERYCHECK_STAMP)
+
+test: install test-deps collector querycheck-deps
 	$(BIN)/pytest $(ARGS)
 
 lint: install

@@ -26,6 +26,7 @@ from tests.metrics_catalog import (
     labels_used,
     metrics_read,
 )
+from tests.querycheck import syntax_errors
 from tests.realbin import Server, prometheus
 
 # The rate interval Grafana would pick for the synthetic 30 s spacing, and the range panels draw.
@@ -50,7 +51,20 @@ LOKI_STREAM_LABELS = {
     "deployment_environment",
     "container_name",
 }
-LOKI_METADATA = {"detected_level", "severity_text", "trace_id", "span_id"}
+LOKI_METADATA = {
+    "detected_level",
+    "severity_text",
+    "trace_id",
+    "span_id",
+    # OTLP log attributes of exceptions (semantic conventions), and resource/log attributes the
+    # errors pack groups by: Loki keeps them as structured metadata, dots made underscores.
+    "exception_type",
+    "exception_message",
+    "service_version",
+    "http_route",
+}
+# Labels a query makes itself (label_format) and then filters or groups on.
+LOKI_DERIVED = {"fingerprint"}
 TRACEQL_INTRINSICS = {"status", "name", "duration", "kind", "rootName", "rootServiceName", "traceDuration"}
 TRACEQL_ATTRIBUTES = {
     "resource.service.name",
@@ -237,7 +251,8 @@ def test_logql_uses_loki_and_known_labels(dashboard: Dashboard, query: Query) ->
     assert (query.datasource_type, query.datasource_uid) == ("loki", "loki"), query.where
     expr = interpolate(query.text, _values(dashboard), MACROS)
     assert _balanced(expr), f"{query.where}: unbalanced brackets in {expr}"
-    selectors = re.findall(r"\{([^{}]*)\}", expr)
+    # Templates (label_format, line_format) are backtick strings with braces of their own.
+    selectors = re.findall(r"\{([^{}]*)\}", re.sub(r"`[^`]*`", "``", expr))
     assert selectors, f"{query.where}: no stream selector in {expr}"
     for selector in selectors:
         matchers = re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', selector)
@@ -245,11 +260,12 @@ def test_logql_uses_loki_and_known_labels(dashboard: Dashboard, query: Query) ->
         assert {name for name, _, _ in matchers} <= LOKI_STREAM_LABELS, f"{query.where}: {selector}"
         # Loki refuses a selector whose every matcher can match the empty string.
         assert any(_never_empty(op, value) for _, op, value in matchers), f"{query.where}: {selector}"
+    known = LOKI_STREAM_LABELS | LOKI_METADATA | LOKI_DERIVED
     filtered = set(re.findall(r"\|\s*(\w+)\s*(?:=~|!~|!=|==|=|>=|<=|>|<)", expr))
-    assert filtered <= LOKI_STREAM_LABELS | LOKI_METADATA, f"{query.where}: unknown label in {expr}"
+    assert filtered <= known, f"{query.where}: unknown label in {expr}"
     for group in re.findall(r"\bby\s*\(([^)]*)\)", expr):
         names = {name.strip() for name in group.split(",") if name.strip()}
-        assert names <= LOKI_STREAM_LABELS | LOKI_METADATA, f"{query.where}: grouping by {names}"
+        assert names <= known, f"{query.where}: grouping by {names}"
     if re.match(r"\s*\w+\s*(by\s*\([^)]*\)\s*)?\(", expr):
         assert re.search(r"\[\d+[smhd]\]", expr), f"{query.where}: a metric query needs a [range]"
 
@@ -265,6 +281,33 @@ def test_traceql_uses_tempo_and_known_attributes(dashboard: Dashboard, query: Qu
     assert attributes <= TRACEQL_ATTRIBUTES, f"{query.where}: unknown attributes {attributes - TRACEQL_ATTRIBUTES}"
     bare = set(re.findall(r"(?:[{&|(]\s*)([a-zA-Z]\w*)\s*(?:=~|!=|!~|=|>|<)", text))
     assert bare <= TRACEQL_INTRINSICS, f"{query.where}: unknown intrinsics {bare - TRACEQL_INTRINSICS}"
+
+
+def test_logql_and_traceql_parse_with_grafanas_grammars() -> None:
+    """Every LogQL and TraceQL query, variables and macros filled in, through the Lezer grammars of
+    Grafana's query editors (tests/querycheck.py says why not Loki's or Tempo's own parser)."""
+    checked = [
+        (query, "logql" if query.kind == "logql" else "traceql", interpolate(query.text, _values(dashboard), MACROS))
+        for dashboard, query in LOGQL + TRACEQL
+    ]
+    errors = syntax_errors([(language, text) for _, language, text in checked])
+    pairs = zip(checked, errors, strict=True)
+    failed = [f"{query.where}: {error} in {text}" for (query, _, text), error in pairs if error]
+    assert not failed, "\n".join(failed)
+
+
+def test_the_grammars_catch_a_broken_query() -> None:
+    errors = syntax_errors(
+        [
+            ("logql", 'sum by (service_name) count_over_time({service_name="a"} [5m])'),
+            ("logql", '{service_name="a"} | exception_type != '),
+            ("traceql", "{ status = = error }"),
+            ("logql", '{service_name="a"} | exception_type != ""'),
+            ("traceql", '{ event:name = "exception" }'),
+        ]
+    )
+    assert [error is not None for error in errors] == [True, True, True, False, False], errors
+    assert errors[2] is not None and errors[2].startswith("syntax error at ")
 
 
 SERVICE_MAPS = [(d, q) for d, q in ALL if q.kind == "servicemap"]

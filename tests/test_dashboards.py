@@ -298,16 +298,15 @@ def test_without_prometheus_only_log_and_trace_panels_stay(tmp_path: Path) -> No
     settings = parse_settings({"components": {"prometheus": {"enabled": False}}, "dashboards": {"dirs": ["mine"]}})
     dashboards = selected_dashboards(settings, tmp_path)
     # The user's own dashboards are theirs: kept as they are.
-    assert [d.uid for d in dashboards] == ["stack-explore", "stack-service-overview", "mine"]
-    assert _types(dashboards[0]) == {"loki", "tempo"}
-    assert _types(dashboards[1]) == {"loki", "tempo"}
-    for dashboard in dashboards[:2]:
+    assert [d.uid for d in dashboards] == ["stack-errors", "stack-explore", "stack-service-overview", "mine"]
+    assert all(_types(dashboard) == {"loki", "tempo"} for dashboard in dashboards[:3])
+    for dashboard in dashboards[:3]:
         variables = {v["name"]: v for v in dashboard.model["templating"]["list"]}
         assert all(variable_names(q.text) <= set(variables) | MACROS for q in queries(dashboard.model))
         # The service list came from Prometheus: a regex box, all services by default, stands in.
         assert variables["service"]["type"] == "textbox" and variables["service"]["current"]["value"] == ".+"
     # The firing-alerts annotation reads Prometheus: it goes too.
-    assert [a.get("builtIn") for a in dashboards[1].model["annotations"]["list"]] == [1]
+    assert [a.get("builtIn") for a in dashboards[2].model["annotations"]["list"]] == [1]
 
 
 # --- stack validate -------------------------------------------------------------------------------

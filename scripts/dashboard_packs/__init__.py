@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from dashboard_packs import explore, llm, queues, realtime, security, service_overview, slos, stack_health, workflows
+from dashboard_packs import (
+    errors,
+    explore,
+    llm,
+    queues,
+    realtime,
+    security,
+    service_overview,
+    slos,
+    stack_health,
+    workflows,
+)
 from dashboard_packs.model import Pack
 
 PACKS: list[Pack] = [
@@ -15,4 +26,5 @@ PACKS: list[Pack] = [
     workflows.PACK,
     security.PACK,
     explore.PACK,
+    errors.PACK,
 ]
