@@ -288,6 +288,9 @@ class RulesSettings(StrictModel):
     workflows: RulePackSettings = Field(default_factory=RulePackSettings)
     realtime: RulePackSettings = Field(default_factory=RulePackSettings)
     security: RulePackSettings = Field(default_factory=RulePackSettings)
+    # LogQL alerts (configs/loki/rules/errors.yml) that Loki's ruler evaluates: new exception types,
+    # error log spikes, panics.
+    errors: RulePackSettings = Field(default_factory=RulePackSettings)
     # Prefix of every alert's runbook_url (`<prefix><AlertName>.md`): point it at your wiki or repository.
     runbook_base_url: str = "docs/runbooks/"
     # Your own Prometheus rule files (relative to stack.yaml), inlined into the render like the packs.
@@ -314,10 +317,16 @@ class RulesSettings(StrictModel):
         return found
 
     def packs(self) -> dict[str, RulePackSettings]:
+        """The Prometheus packs."""
         return {name: getattr(self, name) for name in RULE_PACKS}
+
+    def loki_packs(self) -> dict[str, RulePackSettings]:
+        """The packs Loki's ruler evaluates."""
+        return {name: getattr(self, name) for name in LOKI_RULE_PACKS}
 
 
 RULE_PACKS = ("stack", "http", "queues", "llm", "workflows", "realtime", "security")
+LOKI_RULE_PACKS = ("errors",)
 
 _WINDOW_PLACEHOLDER = "$window"
 _MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
@@ -724,10 +733,11 @@ def _consistency(settings: Settings, loaded: LoadedYaml, *, security: bool = Tru
 
 
 def _signals_consistency(settings: Settings) -> tuple[KeyPath, str, str] | None:
-    from stack.rules.packs import pack_thresholds  # reads the bundled packs only when settings are loaded
+    from stack.rules.packs import LOKI, PROMETHEUS, pack_thresholds  # reads the packs only when settings load
 
-    for pack, chosen in settings.rules.packs().items():
-        known = pack_thresholds(pack)
+    engines = {**dict.fromkeys(settings.rules.packs(), PROMETHEUS), **dict.fromkeys(settings.rules.loki_packs(), LOKI)}
+    for pack, chosen in {**settings.rules.packs(), **settings.rules.loki_packs()}.items():
+        known = pack_thresholds(pack, engines[pack])
         for key in chosen.thresholds:
             if key not in known:
                 close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)

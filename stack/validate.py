@@ -218,6 +218,81 @@ def check_proxy(project: RenderedProject) -> list[Check]:
     return [Check("caddy validate", Status.PASSED, detail)]
 
 
+# Prometheus' rule file format, which Loki's ruler reads with LogQL in `expr`.
+_RULE_FILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["groups"],
+    "properties": {
+        "groups": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "rules"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "interval": {"type": "string", "pattern": r"^(\d+(ms|s|m|h|d|w|y))+$"},
+                    "limit": {"type": "integer"},
+                    "rules": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["expr"],
+                            "additionalProperties": False,
+                            "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                            "properties": {
+                                "alert": {"type": "string", "minLength": 1},
+                                "record": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+                                "expr": {"type": "string", "minLength": 1},
+                                "for": {"type": "string", "pattern": r"^(\d+(ms|s|m|h|d|w|y))+$"},
+                                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def check_loki_rules(project: RenderedProject) -> Check:
+    """The LogQL rule files Loki's ruler loads: the rule file format, then every expression's syntax."""
+    import jsonschema  # import cost is paid only by the commands that validate
+
+    from stack import querysyntax
+
+    name = "logql check rules"
+    files = [config for config in project.configs.get("loki", []) if config.name.startswith("loki-rules-")]
+    if "loki" not in project.configs:
+        return Check(name, Status.SKIPPED, "loki is disabled")
+    if not files:
+        return Check(name, Status.SKIPPED, "no rule files")
+    validator = jsonschema.Draft7Validator(_RULE_FILE_SCHEMA)
+    expressions: list[tuple[str, str]] = []
+    for config in files:
+        document = yaml.safe_load(config.content)
+        for error in validator.iter_errors(document):
+            where = "/".join(map(str, error.absolute_path)) or "(root)"
+            return Check(name, Status.FAILED, f"{config.target}: {where}: {error.message}")
+        for group in document["groups"]:
+            for rule in group["rules"]:
+                expressions.append((f"{config.target}: {rule.get('alert') or rule.get('record')}", rule["expr"]))
+    counted = f"{len(expressions)} rules in {len(files)} file{'' if len(files) == 1 else 's'}"
+    problem = querysyntax.unavailable()
+    if problem:
+        return Check(name, Status.PASSED, f"{counted}: format checked; LogQL syntax not checked: {problem}")
+    try:
+        errors = querysyntax.syntax_errors([("logql", expr) for _, expr in expressions])
+    except StackError as exc:
+        return Check(name, Status.SKIPPED, f"{counted}: {exc.one_line()}")
+    for (where, _), error in zip(expressions, errors, strict=True):
+        if error:
+            return Check(name, Status.FAILED, f"{where}: {error}")
+    return Check(name, Status.PASSED, f"{counted}: accepted by Grafana's LogQL grammar")
+
+
 def validate_project(project: RenderedProject) -> list[Check]:
     """Run every check on a rendered project; the settings were validated when they were loaded."""
     return [
@@ -226,5 +301,6 @@ def validate_project(project: RenderedProject) -> list[Check]:
         check_collector(project),
         *check_prometheus(project),
         check_alertmanager(project),
+        check_loki_rules(project),
         *check_proxy(project),
     ]

@@ -168,6 +168,7 @@ def test_validate_runs_the_real_tools(project_dir: Path) -> None:
         "promtool check config": "passed",
         "promtool check rules": "passed",
         "amtool check-config": "passed",
+        "logql check rules": "passed",
         "dashboards": "passed",
     }
 

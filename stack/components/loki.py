@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.rules.packs import LOKI, render_pack
 from stack.settings import LokiSettings
 from stack.units import parse_duration
+
+# Loki's ruler reads rule files from <directory>/<tenant>/; without auth the tenant is "fake".
+RULES_DIR = "/etc/loki/rules"
+TENANT = "fake"
 
 
 class Loki(Component):
@@ -13,6 +20,29 @@ class Loki(Component):
     metrics = Probe("http", "/metrics")
     state = {"data": "/loki"}
 
+    def rule_files(self, ctx: RenderContext) -> dict[str, str]:
+        """Rendered LogQL rule files by file name: the enabled Loki packs (stack.yaml `rules.errors`)."""
+        rules = ctx.settings.rules
+        return {
+            f"{name}.yml": render_pack(name, pack.thresholds, rules.runbook_base_url, LOKI)
+            for name, pack in rules.loki_packs().items()
+            if pack.enabled
+        }
+
+    def ruler(self, ctx: RenderContext) -> dict[str, Any]:
+        """The ruler's config: rules from the rendered files, alerts to the stack's Alertmanager."""
+        ruler: dict[str, Any] = {
+            "storage": {"type": "local", "local": {"directory": RULES_DIR}},
+            # Scratch space where the ruler keeps the rule files it evaluates.
+            "rule_path": "/loki/ruler",
+            "evaluation_interval": "1m",
+            "ring": {"kvstore": {"store": "inmemory"}},
+            "enable_api": True,
+        }
+        if ctx.enabled("alertmanager"):
+            ruler["alertmanager_url"] = ctx.url("alertmanager", "http")
+        return ruler
+
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         settings = self.settings(ctx)
         assert isinstance(settings, LokiSettings)
@@ -22,4 +52,11 @@ class Loki(Component):
         # Loki's compactor deletes by whole index periods: anything under 24h is rounded up by Loki.
         hours = max(24, int(parse_duration(settings.retention) // 3600))
         config["limits_config"]["retention_period"] = f"{hours}h"
-        return [ConfigFile("loki-config", "/etc/loki/config.yaml", self.with_overrides(ctx, config))]
+        rule_files = self.rule_files(ctx)
+        if rule_files:
+            config["ruler"] = self.ruler(ctx)
+        files = [ConfigFile("loki-config", "/etc/loki/config.yaml", self.with_overrides(ctx, config))]
+        for file_name, content in rule_files.items():
+            stem = file_name.removesuffix(".yml")
+            files.append(ConfigFile(f"loki-rules-{stem}", f"{RULES_DIR}/{TENANT}/{file_name}", content))
+        return files

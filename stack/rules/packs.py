@@ -1,6 +1,7 @@
 """Alert rule packs: bundled rule files with named thresholds, rendered with the user's values.
 
-A pack file (`configs/prometheus/rules/<pack>.yml`) is a Prometheus rule file plus a `pack:` header
+A pack file (`configs/prometheus/rules/<pack>.yml`, or `configs/loki/rules/<pack>.yml` for the
+LogQL packs Loki's ruler evaluates) is a rule file plus a `pack:` header
 listing its thresholds with their defaults. In the rules, `%{name}` stands for a threshold and
 `%{runbook}` for the alert's runbook URL. This module must not import stack.settings (which
 imports it to check threshold names).
@@ -22,6 +23,9 @@ from stack.yamlio import dumps
 _PLACEHOLDER = re.compile(r"%\{([a-z_][a-z0-9_]*)\}")
 RUNBOOK = "runbook"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Which program evaluates a pack's rules: Prometheus (PromQL) or Loki's ruler (LogQL).
+PROMETHEUS = "prometheus"
+LOKI = "loki"
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,10 @@ class Pack:
 
 
 @cache
-def load_pack(name: str) -> Pack:
-    """The bundled pack `name`, parsed (cached: packs never change at run time)."""
+def load_pack(name: str, engine: str = PROMETHEUS) -> Pack:
+    """The bundled pack `name` of `engine`, parsed (cached: packs never change at run time)."""
     # No line numbers needed (the packs are ours, tested): the C loader is ten times faster.
-    text = (bundled("configs") / "prometheus" / "rules" / f"{name}.yml").read_text(encoding="utf-8")
+    text = (bundled("configs") / engine / "rules" / f"{name}.yml").read_text(encoding="utf-8")
     data = yaml.load(text, Loader=_LOADER)
     header = data["pack"]
     thresholds = {
@@ -53,12 +57,12 @@ def load_pack(name: str) -> Pack:
     return Pack(name=name, title=header["title"], thresholds=thresholds, groups=data["groups"])
 
 
-def pack_names() -> list[str]:
-    return sorted(path.stem for path in (bundled("configs") / "prometheus" / "rules").glob("*.yml"))
+def pack_names(engine: str = PROMETHEUS) -> list[str]:
+    return sorted(path.stem for path in (bundled("configs") / engine / "rules").glob("*.yml"))
 
 
-def pack_thresholds(name: str) -> dict[str, Threshold]:
-    return load_pack(name).thresholds
+def pack_thresholds(name: str, engine: str = PROMETHEUS) -> dict[str, Threshold]:
+    return load_pack(name, engine).thresholds
 
 
 def format_number(value: float) -> str:
@@ -92,9 +96,11 @@ def _render_value(value: Any, values: Mapping[str, str], where: str) -> Any:
     return value
 
 
-def render_groups(name: str, thresholds: Mapping[str, float], runbook_base: str) -> list[dict[str, Any]]:
+def render_groups(
+    name: str, thresholds: Mapping[str, float], runbook_base: str, engine: str = PROMETHEUS
+) -> list[dict[str, Any]]:
     """The rule groups of pack `name` with `thresholds` (missing ones take the pack default)."""
-    pack = load_pack(name)
+    pack = load_pack(name, engine)
     numbers = {key: format_number(thresholds.get(key, spec.default)) for key, spec in pack.thresholds.items()}
     groups = []
     for group in pack.groups:
@@ -109,11 +115,11 @@ def render_groups(name: str, thresholds: Mapping[str, float], runbook_base: str)
     return groups
 
 
-def render_pack(name: str, thresholds: Mapping[str, float], runbook_base: str) -> str:
-    """Pack `name` as the text of a Prometheus rule file."""
-    title = load_pack(name).title
+def render_pack(name: str, thresholds: Mapping[str, float], runbook_base: str, engine: str = PROMETHEUS) -> str:
+    """Pack `name` as the text of a rule file (Prometheus' format, which Loki's ruler reads too)."""
+    title = load_pack(name, engine).title
     header = f"# Rule pack {name!r} ({title}), rendered by stack from stack.yaml `rules.{name}`.\n"
-    return header + dumps({"groups": render_groups(name, thresholds, runbook_base)})
+    return header + dumps({"groups": render_groups(name, thresholds, runbook_base, engine)})
 
 
 def memory_limit_group(limits: Mapping[str, int]) -> dict[str, Any]:
