@@ -70,7 +70,7 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
         {
             "target": spec.container,
             "published": str(host_port),
-            "host_ip": component.host_ip(settings),
+            "host_ip": component.port_host_ip(settings, spec),
             "protocol": "tcp",
         }
         for spec, host_port in component.published(settings)

@@ -138,6 +138,36 @@ class ComponentSettings(StrictModel):
     )
 
 
+_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?")
+
+
+def _origin(value: str) -> str:
+    if not _ORIGIN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a web origin: scheme://host[:port] with no path, e.g. https://app.example.com "
+            "(https://*.example.com for every subdomain; a bare * is refused)"
+        )
+    return value
+
+
+class FrontendSettings(StrictModel):
+    """Browser telemetry (Grafana Faro web SDK, OTLP transport) into the Collector: an OTLP/HTTP
+    endpoint of its own that answers CORS for the web app's origins only."""
+
+    enabled: bool = False
+    port: Port = 4320
+    # Where the endpoint listens on the host; default bind_address. Browsers of your users must reach
+    # it: a public address, or a reverse proxy of your own in front of 127.0.0.1.
+    address: Annotated[str, AfterValidator(_address)] | None = None
+    cors_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _origins_when_on(self) -> FrontendSettings:
+        if self.enabled and not self.cors_origins:
+            raise ValueError("the frontend endpoint needs cors_origins, the origins your web app is served from")
+        return self
+
+
 class CollectorSettings(ComponentSettings):
     image: Image = "otel/opentelemetry-collector-contrib:0.160.0"
     port: Port | None = 13133
@@ -147,6 +177,7 @@ class CollectorSettings(ComponentSettings):
     sampling_ratio: float = Field(1.0, ge=0.0, le=1.0)
     docker_logs: bool = True
     host_metrics: bool = False
+    frontend: FrontendSettings = Field(default_factory=FrontendSettings)
 
 
 class PrometheusSettings(ComponentSettings):
@@ -618,6 +649,8 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
             hint = "e.g. grafana/grafana:13.2.0"
         elif "is not a dashboard pack" in message:
             hint = unknown_pack_hint(str(given))
+        elif "cors_origins" in message:
+            hint = "e.g. cors_origins: [https://app.example.com]"
         elif "host name" in message:
             hint = "use the public DNS name of the server"
         return path, message, hint
@@ -639,6 +672,9 @@ def _published_ports(settings: Settings) -> list[tuple[KeyPath, int]]:
                 value = getattr(comp, field_name)
                 if value is not None:
                     found.append((("components", name, field_name), value))
+        frontend = getattr(comp, "frontend", None)
+        if isinstance(frontend, FrontendSettings) and frontend.enabled:
+            found.append((("components", name, "frontend", "port"), frontend.port))
     return found
 
 

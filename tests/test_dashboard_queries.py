@@ -62,6 +62,11 @@ LOKI_METADATA = {
     "exception_message",
     "service_version",
     "http_route",
+    # What the Faro web SDK's OTLP transport sends from browsers (docs/metrics.md, "Browser errors").
+    "telemetry_sdk_language",
+    "browser_name",
+    "measurement_type",
+    "measurement_name",
 }
 # Labels a query makes itself (label_format) and then filters or groups on.
 LOKI_DERIVED = {"fingerprint"}

@@ -205,6 +205,44 @@ def board() -> Board:
             "(exception_stacktrace) and its trace (the TraceID link).",
             logql(GROUPED),
         ),
+        Row("Browser (Faro web SDK)"),
+        timeseries(
+            "Browser errors by browser",
+            "Exceptions the Faro web SDK reported from users' browsers, per interval, by app and browser. "
+            "They are in the groups above too, beside the backend's.",
+            logql(
+                f'sum by (service_name, browser_name) (count_over_time({GROUPED} | telemetry_sdk_language="webjs"'
+                " [$__auto]))",
+                "{{service_name}} {{browser_name}}",
+            ),
+            unit="short",
+            width=8,
+        ),
+        timeseries(
+            "Web vitals timings p75",
+            "75th percentile of LCP, INP, FCP and TTFB as users' browsers measured them (Faro measurements).",
+            logql(
+                f'quantile_over_time(0.75, {{service_name=~"$service"}} | measurement_type="web-vitals"'
+                ' | measurement_name=~"lcp|inp|fcp|ttfb" | unwrap measurement_value [$__auto])'
+                " by (service_name, measurement_name)",
+                "{{service_name}} {{measurement_name}}",
+            ),
+            unit="ms",
+            width=8,
+        ),
+        timeseries(
+            "Cumulative layout shift p75",
+            "75th percentile of CLS (how much the page moves while it loads; good is below 0.1).",
+            logql(
+                f'quantile_over_time(0.75, {{service_name=~"$service"}} | measurement_type="web-vitals"'
+                ' | measurement_name="cls" | unwrap measurement_value [$__auto]) by (service_name)',
+                "{{service_name}}",
+            ),
+            unit="none",
+            decimals=3,
+            steps=thresholds((None, "green"), (0.1, "orange"), (0.25, "red")),
+            width=8,
+        ),
         Row("Traces: exceptions recorded on spans"),
         traces(
             "Traces with an exception",

@@ -138,6 +138,10 @@ class Component:
         """The host address its published ports listen on."""
         return settings.bind_address
 
+    def port_host_ip(self, settings: Settings, spec: PortSpec) -> str:
+        """The host address one published port listens on: `host_ip` unless a port has its own."""
+        return self.host_ip(settings)
+
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         """The files this component reads, rendered for `ctx`."""
         raise NotImplementedError

@@ -11,7 +11,7 @@ from stack.components.base import (
     RenderContext,
     bundled_config,
 )
-from stack.settings import CollectorSettings
+from stack.settings import CollectorSettings, FrontendSettings, Settings
 from stack.units import parse_size
 
 # Which backend each pipeline exports to, and the exporter that does it.
@@ -28,6 +28,7 @@ _SWITCHED = {
     "metrics/host": ("host_metrics", "host_metrics", "resource/host"),
 }
 DOCKER_LOGS_DIR = "/var/lib/docker/containers"
+FRONTEND_RECEIVER = "otlp/frontend"
 HOSTFS = "/hostfs"
 
 
@@ -35,6 +36,39 @@ def _collector_settings(ctx: RenderContext) -> CollectorSettings:
     settings = ctx.settings.component("otel-collector")
     assert isinstance(settings, CollectorSettings)
     return settings
+
+
+def _frontend_settings(settings: Settings) -> FrontendSettings:
+    collector = settings.component("otel-collector")
+    assert isinstance(collector, CollectorSettings)
+    return collector.frontend
+
+
+# What a browser may send in one request: Faro batches a few dozen signals; more is abuse.
+FRONTEND_MAX_BODY = 1024 * 1024
+
+
+def _add_frontend(config: dict[str, Any], frontend: FrontendSettings, port: int) -> None:
+    """An OTLP/HTTP receiver for browsers, feeding the logs and traces pipelines.
+
+    No Faro receiver exists for the pinned Collector release (contrib has none on the Go module
+    proxy), so the Faro web SDK sends with its OTLP transport. Browsers post cross-origin: the
+    receiver answers CORS preflights for the configured origins only, and keeps its own port so
+    that the apps' OTLP endpoints can stay private while this one faces the internet.
+    """
+    config["receivers"][FRONTEND_RECEIVER] = {
+        "protocols": {
+            "http": {
+                "endpoint": f"0.0.0.0:{port}",
+                "max_request_body_size": FRONTEND_MAX_BODY,
+                "cors": {"allowed_origins": list(frontend.cors_origins), "max_age": 7200},
+            }
+        }
+    }
+    pipelines = config["service"]["pipelines"]
+    for name in ("logs", "traces"):
+        if name in pipelines:
+            pipelines[name]["receivers"].append(FRONTEND_RECEIVER)
 
 
 class Collector(Component):
@@ -45,6 +79,8 @@ class Collector(Component):
         PortSpec("otlp_http", 4318, "otlp_http_port"),
         PortSpec("health", 13133, "port"),
         PortSpec("metrics", 8888),
+        # Browser telemetry (stack.yaml `frontend`): published only when it is on, see published().
+        PortSpec("frontend", 4320),
     )
     readiness = Probe("health", "/")
     metrics = Probe("metrics", "/metrics")
@@ -63,6 +99,8 @@ class Collector(Component):
         exporters["otlp_grpc/tempo"]["endpoint"] = ctx.address("tempo", "otlp_grpc")
         exporters["otlp_http/loki"]["endpoint"] = ctx.url("loki", "http", "/otlp")
         exporters["prometheus_remote_write"]["http"]["endpoint"] = ctx.url("prometheus", "http", "/api/v1/write")
+        if settings.frontend.enabled:
+            _add_frontend(config, settings.frontend, ctx.topology.port(self.name, "frontend"))
         in_containers = isinstance(ctx.topology, ComposeTopology)
         for pipeline, (field_name, receiver, processor) in _SWITCHED.items():
             # Local processes have no Docker log directory of their own to read.
@@ -90,6 +128,19 @@ class Collector(Component):
             processors["probabilistic_sampler"] = {"sampling_percentage": round(settings.sampling_ratio * 100, 4)}
             pipelines["traces"]["processors"] = ["memory_limiter", "probabilistic_sampler"]
         return config
+
+    def published(self, settings: Settings) -> list[tuple[PortSpec, int]]:
+        found = super().published(settings)
+        frontend = _frontend_settings(settings)
+        if frontend.enabled:
+            found.append((self.port_spec("frontend"), frontend.port))
+        return found
+
+    def port_host_ip(self, settings: Settings, spec: PortSpec) -> str:
+        frontend = _frontend_settings(settings)
+        if spec.name == "frontend" and frontend.address is not None:
+            return frontend.address
+        return super().port_host_ip(settings, spec)
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         return [

@@ -72,9 +72,12 @@ def tunnel_ports(settings: Settings) -> list[int]:
     """The server ports worth forwarding: what the components publish on bind_address (not the proxy)."""
     ports = []
     for name in settings.enabled():
-        if REGISTRY[name].host_ip(settings) != settings.bind_address:
-            continue
-        ports += [port for _spec, port in REGISTRY[name].published(settings)]
+        component = REGISTRY[name]
+        ports += [
+            port
+            for spec, port in component.published(settings)
+            if component.port_host_ip(settings, spec) == settings.bind_address
+        ]
     return ports
 
 

@@ -45,8 +45,8 @@ def is_local_address(host: str) -> bool:
 
 def listen_host(settings: Settings, component: str, port: str) -> str:
     """Published ports listen on the component's host address (bind_address); others on 127.0.0.1."""
-    published = {spec.name for spec, _ in REGISTRY[component].published(settings)}
-    return REGISTRY[component].host_ip(settings) if port in published else LOOPBACK
+    published = {spec.name: spec for spec, _ in REGISTRY[component].published(settings)}
+    return REGISTRY[component].port_host_ip(settings, published[port]) if port in published else LOOPBACK
 
 
 def connect_host(settings: Settings, component: str, port: str) -> str:
