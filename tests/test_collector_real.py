@@ -33,6 +33,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "components": {"prometheus": OFF, "loki": OFF, "tempo": OFF, "grafana": OFF, "alertmanager": OFF}
     },
     "sampling": {"components": {"otel-collector": {"sampling_ratio": 0.25}}},
+    "frontend on": {
+        "components": {"otel-collector": {"frontend": {"enabled": True, "cors_origins": ["https://shop.example.com"]}}}
+    },
     "user override": {
         "components": {
             "otel-collector": {

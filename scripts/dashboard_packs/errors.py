@@ -222,7 +222,7 @@ def board() -> Board:
             "Web vitals timings p75",
             "75th percentile of LCP, INP, FCP and TTFB as users' browsers measured them (Faro measurements).",
             logql(
-                f'quantile_over_time(0.75, {{service_name=~"$service"}} | measurement_type="web-vitals"'
+                'quantile_over_time(0.75, {service_name=~"$service"} | measurement_type="web-vitals"'
                 ' | measurement_name=~"lcp|inp|fcp|ttfb" | unwrap measurement_value [$__auto])'
                 " by (service_name, measurement_name)",
                 "{{service_name}} {{measurement_name}}",
@@ -234,7 +234,7 @@ def board() -> Board:
             "Cumulative layout shift p75",
             "75th percentile of CLS (how much the page moves while it loads; good is below 0.1).",
             logql(
-                f'quantile_over_time(0.75, {{service_name=~"$service"}} | measurement_type="web-vitals"'
+                'quantile_over_time(0.75, {service_name=~"$service"} | measurement_type="web-vitals"'
                 ' | measurement_name="cls" | unwrap measurement_value [$__auto]) by (service_name)',
                 "{{service_name}}",
             ),
