@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tenacity import Retrying, retry_if_result, stop_after_delay, stop_when_event_set, wait_exponential
 
 from stack.components import REGISTRY
-from stack.runtime.base import Runtime, ServiceState
+from stack.runtime.base import ReportsHealth, Runtime, ServiceState
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -77,8 +77,19 @@ class ReadinessReport:
 
 
 def probe(runtime: Runtime, component: str, *, timeout: float = 2.0) -> Probe:
-    """Ask `component`'s readiness endpoint once; never raises for a component that is not up."""
+    """Ask `component`'s readiness endpoint once; never raises for a component that is not up.
+
+    A port published on this machine is asked directly. Otherwise the engine's own healthcheck
+    verdict decides (the compose file defines one per image with a shell): a request run inside
+    someone else's image depends on the tools that image ships, so it is only the last resort."""
     spec = REGISTRY[component].readiness
+    if isinstance(runtime, ReportsHealth) and runtime.base_url(component, spec.port) is None:
+        verdict = runtime.container_health(component)
+        if verdict is not None:
+            if verdict.status == "healthy":
+                return Probe(True, "ok")
+            said = f": {_short(verdict.output)}" if verdict.output else ""
+            return Probe(False, f"healthcheck {verdict.status}{said}")
     try:
         reply = runtime.http(component, spec.port, spec.path, timeout=timeout)
     except TimeoutError:

@@ -57,6 +57,10 @@ class Endpoint:
 
 # Prometheus' web port is never published on Docker: its admin API (snapshots) answers on it too.
 PROMETHEUS_UNPUBLISHED = "not published (its admin API shares the port): query it in Grafana > Explore"
+# Without Grafana there is no Explore to point at: say how to reach it, and what that costs.
+PROMETHEUS_UNPUBLISHED_NO_GRAFANA = (
+    "not published (its admin API shares the port): set components.prometheus.port to reach it, admin API included"
+)
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,10 @@ def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
 
 def unpublished(settings: Settings, runtime: Runtime) -> list[Endpoint]:
     """The enabled components users look for that have no URL on purpose, with where to look instead."""
-    if "prometheus" in settings.enabled() and runtime.base_url("prometheus", "http") is None:
-        return [Endpoint("Prometheus", "", note=PROMETHEUS_UNPUBLISHED)]
+    enabled = settings.enabled()
+    if "prometheus" in enabled and runtime.base_url("prometheus", "http") is None:
+        note = PROMETHEUS_UNPUBLISHED if "grafana" in enabled else PROMETHEUS_UNPUBLISHED_NO_GRAFANA
+        return [Endpoint("Prometheus", "", note=note)]
     return []
 
 

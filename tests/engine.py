@@ -29,6 +29,9 @@ REQUIRE_DOCKER = os.environ.get("STACK_REQUIRE_DOCKER") == "1"
 ENGINE_PARENT = Path("/tmp")
 ENGINE_PREFIX = "stack-engine-"
 COMPOSE_PLUGIN = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
+# No registry is reachable here, and a pull must never leave this machine: the engine's proxy is a
+# closed port on loopback, so a pull fails at once (connection refused) instead of waiting on DNS.
+NO_REGISTRY = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,9 @@ def start_engine() -> Engine:
         f"unix://{root / 'docker.sock'}",
     ]
     # Its own session: a Ctrl-C in pytest's terminal must not reach the daemon before teardown does.
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **NO_REGISTRY}
+    )
     log.close()
     engine = Engine(root, process.pid)
 

@@ -1,7 +1,8 @@
 """End to end on a real Docker engine: `stack up` -> every component ready -> Grafana provisioned ->
 a span sent over OTLP is found in Tempo -> `stack down --volumes --yes`.
 
-Skipped, with the reason, where no engine answers; STACK_REQUIRE_DOCKER=1 turns the skip into a failure.
+On the suite's engine (tests/engine.py); skipped, naming them, while the engine lacks an image for a
+component (nothing is pulled in the tests).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pytest
 import requests
 
 from tests.conftest import invoke
+from tests.engine import Engine
+from tests.enginestack import absent_images, full_stack_images
 from tests.realbin import free_port
 
 # Read at import: the project_dir fixture clears STACK_* variables before a test body runs.
@@ -25,7 +28,8 @@ REQUIRE_DOCKER = os.environ.get("STACK_REQUIRE_DOCKER") == "1"
 
 
 def engine_problem() -> str | None:
-    """Why the real stack cannot run here, or None when it can."""
+    """Why the machine's own default engine cannot run the stack, or None when it can (for the tests of
+    what users see without one; the docker-marked tests use the suite's engine, tests/engine.py)."""
     if not shutil.which("docker"):
         return "the docker CLI is not installed"
     version = subprocess.run(
@@ -93,20 +97,33 @@ def _send_span(otlp_http: str, trace_id: str) -> None:
     assert reply.status_code == 200, reply.text
 
 
-@pytest.mark.docker
-def test_the_real_stack_end_to_end(project_dir: Path) -> None:
-    require_engine()
-    ports = {name: free_port() for name in ("grafana", "loki", "tempo", "alertmanager", "health", "grpc", "http")}
+def full_stack_settings(engine: Engine, project_dir: Path, ports: dict[str, int], extra: str = "") -> None:
+    """Every component, on the test engine, with its port on 127.0.0.1; skipped while an image is absent.
+
+    Grafana, Loki and Tempo have no binary on this machine and the Collector's image comes from the
+    issue "A real OpenTelemetry Collector": until the engine has an image for each, this test cannot run.
+    """
+    images = full_stack_images(engine)
+    absent = absent_images(engine, list(images.values()))
+    if absent:
+        pytest.skip(f"no image on the test engine for {', '.join(absent)} (nothing is pulled in the tests)")
     (project_dir / "stack.yaml").write_text(
         f"project: stack-e2e-{os.getpid()}\n"
         "components:\n"
-        f"  grafana: {{port: {ports['grafana']}}}\n"
-        f"  loki: {{port: {ports['loki']}}}\n"
-        f"  tempo: {{port: {ports['tempo']}}}\n"
-        f"  alertmanager: {{port: {ports['alertmanager']}}}\n"
-        f"  otel-collector: {{port: {ports['health']}, otlp_grpc_port: {ports['grpc']}, "
-        f"otlp_http_port: {ports['http']}}}\n"
+        f"  prometheus: {{image: {images['prometheus']}}}\n"
+        f"  grafana: {{image: {images['grafana']}, port: {ports['grafana']}}}\n"
+        f"  loki: {{image: {images['loki']}, port: {ports['loki']}}}\n"
+        f"  tempo: {{image: {images['tempo']}, port: {ports['tempo']}}}\n"
+        f"  alertmanager: {{image: {images['alertmanager']}, port: {ports['alertmanager']}}}\n"
+        f"  otel-collector: {{image: {images['otel-collector']}, port: {ports['health']}, "
+        f"otlp_grpc_port: {ports['grpc']}, otlp_http_port: {ports['http']}}}\n" + extra
     )
+
+
+@pytest.mark.docker
+def test_the_real_stack_end_to_end(project_dir: Path, engine: Engine) -> None:
+    ports = {name: free_port() for name in ("grafana", "loki", "tempo", "alertmanager", "health", "grpc", "http")}
+    full_stack_settings(engine, project_dir, ports)
     try:
         result = invoke("up", "--timeout", "300")
         assert result.exit_code == 0, result.output

@@ -979,3 +979,12 @@ def test_endpoints_name_an_unpublished_prometheus() -> None:
         Endpoint("Prometheus", "", PROMETHEUS_UNPUBLISHED)
     ]
     assert unpublished(Settings(), UrlRuntime({"prometheus": "http://127.0.0.1:9090"})) == []
+
+
+def test_without_grafana_an_unpublished_prometheus_is_not_sent_to_grafana_explore() -> None:
+    from stack.lifecycle import PROMETHEUS_UNPUBLISHED_NO_GRAFANA, Endpoint, unpublished
+    from tests.urlruntime import UrlRuntime
+
+    settings = Settings.model_validate({"components": {"grafana": {"enabled": False}}})
+    assert unpublished(settings, UrlRuntime({})) == [Endpoint("Prometheus", "", PROMETHEUS_UNPUBLISHED_NO_GRAFANA)]
+    assert "Grafana" not in PROMETHEUS_UNPUBLISHED_NO_GRAFANA

@@ -30,6 +30,26 @@ class ServiceState:
 
 
 @dataclass(frozen=True)
+class ContainerHealth:
+    """A container's own healthcheck verdict, counting only the checks run since its current start."""
+
+    # healthy | unhealthy | starting
+    status: str
+    # What the last check printed (its error, when it failed).
+    output: str = ""
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A runtime whose engine runs the components' healthchecks itself (Docker): readiness of a port
+    that is not published reads that verdict rather than running a probe inside someone else's image."""
+
+    def container_health(self, service: str) -> ContainerHealth | None:
+        """The verdict since the current start, or None when there is no healthcheck or no container."""
+        ...
+
+
+@dataclass(frozen=True)
 class HttpReply:
     status: int
     body: bytes

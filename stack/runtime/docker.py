@@ -23,7 +23,7 @@ from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
 from stack.netaddr import http_url, url_host
 from stack.paths import Paths
-from stack.runtime.base import HttpReply, ServiceState
+from stack.runtime.base import ContainerHealth, HttpReply, ServiceState
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore, compose_environment
 from stack.settings import Settings
 from stack.ssh_errors import handshake_failure
@@ -182,6 +182,29 @@ def _parse_time(value: str | None) -> datetime | None:
         return None
 
 
+def health_since_start(state: Mapping[str, Any]) -> ContainerHealth | None:
+    """The healthcheck verdict in `docker inspect`'s State, counting only checks run since the current
+    start: the engine keeps the previous run's status across a restart until the first new check.
+    None when the container has no healthcheck."""
+    health = state.get("Health")
+    if not health:
+        return None
+    started = _parse_time(state.get("StartedAt"))
+    checks = [
+        entry
+        for entry in health.get("Log") or []
+        if started is None or ((when := _parse_time(entry.get("Start"))) is not None and when >= started)
+    ]
+    if not checks:
+        return ContainerHealth("starting")
+    last = checks[-1]
+    output = " ".join(str(last.get("Output") or "").split())
+    if last.get("ExitCode") == 0:
+        return ContainerHealth("healthy", output)
+    # A failed check after a healthy one: the engine says healthy until `retries` fail in a row.
+    return ContainerHealth("unhealthy" if health.get("Status") == "unhealthy" else "starting", output)
+
+
 def service_states(
     ps_rows: list[dict[str, Any]], inspected: list[dict[str, Any]], services: list[str]
 ) -> list[ServiceState]:
@@ -196,7 +219,8 @@ def service_states(
             continue
         detail = next((item for key, item in by_id.items() if key and key.startswith(row.get("ID", "-"))), {})
         state = detail.get("State", {})
-        health = row.get("Health") or (state.get("Health") or {}).get("Status") or None
+        since_start = health_since_start(state) if state else None
+        health = since_start.status if since_start else row.get("Health") or None
         found.append(
             ServiceState(
                 name=name,
@@ -472,6 +496,22 @@ class DockerRuntime:
             if spec.name == port:
                 return published
         return None
+
+    def container_health(self, service: str) -> ContainerHealth | None:
+        """The service's healthcheck verdict since its current start, read from the Engine API (one
+        lookup, no process started); None when it has none, or the engine cannot tell."""
+        import docker
+
+        labels = [f"com.docker.compose.project={self.settings.project}", f"com.docker.compose.service={service}"]
+        try:
+            found = self.engine.api.containers(all=True, filters={"label": labels})
+            if not found:
+                return None
+            inspected = self.engine.api.inspect_container(found[0]["Id"])
+        except (docker.errors.DockerException, StackError, OSError):
+            # The caller probes another way; an engine hiccup is not a verdict.
+            return None
+        return health_since_start(inspected.get("State") or {})
 
     def base_url(self, service: str, port: str) -> str | None:
         if self.remote:
