@@ -23,7 +23,7 @@ from click.testing import Result
 
 from tests.conftest import invoke
 from tests.engine import Engine
-from tests.images import alertmanager_image, prometheus_image
+from tests.images import alertmanager_image, collector_image, prometheus_image
 
 # Components with no image on this machine: disabled unless a test gives them one.
 NO_IMAGE = ("otel-collector", "loki", "tempo", "grafana")
@@ -150,10 +150,16 @@ def absent_images(engine: Engine, images: list[str]) -> list[str]:
 
 
 def full_stack_images(engine: Engine) -> dict[str, str]:
-    """An image per component: Prometheus and Alertmanager built here, the others as stack.yaml's defaults
-    (present only where a test image for them exists on the engine: see `absent_images`)."""
+    """An image per component: Prometheus, Alertmanager and the Collector built here; Grafana, Loki and
+    Tempo as stack.yaml's defaults (present only where a test image for them exists on the engine: see
+    `absent_images`)."""
     from stack.settings import Settings
 
     defaults = Settings()
-    images = {name: defaults.component(name).image for name in ("otel-collector", "loki", "tempo", "grafana")}
-    return {**images, "prometheus": prometheus_image(engine), "alertmanager": alertmanager_image(engine)}
+    images = {name: defaults.component(name).image for name in ("loki", "tempo", "grafana")}
+    return {
+        **images,
+        "prometheus": prometheus_image(engine),
+        "alertmanager": alertmanager_image(engine),
+        "otel-collector": collector_image(engine),
+    }
