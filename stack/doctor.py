@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.components import REGISTRY
-from stack.errors import SettingsError, StackError
+from stack.errors import StackError
 from stack.paths import Paths
 from stack.render import RenderedProject, render_project
 from stack.runtime.base import Runtime
@@ -33,10 +33,10 @@ from stack.settings import (
     is_loopback,
     parse_settings,
     plain_http_exposure,
+    read_settings_file,
 )
 from stack.tools import run, which
 from stack.units import parse_size
-from stack.yamlio import YamlSyntaxError, load_file
 
 DEFAULT_BACKUP_DAYS = 7
 BACKUP_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tar")
@@ -113,15 +113,7 @@ def load_for_doctor(paths: Paths) -> tuple[Settings, list[Finding]]:
     source = paths.settings_source()
     if source is None:
         return Settings(), []
-    try:
-        loaded = load_file(source)
-    except YamlSyntaxError as exc:
-        where = f"{source}:{exc.line}" if exc.line else str(source)
-        raise SettingsError(
-            f"{where}: malformed YAML: {exc.problem}", hint="check the indentation and quoting"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{source}: cannot be read: {exc}") from None
+    loaded = read_settings_file(source)
     data = copy.deepcopy(loaded.data)
     findings: list[Finding] = []
     components = data.get("components") if isinstance(data, dict) else None

@@ -34,6 +34,12 @@ class SettingsError(StackError):
     exit_code = EXIT_USAGE
 
 
+class UsageError(StackError):
+    """The command line asks for something that cannot be done as asked (exit 2, like click's)."""
+
+    exit_code = EXIT_USAGE
+
+
 class OutputError(StackError):
     """A file or directory the command must write cannot be written."""
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.errors import OutputError, StackError
+from stack.errors import OutputError, UsageError
 from stack.fileio import atomic_write
 from stack.netaddr import http_url, shown_host
-from stack.paths import Paths
+from stack.paths import Paths, settings_file_problem
 from stack.render import RenderedProject, render_project, write_project
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 from stack.settings import Settings, load_settings
@@ -64,10 +65,15 @@ def credentials(paths: Paths) -> Credentials:
 def init_settings(paths: Paths, *, force: bool = False) -> Path:
     """Write the commented starter stack.yaml; refuse to overwrite one unless `force`."""
     target = paths.settings_file
+    problem = settings_file_problem(target)
+    if problem:
+        raise UsageError(f"{target}: {problem}", hint="name a regular file with -c")
     if target.exists() and not force:
-        raise StackError(f"{target}: already exists", hint="use --force to overwrite it")
+        raise UsageError(f"{target}: already exists", hint="use --force to overwrite it")
+    # Through a symlink, replace the file it points at and keep the link (the user's dotfiles setup).
+    written = Path(os.path.realpath(target)) if target.is_symlink() else target
     try:
-        atomic_write(target, STARTER.read_text(encoding="utf-8"))
+        atomic_write(written, STARTER.read_text(encoding="utf-8"))
     except OSError as exc:
         raise OutputError(f"{target}: cannot write: {exc.strerror}") from None
     return target

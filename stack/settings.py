@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -27,8 +28,9 @@ from pydantic import (
 
 from stack.dashboards import bundled_packs, unknown_pack_hint
 from stack.errors import SettingsError
+from stack.paths import settings_file_problem
 from stack.units import parse_duration, parse_size
-from stack.yamlio import KeyPath, LoadedYaml, YamlSyntaxError, load_file
+from stack.yamlio import KeyPath, LoadedYaml, YamlLimitError, YamlSyntaxError, load_file
 
 COMPONENT_NAMES = ("otel-collector", "prometheus", "loki", "tempo", "grafana", "alertmanager")
 # Components that are off unless a profile or the user turns them on (listed after the core six).
@@ -46,6 +48,18 @@ SERVER_PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Every duration ends up in a Go `time.Duration` (int64 nanoseconds) in Prometheus, Loki, Tempo or
+# Alertmanager; past this they exit at start ("duration out of range").
+MAX_GO_DURATION_SECONDS = (2**63 - 1) / 1e9
+# GOMEMLIMIT and Docker's memory limit are int64 bytes; past this Go dies with a fatal error.
+MAX_MEMORY_BYTES = 2**63 - 1
+# Docker Compose names a container `<project>-<service>-1`, which is also its host name: a DNS
+# label of at most 63 characters. The longest service, `-otel-collector-1`, takes 17 of them.
+MAX_PROJECT_LENGTH = 63 - len("-otel-collector-1")
+# Grafana keeps a login in a varchar(190); a ':' cannot be sent in HTTP basic auth.
+MAX_ADMIN_USER_LENGTH = 190
+
+
 def _duration(value: str) -> str:
     value = str(value).strip()
     if value.startswith("-") or value in ("0", ""):
@@ -53,6 +67,8 @@ def _duration(value: str) -> str:
     seconds = parse_duration(value)
     if seconds <= 0:
         raise ValueError(f"{value!r} must be longer than zero")
+    if seconds > MAX_GO_DURATION_SECONDS:
+        raise ValueError(f"{value!r} is longer than a Go duration can hold (about 292 years)")
     return value
 
 
@@ -60,17 +76,51 @@ def _size(value: str | int) -> str:
     size = parse_size(value)
     if size < 16 * 1024**2:
         raise ValueError(f"{value!r} is below the 16M a component needs at the very least")
+    if size > MAX_MEMORY_BYTES:
+        raise ValueError(f"{value!r} is more than a Go memory limit can hold (8 EiB)")
     return str(value).strip()
 
 
+# The image reference grammar of the OCI distribution spec (github.com/distribution/reference):
+# [host[:port]/]path[:tag][@digest], path components lowercase with `.`, `_`, `__` or `-` between.
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[_.]|__|[-]+)[a-z0-9]+)*"
+_IMAGE_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?",
+    re.ASCII,
+)
+# The spec's limit on the name part (without tag and digest).
+MAX_IMAGE_NAME_LENGTH = 255
+
+
 def _image(value: str) -> str:
-    name = value.rsplit("/", 1)[-1]
-    if "@sha256:" in value:
+    # Name, tag and a sha512 digest fit in 512; the length check keeps the regex linear.
+    if len(value) > 512 or not _IMAGE_REFERENCE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an image reference such as registry.example.com/grafana/grafana:13.2.0")
+    name_part = value.split("@", 1)[0]
+    last = name_part.rsplit("/", 1)[-1]
+    repository = name_part[: len(name_part) - len(last)] + last.split(":", 1)[0]
+    if len(repository) > MAX_IMAGE_NAME_LENGTH:
+        raise ValueError(f"{value!r} is not an image reference: its name is longer than {MAX_IMAGE_NAME_LENGTH}")
+    if "@" in value:
         return value
-    if ":" not in name:
+    if ":" not in last:
         raise ValueError(f"{value!r} has no tag; pin a version")
-    if name.endswith(":latest"):
+    if last.endswith(":latest"):
         raise ValueError(f"{value!r} uses 'latest'; pin a version")
+    return value
+
+
+def _admin_user(value: str) -> str:
+    if not value or value != value.strip():
+        raise ValueError(f"{value!r} is not a user name: empty, or blank at either end")
+    if any(ord(char) < 32 or ord(char) == 127 for char in value) or ":" in value:
+        raise ValueError(f"{value!r} is not a user name: it holds a control character or ':'")
+    if len(value) > MAX_ADMIN_USER_LENGTH:
+        raise ValueError(f"{value[:20]!r}... is not a user name: longer than {MAX_ADMIN_USER_LENGTH} characters")
     return value
 
 
@@ -112,13 +162,20 @@ def is_loopback(address: str) -> bool:
 def _project(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
         raise ValueError(f"{value!r} must be lowercase letters, digits, '-' or '_', starting with a letter or digit")
+    if len(value) > MAX_PROJECT_LENGTH:
+        raise ValueError(
+            f"{value[:20]!r}... is a project name longer than {MAX_PROJECT_LENGTH} characters"
+            " (container host names are at most 63)"
+        )
     return value
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
 MemorySize = Annotated[str | int, AfterValidator(_size)]
 Image = Annotated[str, AfterValidator(_image)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+# Strict: YAML's `true` or "80" is no port (pydantic would publish `true` as port 1).
+Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
+Ratio = Annotated[float, Strict()]
 
 
 class StrictModel(BaseModel):
@@ -174,7 +231,7 @@ class CollectorSettings(ComponentSettings):
     otlp_grpc_port: Port | None = 4317
     otlp_http_port: Port | None = 4318
     memory: MemorySize = "256M"
-    sampling_ratio: float = Field(1.0, ge=0.0, le=1.0)
+    sampling_ratio: Ratio = Field(1.0, ge=0.0, le=1.0)
     docker_logs: bool = True
     host_metrics: bool = False
     frontend: FrontendSettings = Field(default_factory=FrontendSettings)
@@ -207,7 +264,7 @@ class GrafanaSettings(ComponentSettings):
     image: Image = "grafana/grafana:13.2.0"
     port: Port | None = 3000
     memory: MemorySize = "512M"
-    admin_user: str = "admin"
+    admin_user: Annotated[str, AfterValidator(_admin_user)] = "admin"
 
 
 class AlertmanagerSettings(ComponentSettings):
@@ -306,7 +363,7 @@ def _fill(defaults: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
 class RulePackSettings(StrictModel):
     enabled: bool = True
     # Names are checked against the pack's own list (stack/rules/packs.py) after validation.
-    thresholds: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    thresholds: dict[str, Annotated[float, Strict(), Field(ge=0)]] = Field(default_factory=dict)
 
 
 class RulesSettings(StrictModel):
@@ -380,7 +437,7 @@ class SliSettings(StrictModel):
     convention: Literal["classic", "otel"] = "classic"
     metric: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")] | None = None
     status_label: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")] | None = None
-    threshold: Annotated[float, Field(gt=0)] | None = None
+    threshold: Annotated[float, Strict(), Field(gt=0)] | None = None
     # ratio: PromQL with `$window` where the range goes, e.g. sum(rate(x_total{code=~"5.."}[$window])).
     errors: str | None = None
     good: str | None = None
@@ -405,7 +462,7 @@ class SliSettings(StrictModel):
 
 class SloSettings(StrictModel):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    objective: Annotated[float, Field(gt=0, lt=100)]
+    objective: Annotated[float, Strict(), Field(gt=0, lt=100)]
     window: Duration = "30d"
     service: str | None = None
     description: str = ""
@@ -637,7 +694,11 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
     if kind == "value_error":
         message = str(error["ctx"]["error"])
         hint = None
-        if "duration" in message or "longer than zero" in message:
+        if "Go duration" in message:
+            hint = "Prometheus, Loki, Tempo and Alertmanager hold at most 2562047h; use e.g. 10y"
+        elif "Go memory limit" in message:
+            hint = "use a size such as 256M or 1G"
+        elif "duration" in message or "longer than zero" in message:
             hint = "use a positive duration such as 15d, 72h or 30m"
         elif "size" in message or "16M" in message:
             hint = "use a size such as 256M or 1G"
@@ -647,6 +708,12 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
             hint = "create the file (chmod 600) or fix the path, which is relative to stack.yaml"
         elif "pin a version" in message:
             hint = "e.g. grafana/grafana:13.2.0"
+        elif "image reference" in message:
+            hint = "[registry/]name:tag or name@sha256:digest, with no spaces or options"
+        elif "user name" in message:
+            hint = "use a plain login such as admin"
+        elif "project name" in message:
+            hint = f"use at most {MAX_PROJECT_LENGTH} characters"
         elif "is not a dashboard pack" in message:
             hint = unknown_pack_hint(str(given))
         elif "cors_origins" in message:
@@ -823,17 +890,38 @@ def parse_settings(
     return settings
 
 
-def load_settings(path: Path | None, *, security: bool = True) -> Settings:
-    """Settings from `path`, or the defaults when `path` is None or does not exist."""
-    if path is None or not path.exists():
-        return Settings()
+def read_settings_file(path: Path) -> LoadedYaml:
+    """Parse the settings file at `path`; SettingsError (one line, file and line) when it cannot be."""
     try:
-        loaded = load_file(path)
+        return load_file(path)
+    except YamlLimitError as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise SettingsError(
+            f"{where}: refused: {exc.problem}",
+            hint="a settings file is a small regular YAML file; see docs/hostile-input.md",
+        ) from None
     except YamlSyntaxError as exc:
         where = f"{path}:{exc.line}" if exc.line else str(path)
         raise SettingsError(
             f"{where}: malformed YAML: {exc.problem}", hint="check the indentation and quoting"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: cannot be read: {exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path}: cannot be read: not UTF-8 text") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+
+
+def load_settings(path: Path | None, *, security: bool = True) -> Settings:
+    """Settings from `path`, or the defaults when `path` is None or does not exist.
+
+    A name taken by something other than a regular file is an error (see settings_file_problem).
+    """
+    if path is None:
+        return Settings()
+    problem = settings_file_problem(path)
+    if problem:
+        raise SettingsError(f"{path}: {problem}", hint="point -c (or STACK_CONFIG) at a regular YAML file")
+    if not path.exists():
+        return Settings()
+    loaded = read_settings_file(path)
     return parse_settings(loaded.data, loaded=loaded, source=path, security=security)

@@ -6,8 +6,11 @@ import re
 
 _DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 # Prometheus' own duration syntax: units in descending order, each at most once.
-_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$", re.IGNORECASE)
+# Digits are bounded (20 is past any int64) so that a number of thousands of digits is "not a
+# duration" rather than a slow or failing int conversion.
+_N = r"(\d{1,20})"
+_DURATION = re.compile(rf"^(?:{_N}y)?(?:{_N}w)?(?:{_N}d)?(?:{_N}h)?(?:{_N}m)?(?:{_N}s)?(?:{_N}ms)?$")
+_SIZE = re.compile(r"^(\d{1,20}(?:\.\d{1,20})?)\s*([kmgt]?)(i?b?)$", re.IGNORECASE)
 _SIZE_FACTOR = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 

@@ -1,7 +1,13 @@
-"""YAML in and out: loading that remembers line numbers, dumping that is byte-for-byte stable."""
+"""YAML in and out: loading that remembers line numbers, dumping that is byte-for-byte stable.
+
+Loading is bounded: a settings file is small, so anything larger, deeper or more aliased than a
+real one could be is refused before it can hang the tool or eat the machine's memory.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +15,13 @@ from typing import Any
 import yaml
 
 KeyPath = tuple[str | int, ...]
+
+# The largest stack.yaml we ship with every key written out is ~10 KiB; 1 MiB is 100 times that.
+MAX_BYTES = 1024 * 1024
+# Nesting deeper than this is no settings file (and PyYAML's composer recurses once per level).
+MAX_DEPTH = 64
+# Nodes after expanding every alias: bounds the "billion laughs" bomb, far above any real file.
+MAX_NODES = 100_000
 
 
 class YamlSyntaxError(ValueError):
@@ -53,11 +66,69 @@ def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
             _walk(item, (*path, index), lines)
 
 
+class YamlLimitError(YamlSyntaxError):
+    """A document past the size, depth or alias-expansion bound (see MAX_* above)."""
+
+
+def _check_bounds(text: str) -> None:
+    """Refuse a too-deep or alias-bomb document from the parser's events, before composing.
+
+    Works on the flat event stream, so neither the nesting nor the aliases are ever expanded: each
+    anchored node records its expanded size and height, and an alias adds those.
+    """
+    # One frame per open collection: [expanded node count, height of its tallest child, anchor].
+    stack: list[list[Any]] = []
+    sizes: dict[str, tuple[int, int]] = {}
+    total = 0
+
+    def add(count: int, height: int, line: int) -> None:
+        nonlocal total
+        total += count
+        if len(stack) + height > MAX_DEPTH:
+            raise YamlLimitError(f"nested deeper than {MAX_DEPTH} levels", line)
+        if total > MAX_NODES:
+            raise YamlLimitError(f"expands to more than {MAX_NODES} nodes through aliases", line)
+        if stack:
+            stack[-1][0] += count
+            stack[-1][1] = max(stack[-1][1], height)
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            add(1, 1, line)
+            stack.append([1, 0, event.anchor])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            count, height, anchor = stack.pop()
+            if stack:
+                # Its own node is already counted in the parent; pass up its children and height.
+                stack[-1][0] += count - 1
+                stack[-1][1] = max(stack[-1][1], height + 1)
+            if anchor:
+                sizes[anchor] = (count, height + 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            add(1, 1, line)
+            if event.anchor:
+                sizes[event.anchor] = (1, 1)
+        elif isinstance(event, yaml.AliasEvent):
+            count, height = sizes.get(event.anchor, (1, 1))
+            add(count, height, line)
+
+
 def loads(text: str) -> LoadedYaml:
-    """Parse one YAML document, keeping the line of every key; raise YamlSyntaxError."""
+    """Parse one YAML document, keeping the line of every key; raise YamlSyntaxError.
+
+    Raises YamlLimitError for a document past MAX_DEPTH or MAX_NODES.
+    """
+    if len(text) > MAX_BYTES:
+        raise YamlLimitError(f"larger than {MAX_BYTES // 1024} KiB", None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        _check_bounds(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"
@@ -70,9 +141,31 @@ def loads(text: str) -> LoadedYaml:
     return LoadedYaml(data=data, lines=lines)
 
 
+def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of the regular file `path`, refusing devices, FIFOs and anything over `limit`.
+
+    The type is checked on the opened descriptor (O_NONBLOCK, so a FIFO cannot block the open), and
+    at most `limit + 1` bytes are ever read, so `/dev/zero` or a growing file cannot hang us.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise YamlLimitError("is not a regular file", None)
+        if info.st_size > limit:
+            raise YamlLimitError(f"larger than {limit // 1024} KiB", None)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise YamlLimitError(f"larger than {limit // 1024} KiB", None)
+    return data
+
+
 def load_file(path: Path) -> LoadedYaml:
-    """Read and parse a YAML file (see `loads`)."""
-    return loads(path.read_text(encoding="utf-8"))
+    """Read and parse a YAML file (see `loads` and `read_bounded`)."""
+    return loads(read_bounded(path).decode("utf-8"))
 
 
 class _StableDumper(yaml.SafeDumper):

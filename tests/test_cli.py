@@ -124,7 +124,7 @@ def test_init_writes_the_starter_once(project_dir: Path) -> None:
     assert result.exit_code == 0
     assert (project_dir / "stack.yaml").read_text().startswith("# stack.yaml")
     result = invoke("init")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, like every other (README)
     assert result.stderr == "Error: stack.yaml: already exists (hint: use --force to overwrite it)\n"
     assert invoke("init", "--force").exit_code == 0
 
