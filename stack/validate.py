@@ -14,8 +14,10 @@ import yaml
 
 from stack.components.base import ConfigFile, RenderContext
 from stack.components.grafana import datasources
+from stack.components.versions import VERSION_HINT
 from stack.dashboards import folders, is_bundled, selected_dashboards, unknown_datasources
 from stack.errors import StackError
+from stack.paths import Paths
 from stack.render import RenderedProject
 from stack.settings import Settings
 from stack.tools import run, which
@@ -291,6 +293,29 @@ def check_loki_rules(project: RenderedProject) -> Check:
         if error:
             return Check(name, Status.FAILED, f"{where}: {error}")
     return Check(name, Status.PASSED, f"{counted}: accepted by Grafana's LogQL grammar")
+
+
+def check_versions(settings: Settings, paths: Paths, runtime_name: str | None = None) -> Check:
+    """The version that will run (the image tag, or the process runtime's binary) reads every field
+    the settings render: amtool may accept what an older Alertmanager refuses at start."""
+    from stack.components.versions import unmet_requirements
+    from stack.runtime.binaries import pinned_version
+
+    chosen = runtime_name or settings.runtime
+    if chosen == "process":
+        from stack.runtime.process import ProcessRuntime
+
+        problems = ProcessRuntime(settings, paths).version_problems()
+        what = "the process runtime's binaries"
+    else:
+        versions = {name: pinned_version(settings.component(name).image) for name in settings.enabled()}
+        problems = unmet_requirements(settings, versions, source="image tag")
+        what = "the pinned images"
+    name = f"versions ({chosen})"
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return Check(name, Status.FAILED, f"{problems[0]}{more} (hint: {VERSION_HINT})")
+    return Check(name, Status.PASSED, f"{what} read every setting")
 
 
 def validate_project(project: RenderedProject) -> list[Check]:

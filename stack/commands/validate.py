@@ -9,20 +9,31 @@ import click
 from stack.commands import paths_from
 from stack.project import load
 from stack.render import render_project
-from stack.validate import Status, check_dashboards, validate_project
+from stack.runtime.select import RUNTIME_NAMES
+from stack.validate import Status, check_dashboards, check_versions, validate_project
 
 
 @click.command("validate")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option(
+    "--runtime",
+    "runtime_name",
+    type=click.Choice(RUNTIME_NAMES),
+    help="Check against what this runtime will run [default: `runtime:` in stack.yaml].",
+)
 @click.pass_context
-def command(ctx: click.Context, *, as_json: bool) -> None:
+def command(ctx: click.Context, *, as_json: bool, runtime_name: str | None) -> None:
     """Check stack.yaml and the rendered project (Compose schema, promtool, amtool).
 
     Each check is passed, failed (with the tool's message) or skipped (with why). Exit 1 if any failed.
     """
     paths = paths_from(ctx)
     settings = load(paths)
-    checks = [*validate_project(render_project(settings)), check_dashboards(settings, paths.base_dir)]
+    checks = [
+        *validate_project(render_project(settings)),
+        check_versions(settings, paths, runtime_name),
+        check_dashboards(settings, paths.base_dir),
+    ]
     failed = any(check.status is Status.FAILED for check in checks)
     if as_json:
         click.echo(json.dumps([{**asdict(c), "status": c.status.value} for c in checks], indent=2))

@@ -7,9 +7,11 @@ from stack.components.base import (
     PortSpec,
     Probe,
     RenderContext,
+    Requirement,
     SecretMount,
     bundled_config,
 )
+from stack.settings import SecretRef, Settings
 
 
 class Alertmanager(Component):
@@ -29,3 +31,14 @@ class Alertmanager(Component):
 
     def secrets(self, ctx: RenderContext) -> list[SecretMount]:
         return [SecretMount(secret.name, secret.compose_source()) for secret in receiver_secrets(ctx.settings.alerting)]
+
+    def requirements(self, settings: Settings) -> list[Requirement]:
+        # A webhook URL kept as a secret is rendered as `url_file` (never inline: rule 4), which
+        # Alertmanager reads from 0.26 on; Debian 12's 0.25 refuses the whole config at start.
+        return [
+            Requirement(
+                "webhook url_file (a webhook URL given as a secret)", "0.26.0", f"alerting.receivers.{name}.webhook.url"
+            )
+            for name, receiver in settings.alerting.receivers.items()
+            if receiver.webhook is not None and isinstance(receiver.webhook.url, SecretRef)
+        ]

@@ -103,6 +103,16 @@ def bundled_config(relative: str, *, tree: str = "configs") -> Any:
     return copy.deepcopy(_bundled_yaml(tree, relative))
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """A setting that makes this component's rendered config use a field only newer versions read."""
+
+    feature: str
+    minimum: str
+    # The dotted settings key that asked for it (what the error names).
+    setting: str
+
+
 class Component:
     """One component of the stack. Subclasses set the class attributes and override `configs`."""
 
@@ -164,6 +174,10 @@ class Component:
 
     def secrets(self, ctx: RenderContext) -> list[SecretMount]:
         """Secrets mounted at /run/secrets/<name> (values never in the rendered files)."""
+        return []
+
+    def requirements(self, settings: Settings) -> list[Requirement]:
+        """What the settings need of this component's version (checked by validate and before start)."""
         return []
 
     def with_overrides(self, ctx: RenderContext, config: Any) -> str:

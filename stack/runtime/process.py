@@ -29,7 +29,8 @@ import requests
 
 from stack.components import REGISTRY
 from stack.components.base import RenderContext
-from stack.errors import RuntimeUnavailable, StackError
+from stack.components.versions import VERSION_HINT, unmet_requirements
+from stack.errors import RuntimeUnavailable, SettingsError, StackError
 from stack.fileio import atomic_write
 from stack.health import Diagnosis, describe_state, hints_for
 from stack.netaddr import http_url, shown_host, url_host
@@ -177,6 +178,13 @@ class ProcessRuntime:
         """The binary of every enabled component (RuntimeUnavailable listing the missing ones)."""
         return self._binaries(self.settings.enabled())
 
+    def version_problems(self, found: dict[str, bins.Binary] | None = None) -> list[str]:
+        """Settings the binaries found are too old for (e.g. `url_file` and Debian's Alertmanager 0.25)."""
+        if found is None:
+            found = self._binaries(self.settings.enabled(), strict=False)
+        versions = {name: binary.version for name, binary in found.items()}
+        return unmet_requirements(self.settings, versions, source="binary")
+
     # --- lifecycle ----------------------------------------------------------------------------
 
     def up(self, *, services: list[str] | None = None, pull: bool = True) -> None:
@@ -213,6 +221,10 @@ class ProcessRuntime:
         enabled = self.settings.enabled()
         targets = services or enabled
         found = self._binaries(targets)
+        too_old = self.version_problems(found)
+        if too_old:
+            # Before anything starts: the binary would refuse its whole config at start-up.
+            raise SettingsError(f"{self.paths.settings_file}: {too_old[0]}", hint=VERSION_HINT)
         binaries = {name: (binary.path, binary.prefix_args) for name, binary in found.items()}
         state = self.state_file.load()
         orphans = {name: rec for name, rec in state.processes.items() if name not in enabled}
