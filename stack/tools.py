@@ -7,6 +7,8 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stack.interrupts import in_critical_section
+
 
 @dataclass(frozen=True)
 class ToolResult:
@@ -41,7 +43,16 @@ def run(argv: Sequence[str], *, timeout: float = 60, cwd: str | None = None, inp
     stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     try:
         done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False, **stdin
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            check=False,
+            # In a critical section (a restore between stop and start), a terminal's Ctrl-C must
+            # not reach the child: it goes to the foreground process group, which this leaves.
+            start_new_session=in_critical_section(),
+            **stdin,
         )
     except subprocess.TimeoutExpired:
         return ToolResult(tuple(argv), 124, "", f"timed out after {timeout:.0f} s")

@@ -69,6 +69,11 @@ def test_alertmanager_silences_round_trip(tmp_path: Path, paths: Paths) -> None:
 
         assert restored.plan.online == ["alertmanager"] and runtime.stopped == []
         assert _active(service.server.url) == {("DiskFull", "quiet DiskFull")}
+        # A silence made after the backup does not survive it: the restore puts back the backup's state.
+        _silence(service.server.url, "MadeLater", 2)
+        again = restore_backup(runtime, Settings(), paths, result.path, only=["alertmanager"])
+        assert _active(service.server.url) == {("DiskFull", "quiet DiskFull")}
+        assert "1 made after the backup expired" in again.notes[-1]
         # Restoring twice does not duplicate them.
         restore_backup(runtime, Settings(), paths, result.path, only=["alertmanager"])
         silences = requests.get(f"{service.server.url}/api/v2/silences", timeout=5).json()

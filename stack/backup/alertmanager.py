@@ -42,7 +42,17 @@ class AlertmanagerStep(Step):
             raise BadArchive(f"{SECTION}/{SILENCES} is not valid JSON") from None
         ctx.on_phase("silences")
         current = expect_ok(ctx.http(self.component, "/api/v2/silences"), self.component, "listing silences")
-        present = {_identity(s) for s in current or [] if s.get("status", {}).get("state") != "expired"}
+        live = [s for s in current or [] if s.get("status", {}).get("state") != "expired"]
+        # A restore puts back the state of the backup, as the prompt says: a silence created since
+        # (not in the archive) is expired, like data recorded since in the other components.
+        wanted_ids = {_identity(s) for s in wanted}
+        removed = 0
+        for silence in live:
+            if _identity(silence) not in wanted_ids:
+                reply = ctx.http(self.component, f"/api/v2/silence/{silence['id']}", method="DELETE")
+                expect_ok(reply, self.component, "expiring a silence made after the backup")
+                removed += 1
+        present = {_identity(s) for s in live} & wanted_ids
         created = skipped = 0
         for silence in wanted:
             if _identity(silence) in present:
@@ -56,4 +66,7 @@ class AlertmanagerStep(Step):
                 continue
             expect_ok(reply, self.component, "creating a silence")
             created += 1
-        ctx.notes.append(f"alertmanager: {created} silence(s) restored, {skipped} already present or ended")
+        ctx.notes.append(
+            f"alertmanager: {created} silence(s) restored, {skipped} already present or ended,"
+            f" {removed} made after the backup expired"
+        )

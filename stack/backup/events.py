@@ -20,3 +20,6 @@ class Events:
 
     def note(self, text: str) -> None:
         pass
+
+    def warn(self, text: str) -> None:
+        """Something the user must see now, not in the summary (e.g. a signal being deferred)."""

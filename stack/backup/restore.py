@@ -20,7 +20,8 @@ from stack.backup.ready import wait_ready
 from stack.backup.registry import ARCHIVE_ROOTS, SECRETS, STEPS
 from stack.backup.secretfiles import restore_secrets
 from stack.backup.steps import StepContext
-from stack.errors import SettingsError, StackError
+from stack.errors import EXIT_INTERRUPTED, SettingsError, StackError
+from stack.interrupts import Interrupted, InterruptGuard
 from stack.lifecycle import Provisioner
 from stack.paths import Paths
 from stack.runtime.base import Runtime
@@ -29,6 +30,20 @@ from stack.settings import Settings
 
 class RestoreCancelled(StackError):
     """The user said no: nothing was changed."""
+
+
+class RestoreInterrupted(StackError):
+    """SIGINT or SIGTERM stopped the restore at a safe point; the message says where each component is."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, signal_name: str, status: dict[str, str]) -> None:
+        where = "; ".join(f"{name}: {state}" for name, state in status.items())
+        super().__init__(
+            f"restore interrupted ({signal_name}): {where}",
+            hint="the archive is intact: run the restore again to finish it",
+        )
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -114,7 +129,8 @@ def restore_backup(
     re-provisioned with `provisioner` (the one `stack up` uses) when it was restored."""
     events = events or Events()
     started = time.monotonic()
-    with private_tempdir("stack-restore-") as scratch:
+    guard = InterruptGuard(on_deferred=lambda name: events.warn(_deferred_message(name)))
+    with guard, private_tempdir("stack-restore-") as scratch:
         spool = SectionSpool(scratch, components=set(only) if only is not None else None)
         events.component_started("archive")
         events.phase("archive", "verifying")
@@ -137,55 +153,91 @@ def restore_backup(
         if not confirm(plan):
             raise RestoreCancelled("restore cancelled: nothing was changed")
         notes: list[str] = []
+        # What each component is, for the report when a signal stops the restore between steps.
+        status = {name: "not restored (its data is as before)" for name in plan.components}
 
         def context(name: str) -> StepContext:
             return StepContext(
                 runtime, settings, paths, on_phase=lambda text: events.phase(name, text), on_bytes=events.transferred
             )
 
-        restored_secrets = restore_secrets(paths, spool) if plan.secrets else []
-        if plan.offline:
-            runtime.stop(plan.offline)
-            try:
-                for name in plan.offline:
+        try:
+            with guard.critical():
+                restored_secrets = restore_secrets(paths, spool) if plan.secrets else []
+                if plan.offline:
+                    _restore_offline(plan, runtime, spool, verified.manifest, events, context, notes, status)
+            wait_ready(runtime, plan.components, timeout=ready_timeout)
+            for name in plan.offline:
+                with guard.critical():
+                    ctx = context(name)
+                    STEPS[name].after_restore(ctx, "offline")
+                    notes.extend(ctx.notes)
+            for name in plan.online:
+                with guard.critical():
                     events.component_started(name)
                     began = time.monotonic()
                     ctx = context(name)
-                    STEPS[name].restore_offline(ctx, spool)
+                    STEPS[name].restore_online(ctx, spool)
+                    STEPS[name].after_restore(ctx, "online")
                     notes.extend(ctx.notes)
+                    status[name] = "restored"
                     events.component_done(name, _section_size(verified.manifest, name), time.monotonic() - began)
-            finally:
-                # Whatever happened, the stack is not left stopped.
-                runtime.start(plan.offline)
-        wait_ready(runtime, plan.components, timeout=ready_timeout)
-        for name in plan.offline:
-            ctx = context(name)
-            STEPS[name].after_restore(ctx, "offline")
-            notes.extend(ctx.notes)
-        for name in plan.online:
-            events.component_started(name)
-            began = time.monotonic()
-            ctx = context(name)
-            STEPS[name].restore_online(ctx, spool)
-            STEPS[name].after_restore(ctx, "online")
-            notes.extend(ctx.notes)
-            events.component_done(name, _section_size(verified.manifest, name), time.monotonic() - began)
-        if provisioner is not None and "grafana" in plan.components:
-            events.component_started("provision")
-            events.phase("provision", "re-provisioning")
-            try:
-                outcome = provisioner(paths, settings, runtime)
-            except StackError as exc:
-                raise BackupError(
-                    f"the data is restored, but re-provisioning Grafana failed: {exc.one_line()}",
-                    hint="fix that, then run `stack provision`",
-                ) from None
-            summary = getattr(outcome, "summary", None)
-            notes.append(f"grafana re-provisioned: {summary() if callable(summary) else outcome}")
-            events.component_done("provision", 0, 0.0)
+            if provisioner is not None and "grafana" in plan.components:
+                status["grafana provisioning"] = "not done (run `stack provision`)"
+                events.component_started("provision")
+                events.phase("provision", "re-provisioning")
+                try:
+                    outcome = provisioner(paths, settings, runtime)
+                except StackError as exc:
+                    raise BackupError(
+                        f"the data is restored, but re-provisioning Grafana failed: {exc.one_line()}",
+                        hint="fix that, then run `stack provision`",
+                    ) from None
+                summary = getattr(outcome, "summary", None)
+                notes.append(f"grafana re-provisioned: {summary() if callable(summary) else outcome}")
+                events.component_done("provision", 0, 0.0)
+        except Interrupted as exc:
+            raise RestoreInterrupted(exc.signal_name, status) from None
         for note in notes:
             events.note(note)
     return RestoreResult(plan, verified, time.monotonic() - started, restored_secrets, notes)
+
+
+def _restore_offline(
+    plan: RestorePlan,
+    runtime: Runtime,
+    spool: SectionSpool,
+    manifest: Manifest,
+    events: Events,
+    context: Callable[[str], StepContext],
+    notes: list[str],
+    status: dict[str, str],
+) -> None:
+    """Stop, replace the state of, and start again the offline components (a critical section)."""
+    try:
+        runtime.stop(plan.offline)
+        for name in plan.offline:
+            status[name] = "stopped, not restored (its data is as before)"
+        for name in plan.offline:
+            events.component_started(name)
+            began = time.monotonic()
+            ctx = context(name)
+            STEPS[name].restore_offline(ctx, spool)
+            notes.extend(ctx.notes)
+            status[name] = "restored"
+            events.component_done(name, _section_size(manifest, name), time.monotonic() - began)
+    finally:
+        # Whatever happened, the stack is not left stopped.
+        runtime.start(plan.offline)
+        for name in plan.offline:
+            status[name] = status[name].replace("stopped, ", "") + ", started again"
+
+
+def _deferred_message(signal_name: str) -> str:
+    return (
+        f"{signal_name} received: finishing the step under way first, so that nothing is left stopped"
+        " or half-written; the restore stops right after it"
+    )
 
 
 def _section_size(manifest: Manifest, component: str) -> int:

@@ -79,6 +79,10 @@ class ProgressEvents(Events):
     def note(self, text: str) -> None:
         self.notes.append(text)
 
+    def warn(self, text: str) -> None:
+        # markup=False: the text may quote a path or a name with brackets in it.
+        self.console.print(f"Warning: {text}", markup=False, highlight=False)
+
 
 def table(title: str, columns: list[str]) -> Table:
     view = Table(title=title, title_justify="left", show_edge=False)
