@@ -19,6 +19,7 @@ from stack.backup.selection import enabled_with_state
 from stack.backup.steps import StepContext
 from stack.errors import OutputError
 from stack.fileio import check_writable_dir
+from stack.interrupts import InterruptGuard
 from stack.paths import Paths
 from stack.runtime.base import Runtime
 from stack.settings import Settings
@@ -109,12 +110,20 @@ def create_backup(
     reports: list[ComponentReport] = []
     notes: list[str] = []
     entries: dict[str, ComponentEntry] = {}
-    with ArchiveWriter(target, on_bytes=events.transferred) as writer:
+    # SIGTERM is handled as Ctrl-C is (cleanup runs), and the steps' critical sections hold both.
+    guard = InterruptGuard(on_deferred=lambda signal_name: events.warn(f"{signal_name} received: cleaning up"))
+    with guard, ArchiveWriter(target, on_bytes=events.transferred) as writer:
         for name in components:
             events.component_started(name)
             first_member = len(writer.members)
             began = time.monotonic()
-            ctx = StepContext(runtime, settings, paths, on_phase=lambda text, name=name: events.phase(name, text))
+            ctx = StepContext(
+                runtime,
+                settings,
+                paths,
+                on_phase=lambda text, name=name: events.phase(name, text),
+                critical=guard.critical,
+            )
             STEPS[name].backup(ctx, writer)
             added = writer.members[first_member:]
             sections = sorted({member.name.split("/")[1] for member in added})

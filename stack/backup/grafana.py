@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sqlite3
 import tarfile
-import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from stack.backup.archive import ArchiveWriter, SectionSpool
+from stack.backup.archive import ArchiveWriter, SectionSpool, private_tempdir
 from stack.backup.errors import BadArchive
 from stack.backup.grafana_api import get, q, stack_client
 from stack.backup.steps import Step, StepContext, state_path
@@ -252,46 +253,54 @@ def _import_alerting(api: GrafanaClient, documents: dict[str, Any], report: Impo
         )
 
 
-def _database_ok(tar_copy: IO[bytes]) -> bool:
+def _extract_database(stream: IO[bytes], target: Path) -> bool:
+    """Write the database member of a runtime's tar stream to `target`; False when it has none."""
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for info in tar:
+                if info.isreg() and info.name.rsplit("/", 1)[-1] == DATABASE:
+                    source = tar.extractfile(info)
+                    assert source is not None
+                    with target.open("wb") as out:
+                        shutil.copyfileobj(source, out, 1024 * 1024)
+                    # Its mode and time as in the container (readable by us, whatever it was there).
+                    os.chmod(target, (info.mode & 0o777) | 0o600)
+                    os.utime(target, (info.mtime, info.mtime))
+                    return True
+    except tarfile.TarError:
+        return False
+    return False
+
+
+def _database_ok(path: Path) -> bool:
     """Whether the copied database opens and passes SQLite's own check (a copy taken while
-    Grafana was writing can be torn)."""
-    with tempfile.TemporaryDirectory(prefix="stack-grafana-db-") as scratch:
-        target = Path(scratch) / DATABASE
-        try:
-            with tarfile.open(fileobj=tar_copy, mode="r|") as tar:
-                for info in tar:
-                    if info.isreg() and info.name.rsplit("/", 1)[-1] == DATABASE:
-                        source = tar.extractfile(info)
-                        assert source is not None
-                        with target.open("wb") as out:
-                            shutil.copyfileobj(source, out, 1024 * 1024)
-                        break
-        except tarfile.TarError:
-            return False
-        if not target.exists():
-            return False
-        try:
-            with contextlib.closing(sqlite3.connect(f"file:{target}?mode=ro", uri=True)) as db:
-                return db.execute("PRAGMA quick_check").fetchone() == ("ok",)
-        except sqlite3.Error:
-            return False
+    Grafana was writing can be torn). Read-only and immutable: nothing is written beside it."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)) as db:
+            return db.execute("PRAGMA quick_check").fetchone() == ("ok",)
+    except sqlite3.Error:
+        return False
 
 
-def _consistent_database_copy(ctx: StepContext, attempts: int = 3) -> IO[bytes] | None:
-    """The database's tar stream, spooled and checked; copied again (up to `attempts` times) when
-    the copy is not consistent. None when no attempt gave a consistent copy."""
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(1)
-        spooled = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - returned open
-        with ctx.runtime.copy_out("grafana", f"{state_path('grafana')}/{DATABASE}") as stream:
-            shutil.copyfileobj(stream, spooled, 1024 * 1024)
-        spooled.seek(0)
-        if _database_ok(spooled):  # type: ignore[arg-type]
-            spooled.seek(0)
-            return spooled  # type: ignore[return-value]
-        spooled.close()
-    return None
+@contextlib.contextmanager
+def _consistent_database_copy(ctx: StepContext, attempts: int = 3) -> Iterator[Path | None]:
+    """The database, copied once into a private temporary directory and checked; copied again (up
+    to `attempts` times) when the copy is not consistent. None when no attempt gave one.
+
+    The directory is removed afterwards, and swept by the next backup after a SIGKILL (its name
+    carries the pid: see private_tempdir)."""
+    with private_tempdir("stack-grafana-db-") as scratch:
+        target = scratch / DATABASE
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(1)
+            with ctx.runtime.copy_out("grafana", f"{state_path('grafana')}/{DATABASE}") as stream:
+                found = _extract_database(stream, target)
+            if found and _database_ok(target):
+                yield target
+                return
+            target.unlink(missing_ok=True)
+        yield None
 
 
 class GrafanaStep(Step):
@@ -303,16 +312,14 @@ class GrafanaStep(Step):
         for name, document in export(api).items():
             writer.add_bytes(f"{API}/{name}", json.dumps(document, indent=1, sort_keys=True).encode())
         ctx.on_phase("database")
-        copied = _consistent_database_copy(ctx)
-        if copied is None:
-            ctx.notes.append(
-                "grafana: its database changed during every copy attempt and was left out; "
-                "the API export is in the archive (restore it with --only grafana)"
-            )
-            return
-        with copied:
-            # The copied path is the file itself: its tar member is `grafana.db`, nothing to strip.
-            writer.add_tar_stream(DATA, copied, strip=0, where="grafana database")
+        with _consistent_database_copy(ctx) as copied:
+            if copied is None:
+                ctx.notes.append(
+                    "grafana: its database changed during every copy attempt and was left out; "
+                    "the API export is in the archive (restore it with --only grafana)"
+                )
+                return
+            writer.add_file(f"{DATA}/{DATABASE}", copied)
 
     def restore_mode(self, selected: set[str], spool: SectionSpool) -> str:
         if selected == {self.component} or DATA not in spool.sections:

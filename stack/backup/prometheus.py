@@ -57,25 +57,37 @@ class PrometheusStep(Step):
             if self._remove(ctx, leftover) is None:
                 ctx.notes.append(f"prometheus: removed snapshot {leftover} left by an interrupted backup")
         ctx.on_phase("snapshot")
-        # skip_head=false: the in-memory head is written as a block too, so the last two hours are in.
-        reply = ctx.http(self.component, "/api/v1/admin/tsdb/snapshot", method="POST", timeout=600)
-        data = expect_ok(
-            reply, self.component, "TSDB snapshot", hint="the admin API must be on (--web.enable-admin-api)"
-        )
-        name = str((data or {}).get("data", {}).get("name", ""))
-        if not _SNAPSHOT_NAME.match(name):
-            raise BackupError(f"prometheus: unexpected snapshot name {name!r}")
-        _write_ledger(ctx.paths, [*pending_snapshots(ctx.paths), name])
-        snapshot = f"{state_path(self.component)}/snapshots/{name}"
+        name: str | None = None
+        snapshot = ""
         try:
+            # Taken and written to the ledger as one step: a Ctrl-C or SIGTERM while Prometheus
+            # writes the snapshot waits until the ledger knows it, and is raised inside this `try`,
+            # so that the snapshot is removed now (or, after a SIGKILL, by the next backup).
+            with ctx.critical():
+                # skip_head=false: the in-memory head is written as a block too, so the last two hours are in.
+                reply = ctx.http(self.component, "/api/v1/admin/tsdb/snapshot", method="POST", timeout=600)
+                data = expect_ok(
+                    reply, self.component, "TSDB snapshot", hint="the admin API must be on (--web.enable-admin-api)"
+                )
+                taken = str((data or {}).get("data", {}).get("name", ""))
+                if not _SNAPSHOT_NAME.match(taken):
+                    raise BackupError(f"prometheus: unexpected snapshot name {taken!r}")
+                _write_ledger(ctx.paths, [*pending_snapshots(ctx.paths), taken])
+                name = taken
+                snapshot = f"{state_path(self.component)}/snapshots/{name}"
             ctx.on_phase("copying snapshot")
             stream = ctx.runtime.copy_out(self.component, snapshot)
             with stream:
                 writer.add_tar_stream(SECTION, stream, strip=1, where=f"prometheus snapshot {name}")
         finally:
-            why = self._remove(ctx, name)
-            if why is not None:
-                ctx.notes.append(f"prometheus: could not remove snapshot {snapshot} ({why}); the next backup retries")
+            if name is not None:
+                # Not cut short by a second Ctrl-C, and `rm` in its own process group.
+                with ctx.critical():
+                    why = self._remove(ctx, name)
+                if why is not None:
+                    ctx.notes.append(
+                        f"prometheus: could not remove snapshot {snapshot} ({why}); the next backup retries"
+                    )
 
     def restore_offline(self, ctx: StepContext, spool: SectionSpool) -> None:
         stream = spool.open(SECTION, ctx.on_bytes)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,8 @@ class StepContext:
     # Called with byte counts as state flows back into a component.
     on_bytes: Callable[[int], None] = lambda _: None
     notes: list[str] = field(default_factory=list)
+    # A section a signal cannot cut (stack.interrupts); no-op unless a command installed a guard.
+    critical: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
 
     def http(self, service: str, path: str, *, method: str = "GET", body: Any = None, timeout: float = 30) -> HttpReply:
         """A request to the component's main (`http`) port; JSON bodies are encoded."""
