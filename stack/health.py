@@ -333,6 +333,7 @@ _COLOURS = {WAITING: "yellow", READY: "green", FAILED: "red", TIMED_OUT: "red"}
 
 def readiness_table(rows: list[Readiness]) -> Table:
     """The live table `stack up` shows while waiting."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
@@ -343,5 +344,5 @@ def readiness_table(rows: list[Readiness]) -> Table:
     for row in rows:
         colour = _COLOURS.get(row.phase, "white")
         detail = "" if row.phase == READY else row.detail
-        table.add_row(row.component, f"[{colour}]{row.phase}[/]", f"{row.seconds:.1f}s", detail)
+        table.add_row(row.component, f"[{colour}]{row.phase}[/]", f"{row.seconds:.1f}s", escape(detail))
     return table

@@ -169,6 +169,7 @@ def test_validate_runs_the_real_tools(project_dir: Path) -> None:
         "promtool check rules": "passed",
         "amtool check-config": "passed",
         "logql check rules": "passed",
+        "versions (docker)": "passed",
         "dashboards": "passed",
     }
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from stack.backup.create import create_backup
 from stack.backup.selection import parse_only
@@ -86,7 +87,9 @@ def command(
     view = table("", ["component", "holds", "files", "size", "time"])
     for report in result.components:
         holds = ", ".join(report.sections) or "-"
-        view.add_row(report.component, holds, str(report.files), human(report.size), f"{report.seconds:.1f} s")
+        view.add_row(
+            escape(report.component), escape(holds), str(report.files), human(report.size), f"{report.seconds:.1f} s"
+        )
     Console().print(view)
     rate = result.data_size / result.seconds if result.seconds else 0
     click.echo(
@@ -141,10 +144,13 @@ def verify(path: Path, as_json: bool) -> None:
         f"{path}: OK, format {manifest.version}, made {manifest.created_at} by stack {manifest.tool_version} "
         f"for project {manifest.project!r}"
     )
-    view = table("", ["component", "image", "holds", "files", "size"])
+    view = table("", ["component", "running image", "holds", "files", "size"])
     for name, entry in manifest.components.items():
         files, size = sizes.get(name, (0, 0))
-        view.add_row(name, entry.image or "-", ", ".join(entry.sections) or "-", str(files), human(size))
+        # What ran when the backup was made (the pinned image is what the settings asked for then).
+        image = entry.running_image or entry.image or "-"
+        # The archive is anyone's input: its strings are shown, never read as markup.
+        view.add_row(escape(name), escape(image), escape(", ".join(entry.sections) or "-"), str(files), human(size))
     if manifest.includes_secrets:
         files, size = sizes.get("secrets", (0, 0))
         view.add_row("secrets", "-", "files", str(files), human(size))

@@ -40,6 +40,7 @@ def command(ctx: click.Context, runtime_name: str | None, host: str | None, *, a
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False)
@@ -48,8 +49,15 @@ def command(ctx: click.Context, runtime_name: str | None, host: str | None, *, a
         for row in report.components:
             ready = "[green]yes[/]" if row.ready else "[red]no[/]"
             detail = "" if row.ready else row.detail
+            # escape(): an IPv6 URL such as http://[fd00::2]:9093 is not a markup tag, nor is a detail.
             table.add_row(
-                row.name, row.state, ready, row.version or "-", _uptime(row.uptime_seconds), row.url or "-", detail
+                escape(row.name),
+                escape(row.state),
+                ready,
+                escape(row.version or "-"),
+                _uptime(row.uptime_seconds),
+                escape(row.url or "-"),
+                escape(detail),
             )
         Console(highlight=False).print(table)
     if not report.ok:

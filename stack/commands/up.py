@@ -43,6 +43,7 @@ def command(
     """
     from rich.console import Console
     from rich.live import Live
+    from rich.markup import escape
 
     from stack import lifecycle
     from stack.commands import display as show
@@ -64,7 +65,7 @@ def command(
         # The pull bars and the readiness table are over once another step begins (one live display at a time).
         pulls.stop()
         stop_live()
-        console.print(f"[bold]•[/] {message}")
+        console.print(f"[bold]•[/] {escape(message)}")
         if message.startswith("Waiting"):
             live.start()
 

@@ -39,6 +39,7 @@ def command(ctx: click.Context, *, as_json: bool, runtime_name: str | None) -> N
         click.echo(json.dumps([{**asdict(c), "status": c.status.value} for c in checks], indent=2))
     else:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False)
@@ -47,7 +48,7 @@ def command(ctx: click.Context, *, as_json: bool, runtime_name: str | None) -> N
         table.add_column("detail", overflow="fold")
         colours = {Status.PASSED: "green", Status.FAILED: "red", Status.SKIPPED: "yellow"}
         for check in checks:
-            table.add_row(check.name, f"[{colours[check.status]}]{check.status.value}[/]", check.detail)
+            table.add_row(escape(check.name), f"[{colours[check.status]}]{check.status.value}[/]", escape(check.detail))
         Console().print(table)
     if failed:
         sys.exit(1)
