@@ -254,7 +254,7 @@ class LokiSettings(ComponentSettings):
 
 
 class TempoSettings(ComponentSettings):
-    image: Image = "grafana/tempo:2.10.6"
+    image: Image = "grafana/tempo:2.10.8"
     port: Port | None = 3200
     memory: MemorySize = "512M"
     retention: Duration = "72h"
@@ -268,7 +268,7 @@ class GrafanaSettings(ComponentSettings):
 
 
 class AlertmanagerSettings(ComponentSettings):
-    image: Image = "prom/alertmanager:v0.35.0"
+    image: Image = "prom/alertmanager:v0.35.1"
     port: Port | None = 9093
     memory: MemorySize = "128M"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from stack.components.base import ConfigFile, RenderContext
+from stack.components.base import ConfigFile, RenderContext, version_in
 from stack.components.grafana import datasources
 from stack.components.versions import VERSION_HINT
 from stack.dashboards import folders, is_bundled, selected_dashboards, unknown_datasources
@@ -88,8 +88,12 @@ def check_prometheus(project: RenderedProject) -> list[Check]:
         config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
         # Point rule globs at the materialized copies, not at this machine's /etc.
         config["rule_files"] = [str(root / pattern.lstrip("/")) for pattern in config.get("rule_files", [])]
+        config, left_out = _downgrade_prometheus(promtool, config)
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         checks = [_tool_check("promtool check config", [promtool, "check", "config", str(config_path)])]
+        if left_out and checks[0].status is Status.PASSED:
+            note = f"accepted; this promtool predates {', '.join(left_out)} (Prometheus 3.x): checked without it"
+            checks[0] = Check(checks[0].name, checks[0].status, note)
         rules = [str(path) for name, path in sorted(placed.items()) if name.startswith("prometheus-rules-")]
         if rules:
             checks.append(_tool_check("promtool check rules", [promtool, "check", "rules", *rules]))
@@ -166,6 +170,21 @@ def _downgrade_alertmanager(amtool: str, config_path: Path) -> list[str]:
     if swapped:
         config_path.write_text(yaml.safe_dump(downgraded, sort_keys=False), encoding="utf-8")
     return swapped
+
+
+def _downgrade_prometheus(promtool: str, config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Let an older local promtool check a config rendered for a newer Prometheus."""
+    from packaging.version import InvalidVersion, Version
+
+    from stack.components.prometheus import downgrade_for_promtool
+
+    found = version_in(run([promtool, "--version"]).output)
+    if found is None:
+        return config, []
+    try:
+        return downgrade_for_promtool(config, Version(found))
+    except InvalidVersion:
+        return config, []
 
 
 def _tool_check(name: str, argv: list[str]) -> Check:

@@ -30,7 +30,7 @@ def alertmanager_service(root: Path) -> LocalService:
         with alertmanager(config, service.data_dir) as server:
             yield server
 
-    return LocalService("alertmanager", "/alertmanager", root / "am-data", start, image="prom/alertmanager:v0.35.0")
+    return LocalService("alertmanager", "/alertmanager", root / "am-data", start, image="prom/alertmanager:v0.35.1")
 
 
 def _silence(url: str, name: str, hours: int) -> str:

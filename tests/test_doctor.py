@@ -244,7 +244,7 @@ def test_running_stack_findings(paths: Paths, real_prometheus: str) -> None:
         ServiceState("prometheus", "running", image="docker.io/prom/prometheus:v3.14.0"),
         ServiceState("grafana", "running", image="grafana/grafana:13.1.6"),
         ServiceState("loki", "running", image="grafana/loki:latest"),
-        ServiceState("tempo", "exited", exit_code=137, oom_killed=True, image="grafana/tempo:2.10.6"),
+        ServiceState("tempo", "exited", exit_code=137, oom_killed=True, image="grafana/tempo:2.10.8"),
     ]
     SecretStore.for_paths(paths).put(GRAFANA_ADMIN_PASSWORD, "a-long-generated-password-0123456789")
     with _fake_grafana(anonymous=True, accounts={"admin": "admin"}) as grafana:

@@ -193,7 +193,7 @@ def test_down_honours_process_stop_timeout(project: Path) -> None:
         """
         import http.server, signal, sys
         if "--version" in sys.argv:
-            print("alertmanager, version 0.35.0")
+            print("alertmanager, version 0.35.1")
             sys.exit(0)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         host, port = [a for a in sys.argv if a.startswith("--web.listen-address=")][0].split("=", 1)[1].rsplit(":", 1)

@@ -13,6 +13,7 @@ import yaml
 
 from stack.components import REGISTRY
 from stack.errors import StackError
+from stack.runtime.binaries import read_version
 from stack.runtime.localrender import assign_ports, plan_processes
 from stack.settings import COMPONENT_NAMES, Settings, parse_settings
 from tests.conftest import require_tool
@@ -21,11 +22,13 @@ ROOT = Path("/srv/stack-root")
 SECRETS = Path("/srv/secrets")
 
 
-def _plans(settings: Settings, ports: dict[str, dict[str, int]] | None = None):  # type: ignore[no-untyped-def]
+def _plans(  # type: ignore[no-untyped-def]
+    settings: Settings, ports: dict[str, dict[str, int]] | None = None, versions: dict[str, str] | None = None
+):
     ports = ports or assign_ports(settings, {}, set())
     binaries = {name: (f"/opt/bin/{name}", ()) for name in settings.enabled()}
     environ = {"PATH": "/usr/bin", "GF_SMTP_HOST": "x"}
-    return ports, plan_processes(settings, ROOT, SECRETS, ports, binaries, environ)
+    return ports, plan_processes(settings, ROOT, SECRETS, ports, binaries, environ, versions=versions)
 
 
 def _everything(plan) -> str:  # type: ignore[no-untyped-def]
@@ -93,7 +96,9 @@ def test_assigned_ports_avoid_taken_ones_and_stay_stable() -> None:
 
 def test_the_local_configs_are_accepted_by_promtool_and_amtool(tmp_path: Path) -> None:
     promtool, amtool = require_tool("promtool"), require_tool("amtool")
-    _, plans = _plans(Settings())
+    # Rendered for the binaries' versions, as the runtime does (Debian's Prometheus is 2.x).
+    versions = {"prometheus": read_version(promtool, "--version"), "alertmanager": read_version(amtool, "--version")}
+    _, plans = _plans(Settings(), versions={name: version for name, version in versions.items() if version})
     for name, tool, verb in (("prometheus", promtool, ["check", "config"]), ("alertmanager", amtool, ["check-config"])):
         for path, content in plans[name].files.items():
             local = tmp_path / path.relative_to("/")

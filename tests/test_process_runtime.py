@@ -91,7 +91,7 @@ def test_it_is_a_runtime_and_checks_versions(project: Path) -> None:
     assert isinstance(runtime, Runtime)
     runtime.check()
     # Debian ships older versions than the pinned images: a warning, not a failure.
-    assert any("alertmanager" in warning and "pins 0.35.0" in warning for warning in runtime.warnings)
+    assert any("alertmanager" in warning and "pins 0.35.1" in warning for warning in runtime.warnings)
     assert pinned_version("prom/prometheus:v3.14.0") == "3.14.0"
     assert pinned_version("otel/opentelemetry-collector-contrib:0.160.0") == "0.160.0"
     assert pinned_version("grafana/grafana@sha256:abc") is None
@@ -303,7 +303,7 @@ def test_down_kills_what_ignores_sigterm_and_never_touches_strangers(project: Pa
         """
         import http.server, signal, sys
         if "--version" in sys.argv:
-            print("alertmanager, version 0.35.0")
+            print("alertmanager, version 0.35.1")
             sys.exit(0)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         address = [a for a in sys.argv if a.startswith("--web.listen-address=")][0].split("=", 1)[1]

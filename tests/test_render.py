@@ -82,7 +82,10 @@ def test_default_project_shape() -> None:
     )
     assert document["secrets"] == {"grafana_admin_password": {"environment": "STACK_GRAFANA_ADMIN_PASSWORD"}}
     assert "--cluster.listen-address=" in services["alertmanager"]["command"]
-    assert "--storage.tsdb.retention.time=15d" in services["prometheus"]["command"]
+    # The pinned Prometheus (3.x, from 3.8 on) reads its retention from the config file, not a flag.
+    assert not any(flag.startswith("--storage.tsdb.retention") for flag in services["prometheus"]["command"])
+    prometheus = yaml.safe_load(render_project(Settings()).configs["prometheus"][0].content)
+    assert prometheus["storage"]["tsdb"]["retention"]["time"] == "15d"
 
 
 def test_disabled_components_vanish_with_everything_pointing_at_them() -> None:

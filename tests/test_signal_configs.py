@@ -197,6 +197,14 @@ def test_loki_schema_storage_and_retention() -> None:
     assert config["auth_enabled"] is False
 
 
+def test_loki_pattern_ingester_is_tuned_for_one_node_like_the_ingester() -> None:
+    # /ready waits for the pattern ingester's own lifecycler too (15 s by default).
+    config = _config(Settings(), "loki")
+    assert config["pattern_ingester"]["enabled"] is True
+    assert config["pattern_ingester"]["lifecycler"]["min_ready_duration"] == "1s"
+    assert config["ingester"]["lifecycler"]["min_ready_duration"] == "1s"
+
+
 def test_loki_has_no_key_removed_in_3x() -> None:
     text = render_project(Settings()).configs["loki"][0].content
     for removed in ("shared_store", "boltdb", "table_manager", "enforce_metric_name", "max_look_back_period"):
@@ -220,6 +228,13 @@ def test_tempo_receivers_storage_and_generator() -> None:
     assert processors == ["service-graphs", "span-metrics", "local-blocks"]
     assert set(config["overrides"]) == {"defaults"}
     assert config["usage_report"]["reporting_enabled"] is False
+
+
+def test_tempo_local_blocks_keep_every_span_and_history() -> None:
+    # TraceQL metrics and Traces Drilldown read local-blocks: all spans, flushed to storage.
+    config = _config(Settings(), "tempo")
+    local_blocks = config["metrics_generator"]["processor"]["local_blocks"]
+    assert local_blocks == {"filter_server_spans": False, "flush_to_storage": True}
 
 
 def test_tempo_has_no_key_removed_in_2x() -> None:
@@ -269,6 +284,21 @@ def test_datasources_are_linked_to_each_other() -> None:
     assert tempo["tracesToMetrics"]["datasourceUid"] == "prometheus"
     assert tempo["serviceMap"]["datasourceUid"] == "prometheus"
     assert tempo["nodeGraph"]["enabled"] is True
+    # Ignored since Grafana 11.
+    assert "lokiSearch" not in tempo
+
+
+def test_trace_to_logs_is_a_custom_query_that_logs_drilldown_can_follow() -> None:
+    from stack.grafana.provision import api_datasource
+
+    source = next(d for d in _config(Settings(), "grafana")["datasources"] if d["uid"] == "tempo")
+    logs = source["jsonData"]["tracesToLogsV2"]
+    assert "filterByTraceID" not in logs
+    assert logs["customQuery"] is True
+    # `$$` in the file is a literal `$` for Grafana; the API gets it unescaped.
+    assert logs["query"] == '{$${__tags}} | trace_id="$${__trace.traceId}"'
+    pushed = api_datasource(source)["jsonData"]["tracesToLogsV2"]["query"]
+    assert pushed == '{${__tags}} | trace_id="${__trace.traceId}"'
 
 
 def test_a_real_prometheus_picks_up_a_new_target_file_without_restart(tmp_path: Path) -> None:
@@ -300,10 +330,10 @@ def test_a_real_prometheus_picks_up_a_new_target_file_without_restart(tmp_path: 
 
 def test_prometheus_keeps_at_least_the_longest_slo_window() -> None:
     slo = {"name": "a", "objective": 99.9, "window": "28d", "sli": {"kind": "availability"}}
-    command = render_project(parse_settings({"slos": [slo]})).compose["services"]["prometheus"]["command"]
-    assert "--storage.tsdb.retention.time=28d" in command
-    longer = parse_settings({"slos": [slo], "components": {"prometheus": {"retention": "90d"}}})
-    assert "--storage.tsdb.retention.time=90d" in render_project(longer).compose["services"]["prometheus"]["command"]
-    assert (
-        "--storage.tsdb.retention.time=15d" in render_project(Settings()).compose["services"]["prometheus"]["command"]
-    )
+
+    def retention(data: dict[str, Any]) -> str:
+        return _config(parse_settings(data), "prometheus")["storage"]["tsdb"]["retention"]["time"]
+
+    assert retention({"slos": [slo]}) == "28d"
+    assert retention({"slos": [slo], "components": {"prometheus": {"retention": "90d"}}}) == "90d"
+    assert retention({}) == "15d"

@@ -7,9 +7,13 @@ a component means adding a module and a row there.
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
+
+from packaging.version import Version
 
 from stack.resources import bundled
 from stack.settings import ComponentSettings, Settings
@@ -77,13 +81,38 @@ class ComposeTopology:
         return get_component(component).port_spec(port).container
 
 
+_TAG_VERSION = re.compile(r"v?(\d+\.\d+\.\d+)")
+_VERSION_IN_TEXT = re.compile(r"\bv?(\d+\.\d+\.\d+)")
+
+
+def version_in(text: str) -> str | None:
+    """The first x.y.z in a program's `--version` output."""
+    found = _VERSION_IN_TEXT.search(text)
+    return found.group(1) if found else None
+
+
+def image_version(image: str) -> str | None:
+    """`prom/prometheus:v3.14.0` -> `3.14.0` (None for a digest or a tag that is no version)."""
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    found = _TAG_VERSION.match(tag)
+    return found.group(1) if found else None
+
+
 @dataclass(frozen=True)
 class RenderContext:
     settings: Settings
     topology: Topology = field(default_factory=ComposeTopology)
+    # The version of the program that will read a component's configs, when it is not the pinned
+    # image's: the process runtime's binaries (Debian's Prometheus is 2.42, the pin 3.x).
+    versions: Mapping[str, str] = field(default_factory=dict)
 
     def enabled(self, name: str) -> bool:
         return self.settings.component(name).enabled
+
+    def version(self, component: str) -> Version | None:
+        """The version `component`'s configs are rendered for: the binary's, else the image tag's."""
+        text = self.versions.get(component) or image_version(self.settings.component(component).image)
+        return Version(text) if text else None
 
     def address(self, component: str, port: str) -> str:
         """`host:port` of `component`'s `port` as seen from another component."""

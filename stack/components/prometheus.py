@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from packaging.version import Version
+
 from stack.components.base import (
     Component,
     ConfigFile,
@@ -22,6 +24,24 @@ RULES_DIR = "/etc/prometheus/rules"
 # here are picked up without a restart (compose/services.yaml mounts it).
 TARGETS_DIR = "/etc/prometheus/targets"
 FILE_SD_JOB = "file_sd"
+# Prometheus 3.8 deprecated the retention flags for `storage.tsdb.retention` in the config file and
+# made native histograms stable (the feature flag that earlier versions need became a no-op).
+RETENTION_IN_CONFIG = Version("3.8")
+NATIVE_HISTOGRAMS_STABLE = Version("3.8")
+# The native OTLP receiver (`/api/v1/otlp`, `otlp:` in the config) is there from 3.0 on.
+OTLP_RECEIVER = Version("3.0")
+# Resource attributes that become labels of every metric from OTLP (the rest stays in target_info).
+PROMOTED_RESOURCE_ATTRIBUTES = (
+    "service.name",
+    "service.namespace",
+    "service.version",
+    "deployment.environment",
+    "deployment.environment.name",
+    "host.name",
+    "container.name",
+    "k8s.namespace.name",
+    "k8s.pod.name",
+)
 
 
 class Prometheus(Component):
@@ -106,6 +126,15 @@ class Prometheus(Component):
             del config["alerting"]
         config["rule_files"] = [f"{RULES_DIR}/*.yml"]
         config["scrape_configs"] = self.scrape_configs(ctx)
+        version = ctx.version(self.name)
+        if _at_least(version, RETENTION_IN_CONFIG):
+            config["storage"] = {"tsdb": {"retention": {"time": effective_retention(ctx.settings)}}}
+        if _at_least(version, OTLP_RECEIVER):
+            # The other resource attributes stay in target_info (joined on job and instance).
+            config["otlp"] = {
+                "promote_resource_attributes": list(PROMOTED_RESOURCE_ATTRIBUTES),
+                "keep_identifying_resource_attributes": True,
+            }
         files = [ConfigFile("prometheus-config", "/etc/prometheus/prometheus.yml", self.with_overrides(ctx, config))]
         for file_name, content in self.rule_files(ctx).items():
             stem = file_name.removesuffix(".yml")
@@ -113,9 +142,49 @@ class Prometheus(Component):
         return files
 
     def command_flags(self, ctx: RenderContext) -> list[str]:
-        settings = self.settings(ctx)
-        assert isinstance(settings, PrometheusSettings)
-        return [f"--storage.tsdb.retention.time={effective_retention(ctx.settings)}"]
+        version = ctx.version(self.name)
+        flags = []
+        if not _at_least(version, RETENTION_IN_CONFIG):
+            flags.append(f"--storage.tsdb.retention.time={effective_retention(ctx.settings)}")
+        if not _at_least(version, NATIVE_HISTOGRAMS_STABLE):
+            # OTel SDKs' exponential histograms arrive as native histograms: without the flag a 2.x
+            # Prometheus refuses them on remote write.
+            flags.append("--enable-feature=native-histograms")
+        if _at_least(version, OTLP_RECEIVER):
+            flags.append("--web.enable-otlp-receiver")
+        return flags
+
+
+def _at_least(version: Version | None, wanted: Version) -> bool:
+    # An unknown version (a digest pin) is taken to be current.
+    return version is None or version >= wanted
+
+
+def otlp_metrics_endpoint(ctx: RenderContext) -> str | None:
+    """Where the Collector sends metrics over OTLP/HTTP: Prometheus' own OTLP receiver on 3.x,
+    None where the Prometheus predates it (remote write is the path then)."""
+    if not ctx.enabled("prometheus") or not _at_least(ctx.version("prometheus"), OTLP_RECEIVER):
+        return None
+    return ctx.url("prometheus", "http", "/api/v1/otlp")
+
+
+def downgrade_for_promtool(config: dict[str, Any], version: Version) -> tuple[dict[str, Any], list[str]]:
+    """A copy of `config` an older promtool can check: sections it predates are left out (they are
+    rendered only for the Prometheus version that reads them). Returns the copy and what was left out."""
+    left_out = []
+    copy = dict(config)
+    if version < RETENTION_IN_CONFIG and "storage" in copy:
+        storage = {**copy["storage"], "tsdb": dict(copy["storage"].get("tsdb", {}))}
+        if storage["tsdb"].pop("retention", None) is not None:
+            left_out.append("storage.tsdb.retention")
+        storage = {key: value for key, value in storage.items() if value}
+        if storage:
+            copy["storage"] = storage
+        else:
+            del copy["storage"]
+    if version < OTLP_RECEIVER and copy.pop("otlp", None) is not None:
+        left_out.append("otlp")
+    return copy, left_out
 
 
 def effective_retention(settings: Settings) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from stack.components.base import image_version, version_in
 from stack.errors import RuntimeUnavailable
 from stack.settings import Settings
 from stack.tools import run
@@ -68,9 +68,6 @@ def binary_names(component: str) -> set[str]:
     return {name for name, _ in SPECS[component].names} if component in SPECS else set()
 
 
-_VERSION = re.compile(r"\bv?(\d+\.\d+\.\d+)")
-
-
 @dataclass(frozen=True)
 class Binary:
     component: str
@@ -96,16 +93,12 @@ class Binary:
 
 def pinned_version(image: str) -> str | None:
     """`prom/prometheus:v3.14.0` -> `3.14.0` (None for a digest or a tag that is no version)."""
-    tag = image.rsplit("/", 1)[-1].partition(":")[2]
-    found = _VERSION.match(tag)
-    return found.group(1) if found else None
+    return image_version(image)
 
 
 @cache
 def _read_version(path: str, flag: str, stamp: str) -> str | None:
-    result = run([path, flag], timeout=15)
-    found = _VERSION.search(result.output)
-    return found.group(1) if found else None
+    return version_in(run([path, flag], timeout=15).output)
 
 
 def read_version(path: str, flag: str, known: dict[str, Any] | None = None) -> str | None:

@@ -322,14 +322,16 @@ def plan_processes(
     *,
     secret_env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
+    versions: Mapping[str, str] | None = None,
 ) -> dict[str, ProcessPlan]:
     """A plan for every enabled component in `binaries` (component -> (path, prefix arguments)).
 
     `secret_env` holds the values of secrets compose would read from its environment (defaults
-    to `environ`); `base_dir` resolves relative `file:` secrets.
+    to `environ`); `base_dir` resolves relative `file:` secrets; `versions` are the binaries'
+    versions, which the configs are rendered for.
     """
     topology = LocalTopology(ports, settings)
-    project = render_project(settings, RenderContext(settings=settings, topology=topology))
+    project = render_project(settings, RenderContext(settings=settings, topology=topology, versions=versions or {}))
     services: dict[str, Any] = project.compose["services"]
     secret_sources: dict[str, dict[str, str]] = project.compose.get("secrets", {})
     secret_values = {**environ, **(secret_env or {})}

@@ -250,6 +250,7 @@ class ProcessRuntime:
                 os.environ,
                 secret_env=secret_env,
                 base_dir=self.paths.base_dir,
+                versions={name: binary.version for name, binary in found.items() if binary.version},
             )
             changed = {
                 name: state.processes[name]
