@@ -298,8 +298,11 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def fake_grafana(grafana: FakeGrafana | None = None, **options: Any) -> Iterator[FakeGrafana]:
-    """Serve `grafana` (a FakeGrafana, or a subclass extending it), else FakeGrafana(**options)."""
+def fake_grafana(
+    grafana: FakeGrafana | None = None, *, address: tuple[str, int] = ("127.0.0.1", 0), **options: Any
+) -> Iterator[FakeGrafana]:
+    """Serve `grafana` (a FakeGrafana, or a subclass extending it), else FakeGrafana(**options), on
+    `address` (a free port by default)."""
     grafana = grafana if grafana is not None else FakeGrafana(**options)
 
     class Handler(BaseHTTPRequestHandler):
@@ -335,9 +338,9 @@ def fake_grafana(grafana: FakeGrafana | None = None, **options: Any) -> Iterator
         def log_message(self, format: str, *args: object) -> None:  # keep test output clean
             pass
 
-    server = _Server(("127.0.0.1", 0), Handler)
+    server = _Server(address, Handler)
     server.daemon_threads = True
-    grafana.url = f"http://127.0.0.1:{server.server_address[1]}"
+    grafana.url = f"http://{address[0]}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

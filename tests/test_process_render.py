@@ -60,7 +60,8 @@ def test_nothing_points_at_service_names_or_container_paths_and_all_listen_on_lo
         assert all(host == "127.0.0.1" for _, host, _ in plan.listen), name
         # The user's environment does not leak into a component's configuration.
         assert "GF_SMTP_HOST" not in plan.env
-    assert plans["grafana"].env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == str(SECRETS / "grafana-admin-password")
+    assert plans["grafana"].env["GF_SECURITY_ADMIN_PASSWORD"] == f"$__file{{{SECRETS / 'grafana-admin-password'}}}"
+    assert "GF_SECURITY_ADMIN_PASSWORD__FILE" not in plans["grafana"].env
     assert plans["grafana"].env["GF_PATHS_DATA"] == str(ROOT / "grafana" / "data")
     tempo = plans["tempo"].files[ROOT / "tempo/rendered/etc/tempo/config.yaml"]
     assert "path: /srv/stack-root/tempo/data/wal" in tempo

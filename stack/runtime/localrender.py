@@ -254,7 +254,21 @@ def _server_addresses(names: dict[str, str]) -> Callable[[ProcessPlan, Callable[
     return adapt
 
 
+def file_references(env: dict[str, str]) -> dict[str, str]:
+    """`GF_<KEY>__FILE=/path` (the Docker image's run.sh reads the file into `GF_<KEY>`) as the
+    Grafana binary understands it: `GF_<KEY>=$__file{/path}`, which Grafana expands after applying
+    the environment. The secret stays in its 0600 file, never in the environment or an argv."""
+    changed = {}
+    for key, value in env.items():
+        if key.startswith("GF_") and key.endswith("__FILE"):
+            changed[key.removesuffix("__FILE")] = f"$__file{{{Path(value).absolute()}}}"
+        else:
+            changed[key] = value
+    return changed
+
+
 def _grafana(plan: ProcessPlan, address: Callable[[str], str]) -> None:
+    plan.env = file_references(plan.env)
     host, _, port = address("http").rpartition(":")
     data = plan.cwd / "data"
     plan.env.update(
@@ -354,7 +368,8 @@ def plan_processes(
             secret, source = entry["source"], secret_sources.get(entry["source"], {})
             container_path = f"/run/secrets/{entry.get('target', secret)}"
             if secret == GRAFANA_SECRET:
-                prefixes.append((container_path, secrets_dir / GRAFANA_ADMIN_PASSWORD))
+                # Absolute: the process runs in its own directory, not the CLI's.
+                prefixes.append((container_path, secrets_dir.absolute() / GRAFANA_ADMIN_PASSWORD))
             elif "file" in source:
                 prefixes.append((container_path, _resolve(base_dir, source["file"])))
             else:
