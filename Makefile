@@ -11,6 +11,7 @@ ARGS ?=
 
 help:
 	@echo "make up        create the virtualenv, install, and bring the stack up"
+	@echo "make up RUNTIME=process   the same without Docker: local processes of what this machine has"
 	@echo "make test      install what the tests need (Debian packages included) and run them all"
 	@echo "make down | status | render | validate | lint | bench"
 	@echo "make collector build the stack's otelcol-contrib from Go modules (scripts/collector/manifest.yaml)"
@@ -32,8 +33,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# RUNTIME=process: no Docker needed; what this machine has starts, the rest is skipped with a line each.
 up: install
-	@$(STACK) up $(ARGS)
+	@$(STACK) up $(if $(filter process,$(RUNTIME)),--runtime process --skip-missing) $(ARGS)
 
 down: install
 	$(STACK) down $(ARGS)

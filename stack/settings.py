@@ -613,6 +613,11 @@ class Settings(StrictModel):
     def component(self, name: str) -> ComponentSettings:
         return self.components.get(name)
 
+    def without(self, names: list[str]) -> Settings:
+        """These settings with the components `names` disabled (for this run only)."""
+        changed = {name.replace("-", "_"): self.component(name).model_copy(update={"enabled": False}) for name in names}
+        return self.model_copy(update={"components": self.components.model_copy(update=changed)})
+
 
 # --- loading and error reporting -------------------------------------------------------------
 

@@ -23,6 +23,8 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     for name in list(os.environ):
         if name.startswith("STACK_"):
             monkeypatch.delenv(name)
+    # Under `make test` hints would name make targets (stack/invocation.py): as from a user's shell.
+    monkeypatch.delenv("MAKELEVEL", raising=False)
     monkeypatch.chdir(tmp_path)
     yield tmp_path
 

@@ -73,7 +73,7 @@ def test_engine_down_is_one_line_pointing_at_the_process_runtime(project_dir: Pa
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: no Docker engine answers at unix:///var/run/docker.sock "
-        "(hint: start Docker, or run without it: stack up --runtime process)\n"
+        "(hint: start Docker, or run without it: stack up --runtime process --skip-missing)\n"
     )
     assert result.stdout == ""
     # Nothing written, nothing started.
@@ -109,7 +109,7 @@ def test_compose_plugin_missing_or_too_old(project_dir: Path, fake_docker: FakeD
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: the docker compose plugin is not installed (hint: install docker-compose-plugin "
-        "(Compose v2 >= 2.23.1), or run: stack up --runtime process)\n"
+        "(Compose v2 >= 2.23.1), or run: stack up --runtime process --skip-missing)\n"
     )
     fake_docker.scenario(
         {"when": ["version", "--format"], "stdout": "24.0.5\n"},
@@ -128,7 +128,7 @@ def test_docker_cli_missing(project_dir: Path, monkeypatch: pytest.MonkeyPatch) 
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: the docker command is not installed (hint: install Docker, or start Docker, "
-        "or run without it: stack up --runtime process)\n"
+        "or run without it: stack up --runtime process --skip-missing)\n"
     )
 
 

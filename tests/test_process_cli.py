@@ -253,6 +253,91 @@ def test_make_up_without_docker_points_at_the_process_runtime(tmp_path: Path) ->
     assert len(errors) == 1, done.stderr
     assert errors[0].startswith("Error: ")
     assert "Docker" in errors[0]
-    assert "stack up --runtime process" in errors[0]
+    # Under make, the hint is the make target: `stack` itself is not on PATH (the venv is not active).
+    assert "make up RUNTIME=process" in errors[0]
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _make(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`make ...` with the repository's Makefile, as from a user's shell, in `directory`."""
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("STACK_") and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+    }
+    return subprocess.run(
+        ["make", "-f", str(repo_root() / "Makefile"), "-o", "install", "--no-print-directory", *arguments],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_make_up_runtime_process_starts_what_is_here_and_skips_the_rest(project_dir: Path) -> None:
+    """The no-Docker path a newcomer walks: one command, what this machine has comes up, each missing
+    component is one line saying why and how to get it, and the URLs printed are the ones that work."""
+    from stack.runtime.binaries import SPECS, find
+
+    binary("prometheus")
+    binary("prometheus-alertmanager", "alertmanager")
+    port = free_port()
+    # Only the ports: everything else is the defaults a fresh clone has (all six components).
+    settings = {"project": "newcomer", "components": {"alertmanager": {"port": port}, "grafana": {"port": free_port()}}}
+    (project_dir / "stack.yaml").write_text(yaml.safe_dump(settings))
+    missing = [
+        name
+        for name in ("otel-collector", "prometheus", "loki", "tempo", "grafana", "alertmanager")
+        if find(name, None) is None
+    ]
+    assert "prometheus" not in missing and "alertmanager" not in missing
+    venv = f"VENV={Path(sys.prefix)}"
+    try:
+        done = _make(project_dir, "up", "RUNTIME=process", venv)
+        assert done.returncode == 0, done.stdout + done.stderr
+        skipped = [line for line in done.stderr.splitlines() if line.startswith("Warning: skipping ")]
+        assert [line.split()[2].rstrip(":") for line in skipped] == missing
+        for line in skipped:
+            component = line.split()[2].rstrip(":")
+            assert SPECS[component].get_it in line
+        assert f"Alertmanager  http://localhost:{port}" in done.stdout
+        if "grafana" in missing:
+            # No URL of a skipped component, and no pointer to it.
+            assert "Grafana" not in done.stdout, done.stdout
+        assert "Ready in" in done.stdout
+        version_warnings = [line for line in done.stderr.splitlines() if "stack.yaml pins" in line]
+
+        again = _make(project_dir, "up", "RUNTIME=process", venv)
+        assert again.returncode == 0, again.stdout + again.stderr
+        # The skipped components are said again (they are still missing); version differences once only.
+        assert [line for line in again.stderr.splitlines() if line.startswith("Warning: skipping ")] == skipped
+        assert version_warnings, "Debian's versions differ from the pins: the first up says so"
+        assert not [line for line in again.stderr.splitlines() if "stack.yaml pins" in line]
+    finally:
+        invoke("down", "--runtime", "process", "--volumes", "--yes", "--timeout", "5")
+    assert processes_under(project_dir) == []
+
+
+def test_skip_missing_is_for_the_process_runtime_and_needs_something_to_start(project_dir: Path) -> None:
+    result = invoke("up", "--runtime", "docker", "--skip-missing")
+    assert result.exit_code == 2
+    assert "--skip-missing is for the process runtime" in result.stderr
+    components = {name: {"enabled": False} for name in ("otel-collector", "prometheus", "alertmanager")}
+    (project_dir / "stack.yaml").write_text(yaml.safe_dump({"project": "nothing", "components": components}))
+    empty = project_dir / "empty-bin"
+    empty.mkdir()
+    os.environ["PATH"], saved = str(empty), os.environ["PATH"]
+    try:
+        result = invoke("up", "--runtime", "process", "--skip-missing")
+    finally:
+        os.environ["PATH"] = saved
+    assert result.exit_code == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: process runtime: none of the enabled components has its binary here")
+    assert "skipping grafana: no grafana or grafana-server in PATH" in error
+    assert "Traceback" not in result.stderr

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from stack.commands.options import open_runtime, runtime_options
+from stack.commands.options import Opened, open_runtime, runtime_options
 from stack.errors import StackError
 from stack.health import DEFAULT_TIMEOUT
 
@@ -24,6 +24,11 @@ from stack.health import DEFAULT_TIMEOUT
 )
 @click.option("--no-pull", is_flag=True, help="Never pull images (use what the engine has).")
 @click.option("--no-provision", is_flag=True, help="Skip pushing datasources, folders and dashboards to Grafana.")
+@click.option(
+    "--skip-missing",
+    is_flag=True,
+    help="Process runtime: start the components whose binaries are here, skip the others (one line each).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout (progress stays on stderr).")
 @click.pass_context
 def command(
@@ -34,6 +39,7 @@ def command(
     timeout: float,
     no_pull: bool,
     no_provision: bool,
+    skip_missing: bool,
     as_json: bool,
 ) -> None:
     """Start the stack, wait until every component is ready, provision Grafana.
@@ -51,6 +57,10 @@ def command(
 
     opened = open_runtime(ctx, runtime_name, host)
     console = Console(stderr=True, highlight=False)
+    if skip_missing:
+        opened, skipped = without_missing(opened, runtime_name)
+        for line in skipped:
+            click.echo(f"Warning: {line}", err=True)
     rows: list[Readiness] = []
     live = Live(console=console, transient=False, auto_refresh=True, refresh_per_second=4)
     pulls = show.PullDisplay(console)
@@ -115,3 +125,28 @@ def command(
         console.print(show.provisioning_line(result.provisioning))
     show.endpoints(result.endpoints, result.credentials_file)
     click.echo(f"Ready in {result.seconds:.1f} s.")
+
+
+def without_missing(opened: Opened, runtime_name: str | None) -> tuple[Opened, list[str]]:
+    """The stack without the components whose binaries this machine lacks, and a line for each."""
+    from stack.errors import SettingsError
+    from stack.runtime.process import ProcessRuntime
+    from stack.runtime.select import get_runtime
+
+    runtime = opened.runtime
+    if not isinstance(runtime, ProcessRuntime):
+        raise SettingsError(
+            "--skip-missing is for the process runtime",
+            hint="add --runtime process (or runtime: process in stack.yaml)",
+        )
+    missing = runtime.missing()
+    if not missing:
+        return opened, []
+    lines = [runtime.skipped_line(component) for component in missing]
+    if set(missing) == set(opened.settings.enabled()):
+        raise StackError(
+            "process runtime: none of the enabled components has its binary here; " + "; ".join(lines),
+            hint="install at least one (Debian: apt-get install prometheus prometheus-alertmanager)",
+        )
+    settings = opened.settings.without(missing)
+    return Opened(opened.paths, settings, get_runtime(settings, opened.paths, name=runtime_name)), lines

@@ -163,6 +163,16 @@ def locate(
     return found, missing
 
 
+def _where(bin_dir: Path | None) -> str:
+    return f"{bin_dir} or PATH" if bin_dir else "PATH"
+
+
+def skipped_line(component: str, bin_dir: Path | None) -> str:
+    """Why `component` is left out, and how to get it: one line."""
+    names = " or ".join(name for name, _ in SPECS[component].names)
+    return f"skipping {component}: no {names} in {_where(bin_dir)}; {SPECS[component].get_it}"
+
+
 def missing_binaries(missing: list[str], bin_dir: Path | None) -> RuntimeUnavailable:
     where = f"{bin_dir} or PATH" if bin_dir else "PATH (set process.bin_dir in stack.yaml to add a directory)"
     parts = []

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
+from stack.invocation import no_docker_command
 from stack.netaddr import http_url, url_host
 from stack.paths import Paths
 from stack.runtime.base import ContainerHealth, HttpReply, ServiceState
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
 
 # Inline `configs: content:` needs Compose 2.23.1.
 MIN_COMPOSE = (2, 23, 1)
-PROCESS_HINT = "start Docker, or run without it: stack up --runtime process"
+
+
+def process_hint() -> str:
+    return f"start Docker, or run without it: {no_docker_command()}"
 
 
 class DockerError(StackError):
@@ -94,14 +98,14 @@ def explain(stderr: str, settings: Settings, *, command: list[str] | None = None
         if match.group("perm"):
             return RuntimeUnavailable(
                 f"no permission to use the Docker engine: {match.group('perm')}",
-                hint="add your user to the docker group (then log in again), or " + PROCESS_HINT,
+                hint="add your user to the docker group (then log in again), or " + process_hint(),
             )
         where = match.group("where") or match.group("where2") or match.group("ssh")
-        return RuntimeUnavailable(f"no Docker engine answers at {where}", hint=PROCESS_HINT)
+        return RuntimeUnavailable(f"no Docker engine answers at {where}", hint=process_hint())
     if _COMPOSE_MISSING.search(stderr):
         return RuntimeUnavailable(
             "the docker compose plugin is not installed",
-            hint="install docker-compose-plugin (Compose v2 >= 2.23.1), or run: stack up --runtime process",
+            hint=f"install docker-compose-plugin (Compose v2 >= 2.23.1), or run: {no_docker_command()}",
         )
     match = _PORT_IN_USE.search(stderr)
     if match:
@@ -395,7 +399,7 @@ class DockerRuntime:
         return result.stdout
 
     def _no_cli(self) -> RuntimeUnavailable:
-        return RuntimeUnavailable("the docker command is not installed", hint="install Docker, or " + PROCESS_HINT)
+        return RuntimeUnavailable("the docker command is not installed", hint="install Docker, or " + process_hint())
 
     def _whales_error(self, exc: Exception, action: str) -> StackError:
         stderr = getattr(exc, "stderr", None) or getattr(exc, "stdout", None) or ""
@@ -670,7 +674,7 @@ class DockerRuntime:
                 return docker.DockerClient(base_url=base_url, use_ssh_client=base_url.startswith("ssh://"))
             return docker.from_env()
         except docker.errors.DockerException as exc:
-            raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}", hint=PROCESS_HINT) from None
+            raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}", hint=process_hint()) from None
 
     # -- images, through the Engine API (per-layer progress) -------------------------------------------
 

@@ -146,6 +146,7 @@ class ProcessRuntime:
         self.stop_timeout = parse_duration(options.stop_timeout)
         # Version mismatches and the like: the CLI shows them, nothing fails on them.
         self.warnings: list[str] = []
+        self._all_warnings: list[str] = []
         # The processes this very object started: their exit codes are known (others' are not).
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._last_ports: dict[str, dict[str, int]] = {}
@@ -169,7 +170,10 @@ class ProcessRuntime:
         if self.root.is_dir() and json.dumps(known, sort_keys=True) != before:
             with contextlib.suppress(OSError):
                 atomic_write(cache, json.dumps(known, indent=1, sort_keys=True) + "\n", mode=0o600)
-        self.warnings = [warning for binary in found.values() if (warning := binary.warning())]
+        self._all_warnings = [warning for binary in found.values() if (warning := binary.warning())]
+        # Said once: a version difference shown by one `up` is not repeated by the next ones.
+        shown = self._shown_warnings()
+        self.warnings = [warning for warning in self._all_warnings if warning not in shown]
         if missing and strict:
             raise bins.missing_binaries(missing, self.bin_dir)
         return found
@@ -184,6 +188,28 @@ class ProcessRuntime:
             found = self._binaries(self.settings.enabled(), strict=False)
         versions = {name: binary.version for name, binary in found.items()}
         return unmet_requirements(self.settings, versions, source="binary")
+
+    def missing(self) -> list[str]:
+        """The enabled components whose binary is not in process.bin_dir or on PATH."""
+        _found, missing = bins.locate(self.settings, self.settings.enabled(), self.bin_dir)
+        return missing
+
+    def skipped_line(self, component: str) -> str:
+        return bins.skipped_line(component, self.bin_dir)
+
+    def _shown_warnings(self) -> set[str]:
+        with contextlib.suppress(OSError, ValueError):
+            shown = json.loads((self.root / "warnings-shown.json").read_text(encoding="utf-8"))
+            if isinstance(shown, list):
+                return {str(item) for item in shown}
+        return set()
+
+    def _remember_warnings(self) -> None:
+        """Record the warnings the last check found as shown (after an `up` that showed them)."""
+        if not self._all_warnings or set(self._all_warnings) <= self._shown_warnings():
+            return
+        with contextlib.suppress(OSError):
+            atomic_write(self.root / "warnings-shown.json", json.dumps(sorted(self._all_warnings)) + "\n", mode=0o600)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -287,6 +313,7 @@ class ProcessRuntime:
             self.state_file.save(state)
             raise
         self.state_file.save(state)
+        self._remember_warnings()
 
     def _published(self, component: str) -> set[str]:
         return {spec.name for spec, _ in REGISTRY[component].published(self.settings)}
