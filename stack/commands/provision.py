@@ -74,7 +74,8 @@ def command(
 
     Without --grafana-url: the stack's own Grafana, with the token `stack up` created. With it:
     any Grafana, given --token (or STACK_GRAFANA_TOKEN) or --user and --password-file; the
-    datasources pushed are those given a URL (--prometheus-url...), the others are skipped.
+    datasources pushed are those given a URL (--prometheus-url...); for the other types the packs
+    use that Grafana's own datasources (its default one of each type), and say which.
     """
     from stack.grafana import provision as provisioning
     from stack.grafana.client import Auth
@@ -101,10 +102,11 @@ def command(
             )
             if url
         }
-        from stack.dashboards import for_datasources, load_dashboards
+        from stack.dashboards import load_dashboards
 
-        # The packs' panels for a datasource that is not pushed would only show errors.
-        dashboards = for_datasources(load_dashboards(user_dirs=list(dashboard_dirs)), set(urls))
+        # Types given no URL are bound to that Grafana's own datasources; packs needing a type found
+        # nowhere are left out (their panels would only show errors), and the notes say so.
+        dashboards = load_dashboards(user_dirs=list(dashboard_dirs))
         result = provisioning.provision_external(grafana_url, auth, datasource_urls=urls, dashboards=dashboards)
     else:
         opened = open_runtime(ctx, runtime_name, host)

@@ -435,10 +435,15 @@ def provision_stack(
 def provision_external(
     url: str, auth: Auth, *, datasource_urls: dict[str, str], dashboards: list[Dashboard] | None = None
 ) -> ProvisionResult:
-    """Provision any Grafana, local or hosted (`stack provision --grafana-url`)."""
+    """Provision any Grafana, local or hosted (`stack provision --grafana-url`): the datasources
+    given a URL are pushed; for the other types the packs use that Grafana's own datasources."""
+    from stack.grafana.binding import plan_external
+
     client = GrafanaClient(UrlTransport(url), auth)
-    return provision(
-        client,
-        datasources=external_datasources(datasource_urls),
-        dashboards=load_dashboards() if dashboards is None else dashboards,
-    )
+    plan = plan_external(client, load_dashboards() if dashboards is None else dashboards, set(datasource_urls))
+    result = provision(client, datasources=external_datasources(datasource_urls), dashboards=plan.dashboards)
+    # The lookup of the existing datasources is part of what this costs.
+    result.requests = client.counter.requests
+    result.writes = client.counter.writes
+    result.notes[:0] = plan.notes
+    return result
