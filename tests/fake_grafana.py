@@ -4,7 +4,11 @@ dashboards by uid, search), status codes included:
 
 - 401 on missing or wrong credentials or an unknown token; 403 when a Viewer writes;
 - 404 for unknown uids; 409 when a folder uid/title or a datasource name/uid exists;
-- 412 `version-mismatch` (stale version, no overwrite) and `name-exists` (same title in the folder);
+- 412 `version-mismatch` (stale version, no overwrite); before 11.3, `name-exists` (same title in the
+  folder) and 409 for a folder title already used: since 11.3 only uids are unique, titles are not;
+- Grafana 13 may store dashboards as schema v2 (`stores_v2`): the legacy GET then returns a lossy v1
+  copy (panel descriptions and plugin versions, the dashboard's graphTooltip are lost); every save
+  makes a version with its message, listed newest first by `/api/dashboards/uid/:uid/versions`;
 - a dashboard saved into a folder that does not exist fails (400 "folder not found");
 - the ngalert admin configuration (where Grafana-managed alerts go): 404 until it is first set,
   403 for anyone but an org Admin, 400 for `external` without an Alertmanager datasource that
@@ -47,6 +51,10 @@ class FakeGrafana:
     journal: list[tuple[str, str, int]] = field(default_factory=list)
     # Dashboards "saved by someone else" just before our next save of them (to play a race).
     race: set[str] = field(default_factory=set)
+    # Grafana 13 with dashboards stored as schema v2: the legacy API serves a lossy v1 copy.
+    stores_v2: bool = False
+    # uid -> saved versions, oldest first ({"version", "message", "created"}).
+    versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -57,6 +65,14 @@ class FakeGrafana:
 
     def reset_journal(self) -> None:
         self.journal.clear()
+
+    def edit_dashboard(self, uid: str, **changes: Any) -> None:
+        """An edit saved in Grafana's UI: the model changes and a new version is made (no message)."""
+        dashboard = self.dashboards[uid]["dashboard"]
+        dashboard.update(changes, version=dashboard["version"] + 1)
+        self.versions.setdefault(uid, []).append(
+            {"version": dashboard["version"], "message": "", "created": "2026-12-05T07:30:00Z"}
+        )
 
     def add_token(self, role: str = "Admin") -> str:
         account_id = next(self._ids)
@@ -114,6 +130,7 @@ class FakeGrafana:
             (r"POST /api/datasources", self._create_datasource),
             (r"PUT /api/datasources/uid/([^/]+)", self._update_datasource),
             (r"GET /api/dashboards/uid/([^/]+)", self._get_dashboard),
+            (r"GET /api/dashboards/uid/([^/]+)/versions", self._get_versions),
             (r"POST /api/dashboards/db", self._save_dashboard),
             (r"GET /api/search", self._search),
             (r"GET /api/v1/ngalert/admin_config", self._get_admin_config),
@@ -175,7 +192,7 @@ class FakeGrafana:
         uid, title = body.get("uid") or secrets.token_hex(7), body.get("title", "")
         if uid in self.folders:
             return 409, {"message": "a folder with the same uid already exists"}
-        if any(f["title"] == title for f in self.folders.values()):
+        if self._unique_titles() and any(f["title"] == title for f in self.folders.values()):
             return 409, {"message": "a folder or dashboard in the general folder with the same name already exists"}
         folder = {"id": next(self._ids), "uid": uid, "title": title, "url": f"/dashboards/f/{uid}/", "version": 1}
         self.folders[uid] = folder
@@ -242,7 +259,20 @@ class FakeGrafana:
             "folderUid": entry["folderUid"],
             "folderTitle": folder.get("title", "Dashboards"),
         }
-        return 200, {"dashboard": entry["dashboard"], "meta": meta}
+        model = _lossy_v1(entry["dashboard"]) if self.stores_v2 else entry["dashboard"]
+        return 200, {"dashboard": model, "meta": meta}
+
+    def _get_versions(self, uid: str, *, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
+        if uid not in self.dashboards:
+            return 404, {"message": "Dashboard not found"}
+        limit = int((query.get("limit") or ["0"])[0]) or None
+        newest_first = list(reversed(self.versions.get(uid, [])))[:limit]
+        return 200, {"continueToken": "", "versions": [{"uid": uid, **entry} for entry in newest_first]}
+
+    def _unique_titles(self) -> bool:
+        # Grafana 11.3 dropped the unique-title constraint of dashboards and folders.
+        numbers = tuple(int(part) for part in re.findall(r"\d+", self.version)[:2])
+        return numbers < (11, 3)
 
     def _save_dashboard(self, *, body: Any, **_: Any) -> tuple[int, Any]:
         model = dict(body.get("dashboard") or {})
@@ -262,7 +292,7 @@ class FakeGrafana:
             return 412, {"message": "The dashboard has been changed by someone else", "status": "version-mismatch"}
         for other_uid, other in self.dashboards.items():
             same_place = other["folderUid"] == folder_uid and other["dashboard"]["title"] == model["title"]
-            if other_uid != uid and same_place and not overwrite:
+            if other_uid != uid and same_place and not overwrite and self._unique_titles():
                 return 412, {
                     "message": "A dashboard with the same name in the folder already exists",
                     "status": "name-exists",
@@ -271,6 +301,9 @@ class FakeGrafana:
         dashboard_id = existing["dashboard"]["id"] if existing else next(self._ids)
         model.update(id=dashboard_id, uid=uid, version=version)
         self.dashboards[uid] = {"dashboard": model, "folderUid": folder_uid}
+        self.versions.setdefault(uid, []).append(
+            {"version": version, "message": str(body.get("message", "")), "created": "2026-12-05T07:00:00Z"}
+        )
         return 200, {
             "id": dashboard_id,
             "uid": uid,
@@ -289,6 +322,18 @@ class FakeGrafana:
             {"uid": uid, "title": d["dashboard"]["title"], "type": "dash-db", "folderUid": d["folderUid"]}
             for uid, d in self.dashboards.items()
         ]
+
+
+def _lossy_v1(model: dict[str, Any]) -> dict[str, Any]:
+    """What Grafana 13's legacy API returns for a dashboard stored as schema v2: a v1 conversion that
+    loses what v2 keeps elsewhere or drops."""
+    copy = {key: value for key, value in model.items() if key != "graphTooltip"}
+    copy["panels"] = [
+        {key: value for key, value in panel.items() if key not in ("description", "pluginVersion")}
+        for panel in model.get("panels", [])
+        if isinstance(panel, dict)
+    ]
+    return copy
 
 
 class _Server(ThreadingHTTPServer):

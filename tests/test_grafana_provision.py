@@ -112,7 +112,7 @@ def test_changed_and_moved_dashboards_are_updated_the_rest_untouched(tmp_path: P
         client = GrafanaClient(UrlTransport(grafana.url), Auth(token=grafana.add_token()))
         provision(client, datasources=[], dashboards=dashboards)
         # Someone edits one dashboard in the UI, and another is moved to the root.
-        grafana.dashboards["svc-0"]["dashboard"]["title"] = "Edited by hand"
+        grafana.edit_dashboard("svc-0", title="Edited by hand")
         grafana.dashboards["svc-1"]["folderUid"] = ""
         grafana.reset_journal()
         result = provision(client, datasources=[], dashboards=dashboards)
@@ -127,7 +127,7 @@ def test_a_dashboard_saved_by_someone_else_meanwhile_is_retried(tmp_path: Path) 
     with fake_grafana() as grafana:
         client = GrafanaClient(UrlTransport(grafana.url), Auth(token=grafana.add_token()))
         provision(client, datasources=[], dashboards=dashboards)
-        grafana.dashboards["svc-0"]["dashboard"]["title"] = "Edited"
+        grafana.edit_dashboard("svc-0", title="Edited")
         grafana.race.add("svc-0")
         grafana.reset_journal()
         result = provision(client, datasources=[], dashboards=dashboards)
@@ -136,9 +136,9 @@ def test_a_dashboard_saved_by_someone_else_meanwhile_is_retried(tmp_path: Path) 
     assert result.dashboards.updated == 1
 
 
-def test_same_title_in_the_folder_is_a_clear_error(tmp_path: Path) -> None:
+def test_same_title_in_the_folder_is_a_clear_error_before_grafana_11_3(tmp_path: Path) -> None:
     dashboards = write_dashboards(tmp_path / "team", count=1)
-    with fake_grafana() as grafana:
+    with fake_grafana(version="11.2.0") as grafana:
         client = GrafanaClient(UrlTransport(grafana.url), Auth(token=grafana.add_token()))
         grafana.folders["stack-user-team"] = {"id": 99, "uid": "stack-user-team", "title": "team", "version": 1}
         grafana.dashboards["hand-made"] = {
@@ -153,9 +153,9 @@ def test_same_title_in_the_folder_is_a_clear_error(tmp_path: Path) -> None:
     )
 
 
-def test_a_folder_of_the_same_title_with_another_uid_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_folder_of_the_same_title_with_another_uid_is_a_clear_error_before_grafana_11_3(tmp_path: Path) -> None:
     dashboards = write_dashboards(tmp_path / "team", count=1)
-    with fake_grafana() as grafana:
+    with fake_grafana(version="11.2.0") as grafana:
         grafana.folders["abc"] = {"id": 5, "uid": "abc", "title": "team", "version": 1}
         client = GrafanaClient(UrlTransport(grafana.url), Auth(token=grafana.add_token()))
         with pytest.raises(GrafanaError, match=r"another folder named 'team' \(409: a folder or dashboard"):

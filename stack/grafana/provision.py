@@ -4,9 +4,12 @@ unchanged stack costs only reads."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from stack.components.base import RenderContext
 from stack.components.grafana import alertmanagers_choice
@@ -172,6 +175,12 @@ def _folders(client: GrafanaClient, folders: list[Folder], counts: Counts, found
             )
             if status == 409:
                 message = data.get("message", "") if isinstance(data, dict) else ""
+                if "same name" not in message:
+                    # Since Grafana 11.3 titles need not be unique: the uid itself is taken.
+                    raise GrafanaError(
+                        f"Grafana at {client.where} refused folder uid {folder.uid!r} (409: {message})",
+                        hint="a folder or dashboard this token cannot read may hold that uid; check its permissions",
+                    )
                 raise GrafanaError(
                     f"Grafana at {client.where} has another folder named {folder.title!r} (409: {message})",
                     hint=f"rename or delete that folder, or give pack folder uid {folder.uid!r} another title",
@@ -270,6 +279,31 @@ def _strip(model: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in model.items() if key not in _VOLATILE_DASHBOARD_KEYS}
 
 
+def fingerprint(model: dict[str, Any]) -> str:
+    """A short digest of a dashboard model as pushed (keys sorted, volatile fields out)."""
+    canonical = json.dumps(_strip(model), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def save_message(model: dict[str, Any]) -> str:
+    """The version message of a save: it carries the fingerprint of what was saved."""
+    return f"stack provision {fingerprint(model)}"
+
+
+def _pushed_and_untouched(client: GrafanaClient, uid: str, stored: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Whether the stored dashboard is what provisioning last saved, unchanged since, when its JSON
+    cannot say so: Grafana 13 may store a dashboard as schema v2, and the legacy API then returns a
+    lossy v1 copy that never equals what was sent. The latest version's message carries the
+    fingerprint of what was saved; a save by anyone else since makes a newer version."""
+    data = client.get_or_none(f"/api/dashboards/uid/{quote(uid)}/versions?limit=1", what=f"read versions of {uid!r}")
+    # Grafana 11+: {"versions": [...], "continueToken": ...}; earlier: a list.
+    versions = data.get("versions") if isinstance(data, dict) else data
+    if not isinstance(versions, list) or not versions or not isinstance(versions[0], dict):
+        return False
+    latest = versions[0]
+    return latest.get("version") == stored.get("version") and latest.get("message") == save_message(desired)
+
+
 def _dashboards(client: GrafanaClient, dashboards: list[Dashboard], counts: Counts, found: dict[str, Any]) -> None:
     for dashboard in dashboards:
         desired = _strip(dashboard.model)
@@ -277,7 +311,9 @@ def _dashboards(client: GrafanaClient, dashboards: list[Dashboard], counts: Coun
         if existing is not None:
             stored = existing.get("dashboard", {})
             folder_uid = (existing.get("meta") or {}).get("folderUid") or ""
-            if contains(_strip(stored), desired) and folder_uid == dashboard.folder.uid:
+            if folder_uid == dashboard.folder.uid and (
+                contains(_strip(stored), desired) or _pushed_and_untouched(client, dashboard.uid, stored, desired)
+            ):
                 counts.unchanged += 1
                 continue
         _save_dashboard(client, dashboard, desired, existing)
@@ -296,7 +332,7 @@ def _save_dashboard(
             "dashboard": {**desired, "id": stored.get("id"), "version": stored.get("version", 0)},
             "folderUid": dashboard.folder.uid,
             "overwrite": False,
-            "message": "stack provision",
+            "message": save_message(desired),
         }
         status, data = client.request(
             "POST", "/api/dashboards/db", body, ok=(200, 412), what=f"save dashboard {dashboard.title!r}"
