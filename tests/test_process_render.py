@@ -169,3 +169,14 @@ def test_the_proxy_runs_caddy_with_its_json_config_and_storage() -> None:
     job = next(job for job in prometheus["scrape_configs"] if job["job_name"] == "proxy")
     assert job["static_configs"][0]["targets"] == [servers["health"]["listen"][0]]
     assert job["metrics_path"] == "/metrics"
+
+
+def test_prometheus_file_sd_directory_is_a_directory_of_its_own() -> None:
+    # In a container it is the `targets` volume; a process gets a directory that exists, or
+    # Prometheus logs an error for the missing file watch at every start.
+    _, plans = _plans(Settings())
+    plan = plans["prometheus"]
+    assert ROOT / "prometheus" / "targets" in plan.dirs
+    config = yaml.safe_load(next(iter(plan.files.values())))
+    file_sd = next(job for job in config["scrape_configs"] if job["job_name"] == "file_sd")
+    assert file_sd["file_sd_configs"][0]["files"][0] == f"{ROOT}/prometheus/targets/*.yml"

@@ -357,7 +357,14 @@ def plan_processes(
         home = root / name
         config_dir = home / RENDERED_DIR
         prefixes: list[tuple[str, Path]] = []
-        for key, container_path in component.state.items():
+        # Every named volume of the service (its state, and others such as Prometheus' file_sd
+        # target directory) becomes a directory of its own under the component's home.
+        volumes = dict(component.state)
+        for entry in service.get("volumes", []):
+            source, _, rest = str(entry).partition(":")
+            if source.startswith(f"{name}-") and rest:
+                volumes.setdefault(source.removeprefix(f"{name}-"), rest.split(":")[0])
+        for key, container_path in volumes.items():
             prefixes.append((container_path, home / key))
         configs = project.configs.get(name, [])
         for config in configs:
@@ -411,7 +418,7 @@ def plan_processes(
             env=env,
             cwd=home,
             files=files,
-            dirs=[home / key for key in component.state],
+            dirs=[home / key for key in volumes],
             listen=[
                 (spec.name, listen_host(settings, name, spec.name), ports[name][spec.name]) for spec in component.ports
             ],
