@@ -45,7 +45,13 @@ def test_a_changed_pack_is_pushed_even_when_the_copy_is_lossy() -> None:
         provision(client, datasources=[], dashboards=dashboards)
         changed = [d for d in dashboards]
         first = changed[0]
-        changed[0] = type(first)(first.uid, first.title, first.folder, {**first.model, "refresh": "1m"}, first.source)
+        changed[0] = type(first)(
+            first.uid,
+            first.title,
+            first.folder,
+            {**first.model, "tags": [*first.model.get("tags", []), "changed"]},
+            first.source,
+        )
         result = provision(client, datasources=[], dashboards=changed)
         assert result.dashboards.updated == 1 and result.writes == 1
 
