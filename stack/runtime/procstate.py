@@ -1,7 +1,7 @@
 """What the process runtime remembers about the processes it started, and how it checks them.
 
 A pid alone is not an identity: pids are reused. A record holds the pid, the process' start time
-(clock ticks since boot, from /proc/<pid>/stat) and the boot id, so that `status` and `down` run
+(clock ticks since boot, through psutil) and the boot id, so that `status` and `down` run
 from another shell recognise their own processes and never signal a stranger.
 """
 
@@ -12,82 +12,57 @@ import fcntl
 import json
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from stack.errors import StackError
 from stack.fileio import atomic_write
 
 STATE_VERSION = 1
-_PROC = Path("/proc")
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def boot_id() -> str:
     try:
-        return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
+        return _BOOT_ID.read_text().strip()
     except OSError:
         return ""
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
-    try:
-        raw = (_PROC / str(pid) / "stat").read_text()
-    except (OSError, ValueError):
-        return None
-    return raw[raw.rfind(")") + 2 :].split()
-
-
 def start_ticks(pid: int) -> int | None:
-    """The start time of `pid` in clock ticks since boot, or None when there is no such process."""
-    fields = _stat_fields(pid)
-    # Field 22 of stat is starttime; after the name, `state` is field 3, so index 22 - 3 = 19.
-    return int(fields[19]) if fields and len(fields) > 19 else None
+    """The start time of `pid` in clock ticks since boot, or None when there is no such process.
+
+    Ticks, not psutil's wall-clock seconds: they are what the state file has always held, and they do
+    not move when the clock is set. psutil adds the boot time to them, so it is taken off again.
+    """
+    try:
+        created = psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError):
+        return None
+    return round((created - psutil.boot_time()) * os.sysconf("SC_CLK_TCK"))
 
 
 def is_zombie(pid: int) -> bool:
     """True when `pid` has exited and waits to be reaped.
 
-    The main thread of a multi-threaded program (every Go binary) shows `Z` as soon as it exits,
-    while its other threads still run and still hold its sockets: only when every thread is gone
-    is the process gone.
+    The main thread of a multi-threaded program (every Go binary) shows as a zombie as soon as it
+    exits, while its other threads still run and still hold its sockets: only when no other thread is
+    left is the process gone (the kernel releases an exited thread other than the leader at once).
     """
-    fields = _stat_fields(pid)
-    if not fields or fields[0] not in ("Z", "X"):
-        return False
     try:
-        tasks = [task.name for task in (_PROC / str(pid) / "task").iterdir()]
-    except OSError:
-        return True
-    for tid in tasks:
-        try:
-            raw = (_PROC / str(pid) / "task" / tid / "stat").read_text()
-        except OSError:
-            continue
-        if raw[raw.rfind(")") + 2 :].split()[0] not in ("Z", "X"):
+        process = psutil.Process(pid)
+        if process.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
             return False
-    return True
-
-
-def cmdline(pid: int) -> list[str]:
-    try:
-        raw = (_PROC / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
-def started_at(ticks: int) -> datetime:
-    """Wall-clock time of a start time in ticks since boot."""
-    uptime = float((_PROC / "uptime").read_text().split()[0])
-    seconds = ticks / os.sysconf("SC_CLK_TCK")
-    return datetime.fromtimestamp(time.time() - uptime + seconds).astimezone()
+        return process.num_threads() <= 1
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True
 
 
 @dataclass
@@ -240,32 +215,18 @@ def terminate_all(records: dict[str, ProcessRecord], timeout: float) -> dict[str
     return outcome
 
 
-def _listening_inodes(port: int) -> set[str]:
-    inodes: set[str] = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = (_PROC / "net" / table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    return inodes
-
-
 def port_owner(port: int) -> str | None:
     """`pid N (name)` of the process listening on TCP `port`, when this user may see it."""
-    inodes = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
-    if not inodes:
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.Error:
         return None
-    for proc in _PROC.iterdir():
-        if not proc.name.isdigit():
+    listeners = [c for c in connections if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port]
+    if not listeners:
+        return None
+    for connection in listeners:
+        if connection.pid is None:
             continue
-        with contextlib.suppress(OSError):
-            for fd in (proc / "fd").iterdir():
-                with contextlib.suppress(OSError):
-                    if os.readlink(fd) in inodes:
-                        name = (proc / "comm").read_text().strip()
-                        return f"pid {proc.name} ({name})"
+        with contextlib.suppress(psutil.Error):
+            return f"pid {connection.pid} ({psutil.Process(connection.pid).name()})"
     return "another program"
