@@ -35,7 +35,6 @@ from stack.settings import (
     plain_http_exposure,
     read_settings_file,
 )
-from stack.tools import run, which
 from stack.units import parse_size
 
 DEFAULT_BACKUP_DAYS = 7
@@ -272,16 +271,15 @@ def _check_tls(settings: Settings, paths: Paths) -> Iterable[Finding]:
 
 
 def certificate_expiry(cert: Path) -> datetime | None:
-    """The notAfter date of a PEM certificate (through openssl), or None when it cannot be read."""
-    openssl = which("openssl")
-    if not openssl:
-        return None
-    result = run([openssl, "x509", "-enddate", "-noout", "-in", str(cert)], timeout=10)
-    match = re.search(r"notAfter=(.+)", result.stdout)
-    if not result.ok or not match:
-        return None
+    """The notAfter date of a PEM certificate (the first of a chain), or None when it cannot be read."""
     try:
-        return datetime.strptime(match.group(1).strip(), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+        data = cert.read_bytes()
+    except OSError:
+        return None
+    from cryptography import x509
+
+    try:
+        return x509.load_pem_x509_certificate(data).not_valid_after_utc
     except ValueError:
         return None
 
@@ -714,12 +712,12 @@ def _not_after(cert: dict[str, Any] | None, der: bytes | None) -> datetime | Non
     if cert and cert.get("notAfter"):
         return datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), UTC)
     if der:
-        import tempfile
+        from cryptography import x509
 
-        with tempfile.NamedTemporaryFile("w", suffix=".pem") as handle:
-            handle.write(ssl.DER_cert_to_PEM_cert(der))
-            handle.flush()
-            return certificate_expiry(Path(handle.name))
+        try:
+            return x509.load_der_x509_certificate(der).not_valid_after_utc
+        except ValueError:
+            return None
     return None
 
 

@@ -324,6 +324,36 @@ def test_expiry_is_read_from_the_certificate() -> None:
 
     expiry = certificate_expiry(TLS / "cert.pem")
     assert expiry is not None and expiry > datetime.now(UTC)
+    # The same date openssl reads, down to the second.
+    enddate = (
+        subprocess.run(
+            ["openssl", "x509", "-enddate", "-noout", "-in", str(TLS / "cert.pem")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .removeprefix("notAfter=")
+    )
+    assert expiry == datetime.strptime(enddate, "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+
+
+def test_expiry_of_a_served_certificate_read_from_its_der_bytes() -> None:
+    import ssl
+
+    from stack.doctor import _not_after, certificate_expiry
+
+    der = ssl.PEM_cert_to_DER_cert((TLS / "cert.pem").read_text())
+    assert _not_after(None, der) == certificate_expiry(TLS / "cert.pem")
+    assert _not_after(None, b"not a certificate") is None
+
+
+def test_expiry_of_an_unreadable_file_is_unknown(tmp_path: Path) -> None:
+    from stack.doctor import certificate_expiry
+
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n")
+    assert certificate_expiry(tmp_path / "cert.pem") is None
+    assert certificate_expiry(tmp_path / "missing.pem") is None
 
 
 def test_alert_receivers_and_their_secrets(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
