@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.settings import AlertingSettings, ReceiverSettings, SecretRef, Settings
+from stack.versions import parse_version
 
 DEFAULT_RECEIVER = "default"
 
@@ -165,9 +166,9 @@ def amtool_version(text: str) -> tuple[int, int] | None:
     words = text.replace(",", " ").split()
     for index, word in enumerate(words[:-1]):
         if word == "version":
-            parts = words[index + 1].lstrip("v").split(".")
-            if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
-                return int(parts[0]), int(parts[1])
+            version = parse_version(words[index + 1])
+            if version is not None and len(version.release) >= 2:
+                return version.major, version.minor
     return None
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 
 from stack.components import REGISTRY
 from stack.errors import StackError
+from stack.imageref import ImageRef
 from stack.paths import Paths
 from stack.render import RenderedProject, render_project
 from stack.runtime.base import Runtime
@@ -371,10 +371,10 @@ def _check_pins(settings: Settings) -> Iterable[Finding]:
         if not comp.enabled:
             continue
         pinned, tested = comp.image, defaults.component(name).image
-        if _repository(pinned) != _repository(tested):
+        pinned_ref, tested_ref = ImageRef.parse(pinned), ImageRef.parse(tested)
+        if pinned_ref.repository != tested_ref.repository:
             continue
-        older = _version_tuple(pinned) and _version_tuple(tested) and _version_tuple(pinned) < _version_tuple(tested)
-        if older:
+        if pinned_ref.version and tested_ref.version and pinned_ref.version < tested_ref.version:
             yield Finding(
                 "pin-behind",
                 Severity.LOW,
@@ -386,20 +386,7 @@ def _check_pins(settings: Settings) -> Iterable[Finding]:
 
 def normalize_image(image: str) -> str:
     """`docker.io/library/caddy:2` -> `caddy:2`: the form stack.yaml uses."""
-    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/", "index.docker.io/"):
-        if image.startswith(prefix):
-            return image[len(prefix) :]
-    return image
-
-
-def _repository(image: str) -> str:
-    return image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-
-
-def _version_tuple(image: str) -> tuple[int, ...] | None:
-    tag = image.split("@", 1)[0].rsplit(":", 1)[-1]
-    match = re.fullmatch(r"v?(\d+(?:\.\d+)*)", tag)
-    return tuple(int(part) for part in match.group(1).split(".")) if match else None
+    return ImageRef.parse(image).short
 
 
 def check_settings(settings: Settings, paths: Paths, *, backup_days: int = DEFAULT_BACKUP_DAYS) -> Report:
@@ -486,7 +473,8 @@ def _versions_live(settings: Settings, runtime: Runtime) -> Iterable[Finding]:
                 component=state.name,
             )
             continue
-        older = _version_tuple(running) is not None and (_version_tuple(running) or ()) < (_version_tuple(pinned) or ())
+        running_version, pinned_version = ImageRef.parse(running).version, ImageRef.parse(pinned).version
+        older = running_version is not None and pinned_version is not None and running_version < pinned_version
         yield Finding(
             "version-behind" if older else "version-differs",
             Severity.MEDIUM if older else Severity.LOW,

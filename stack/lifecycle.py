@@ -27,6 +27,7 @@ from stack.health import (
     probe,
     wait_until_ready,
 )
+from stack.imageref import ImageRef
 from stack.paths import Paths
 from stack.project import render_to_disk
 from stack.runtime.base import Runtime, ServiceState
@@ -269,10 +270,8 @@ class StatusReport:
 def _image_version(image: str | None) -> str | None:
     if not image:
         return None
-    name = image.rsplit("/", 1)[-1]
-    if "@" in name:
-        return name.split("@", 1)[1][:19]
-    return name.split(":", 1)[1] if ":" in name else None
+    ref = ImageRef.parse(image)
+    return ref.digest[:19] if ref.digest else ref.tag
 
 
 def status(settings: Settings, runtime: Runtime, *, probe_timeout: float = 2.0) -> StatusReport:

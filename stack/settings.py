@@ -28,6 +28,7 @@ from pydantic import (
 
 from stack.dashboards import bundled_packs, unknown_pack_hint
 from stack.errors import SettingsError
+from stack.imageref import ImageRef
 from stack.paths import settings_file_problem
 from stack.units import parse_duration, parse_size
 from stack.yamlio import KeyPath, LoadedYaml, YamlLimitError, YamlSyntaxError, load_file
@@ -100,17 +101,12 @@ def _image(value: str) -> str:
     # Name, tag and a sha512 digest fit in 512; the length check keeps the regex linear.
     if len(value) > 512 or not _IMAGE_REFERENCE.fullmatch(value):
         raise ValueError(f"{value!r} is not an image reference such as registry.example.com/grafana/grafana:13.2.0")
-    name_part = value.split("@", 1)[0]
-    last = name_part.rsplit("/", 1)[-1]
-    repository = name_part[: len(name_part) - len(last)] + last.split(":", 1)[0]
-    if len(repository) > MAX_IMAGE_NAME_LENGTH:
+    ref = ImageRef.parse(value)
+    if len(ref.repository) > MAX_IMAGE_NAME_LENGTH:
         raise ValueError(f"{value!r} is not an image reference: its name is longer than {MAX_IMAGE_NAME_LENGTH}")
-    if "@" in value:
-        return value
-    if ":" not in last:
-        raise ValueError(f"{value!r} has no tag; pin a version")
-    if last.endswith(":latest"):
-        raise ValueError(f"{value!r} uses 'latest'; pin a version")
+    problem = ref.pin_problem()
+    if problem:
+        raise ValueError(f"{value!r} {problem}")
     return value
 
 

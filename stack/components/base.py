@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from packaging.version import Version
 
+from stack.imageref import ImageRef
 from stack.resources import bundled
 from stack.settings import ComponentSettings, Settings
 from stack.yamlio import deep_merge, dumps, load_file
@@ -93,8 +94,7 @@ def version_in(text: str) -> str | None:
 
 def image_version(image: str) -> str | None:
     """`prom/prometheus:v3.14.0` -> `3.14.0` (None for a digest or a tag that is no version)."""
-    tag = image.rsplit("/", 1)[-1].partition(":")[2]
-    found = _TAG_VERSION.match(tag)
+    found = _TAG_VERSION.match(ImageRef.parse(image).tag or "")
     return found.group(1) if found else None
 
 

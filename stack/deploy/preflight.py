@@ -8,15 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.version import Version
+
 from stack.deploy.facts import Facts
 from stack.errors import StackError
 from stack.paths import Paths
 from stack.secrets import compose_environment
 from stack.settings import Settings, is_loopback, plain_http_exposure
 from stack.units import parse_duration, parse_size
+from stack.versions import MIN_COMPOSE, at_least
 
-MIN_ENGINE = (20, 10)
-MIN_COMPOSE = (2, 23, 1)
+MIN_ENGINE = Version("20.10")
 SUPPORTED_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 # What the server keeps for itself beside the stack's memory limits.
 OS_RESERVE = 512 * 1024**2
@@ -45,15 +47,6 @@ class Check:
         kind = " [security]" if self.security and not self.ok else ""
         fix = f" (fix: {self.fix})" if self.fix and not self.ok else ""
         return f"{state:<8}{self.name}{kind}: {self.message}{fix}"
-
-
-def version_tuple(text: str | None) -> tuple[int, ...]:
-    parts = []
-    for piece in (text or "").strip().lstrip("v").split("-")[0].split("."):
-        if not piece.isdigit():
-            break
-        parts.append(int(piece))
-    return tuple(parts)
 
 
 def _fmt(size: float) -> str:
@@ -187,22 +180,20 @@ def _overlaps(a: str, b: str) -> bool:
 
 def server_checks(settings: Settings, facts: Facts, document: dict[str, Any]) -> list[Check]:
     checks: list[Check] = []
-    engine = version_tuple(facts.engine_version)
     checks.append(
         Check(
             "docker engine",
-            bool(engine) and engine >= MIN_ENGINE,
+            at_least(facts.engine_version, MIN_ENGINE),
             f"Docker {facts.engine_version or 'unknown version'} on {facts.os or 'the server'}",
-            f"upgrade Docker on the server to {'.'.join(map(str, MIN_ENGINE))} or later",
+            f"upgrade Docker on the server to {MIN_ENGINE} or later",
         )
     )
-    compose = version_tuple(facts.compose_version)
     checks.append(
         Check(
             "docker compose",
-            bool(compose) and compose >= MIN_COMPOSE,
+            at_least(facts.compose_version, MIN_COMPOSE),
             f"compose {facts.compose_version or 'unknown'} (runs on this machine; inline configs need "
-            f">= {'.'.join(map(str, MIN_COMPOSE))})",
+            f">= {MIN_COMPOSE})",
             "upgrade the docker compose plugin on this machine",
             forceable=False,
         )

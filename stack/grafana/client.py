@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from packaging.version import Version
+
 from stack.errors import StackError
 from stack.runtime.base import HttpReply, Runtime
+from stack.versions import at_least
 
 # Service accounts (the token `stack` keeps) exist since 9.1; folderUid on dashboards since 8.
-MIN_VERSION = (9, 1)
+MIN_VERSION = Version("9.1")
 
 
 class GrafanaError(StackError):
@@ -121,10 +123,6 @@ class Counter:
                 self.writes += 1
 
 
-def version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", text.split("-")[0])[:3])
-
-
 class GrafanaClient:
     def __init__(self, transport: Transport, auth: Auth, *, counter: Counter | None = None, timeout: float = 15):
         self.transport, self.auth, self.timeout = transport, auth, timeout
@@ -210,9 +208,9 @@ class GrafanaClient:
         version = str(health.get("version", ""))
         if health.get("database") not in (None, "ok"):
             raise GrafanaError(f"Grafana at {self.where} is not ready: database {health.get('database')}")
-        if version and version_tuple(version) < MIN_VERSION:
+        if version and not at_least(version, MIN_VERSION):
             raise GrafanaError(
-                f"Grafana {version} at {self.where} is too old (stack needs >= {'.'.join(map(str, MIN_VERSION))})",
+                f"Grafana {version} at {self.where} is too old (stack needs >= {MIN_VERSION})",
                 hint="upgrade Grafana",
             )
         return version

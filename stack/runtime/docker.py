@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
+from stack.imageref import ImageRef
 from stack.invocation import no_docker_command
 from stack.netaddr import http_url, url_host
 from stack.paths import Paths
@@ -30,12 +31,10 @@ from stack.settings import Settings
 from stack.ssh_errors import handshake_failure
 from stack.tools import ToolResult
 from stack.tools import run as run_tool
+from stack.versions import MIN_COMPOSE, at_least
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
-
-# Inline `configs: content:` needs Compose 2.23.1.
-MIN_COMPOSE = (2, 23, 1)
 
 
 def process_hint() -> str:
@@ -150,16 +149,11 @@ def _port_owner(settings: Settings, port: int) -> str | None:
 
 
 def _image_owner(settings: Settings, image: str) -> str | None:
-    bare = image.removeprefix("docker.io/").removeprefix("library/")
+    bare = ImageRef.parse(image).short
     for name in settings.enabled():
         if settings.component(name).image in (image, bare):
             return f"components.{name}.image"
     return None
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    numbers = re.findall(r"\d+", text.strip().lstrip("v").split("-")[0])
-    return tuple(int(n) for n in numbers[:3])
 
 
 # --- parsing what `docker compose ps` / `docker inspect` print --------------------------------------
@@ -422,9 +416,9 @@ class DockerRuntime:
             )
             engine.result()  # no engine is the error to report first, even when compose is missing too
             version = compose.result()
-        if _version_tuple(version) < MIN_COMPOSE:
+        if not at_least(version, MIN_COMPOSE):
             raise RuntimeUnavailable(
-                f"docker compose {version.strip()} is too old (stack needs >= {'.'.join(map(str, MIN_COMPOSE))})",
+                f"docker compose {version.strip()} is too old (stack needs >= {MIN_COMPOSE})",
                 hint="upgrade the docker compose plugin",
             )
         self._checked = True
