@@ -70,7 +70,9 @@ def request_rate(by: str = "job", status: str | None = None) -> str:
     regex on the status code (e.g. "5..")."""
     classic = _classic_sum(by, status, f"rate({CLASSIC_TOTAL}{{{{{{matchers}}}}}}[{RATE}])")
     otel = _otel_sum(by, status, f"rate({OTEL_HTTP}_count{{{{{{matchers}}}}}}[{RATE}])")
-    return f"{classic} or {otel}"
+    # OTel SDKs' exponential histograms arrive as native histograms: no _count series.
+    native = _otel_sum(by, status, f"histogram_count(rate({OTEL_HTTP}{{{{{{matchers}}}}}}[{RATE}]))")
+    return f"{classic} or {otel} or {native}"
 
 
 def error_ratio(by: str = "job") -> str:
@@ -85,10 +87,35 @@ def latency_quantile(quantile: float, by: str = "") -> str:
     group = ", ".join(s for s in ("le", by) if s)
     classic = _classic_sum(group, None, f"rate({CLASSIC_DURATION}_bucket{{{{{{matchers}}}}}}[{RATE}])")
     otel = _otel_sum(group, None, f"rate({OTEL_HTTP}_bucket{{{{{{matchers}}}}}}[{RATE}])")
-    return f"histogram_quantile({quantile}, {classic}) or histogram_quantile({quantile}, {otel})"
+    quantiles = [f"histogram_quantile({quantile}, {classic})", f"histogram_quantile({quantile}, {otel})"]
+    # Native histograms (no _bucket series, no `le`): the same histograms, one series each.
+    wanted = _labels(by)
+    classic_renames = [("route", alias) for alias in ROUTE_ALIASES] if "route" in wanted else []
+    otel_renames = [(name, OTEL_NAMES[name]) for name in wanted if name in OTEL_NAMES]
+    quantiles.append(_native_quantile(quantile, CLASSIC_DURATION, by, classic_renames))
+    quantiles.append(_native_quantile(quantile, OTEL_HTTP, by, otel_renames))
+    return " or ".join(quantiles)
+
+
+def _native_quantile(quantile: float, metric: str, by: str, renames: list[tuple[str, str]]) -> str:
+    """The `quantile` of native histogram `metric` grouped `by`, labels renamed after the quantile:
+    label_replace drops native histogram samples before Prometheus 2.45 (Debian's is 2.42)."""
+    wanted = _labels(by)
+    needed = list(dict.fromkeys([*wanted, *(source for _, source in renames)]))
+    group = f"sum by ({', '.join(needed)})" if needed else "sum"
+    expr = f"histogram_quantile({quantile}, {group} (rate({metric}{{{SERVICE}}}[{RATE}])))"
+    if not renames:
+        return expr
+    for target, source in renames:
+        expr = f'label_replace({expr}, "{target}", "$1", "{source}", "(.+)")'
+    return f"max by ({', '.join(wanted)}) ({expr})"
 
 
 def histogram_quantile(quantile: float, metric: str, selector: str, by: str = "") -> str:
-    """The `quantile` of histogram `metric` over `selector`, grouped `by`."""
+    """The `quantile` of histogram `metric` over `selector`, grouped `by`: from its classic form
+    (`_bucket` series) or its native form (one series, no `le`)."""
     group = ", ".join(s for s in ("le", by) if s)
-    return f"histogram_quantile({quantile}, sum by ({group}) (rate({metric}_bucket{{{selector}}}[{RATE}])))"
+    classic = f"histogram_quantile({quantile}, sum by ({group}) (rate({metric}_bucket{{{selector}}}[{RATE}])))"
+    summed = f"sum by ({by})" if by else "sum"
+    native = f"histogram_quantile({quantile}, {summed} (rate({metric}{{{selector}}}[{RATE}])))"
+    return f"{classic} or {native}"

@@ -29,7 +29,7 @@ def board() -> Board:
             query_variable(
                 "service",
                 "Service",
-                'label_values({__name__=~"http_requests_total|http_server_request_duration_seconds_count"}, job)',
+                'label_values({__name__=~"http_requests_total|http_server_request_duration_seconds(_count)?"}, job)',
                 description="Prometheus job.",
             )
         ],

@@ -27,7 +27,7 @@ from dashboard_packs.promql import RATE, SERVICE, error_ratio, latency_quantile,
 SERVICE_VARIABLE = query_variable(
     "service",
     "Service",
-    'label_values({__name__=~"http_requests_total|http_server_request_duration_seconds_count"}, job)',
+    'label_values({__name__=~"http_requests_total|http_server_request_duration_seconds(_count)?"}, job)',
     description="The Prometheus job of the service (its scrape job, or service.name for OTLP apps).",
 )
 TO_LOGS = dashboard_link("stack-explore", "Logs and traces of ${service}")

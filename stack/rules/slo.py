@@ -52,6 +52,16 @@ def _le_matcher(threshold: float) -> str:
     return f'le="{text}"'
 
 
+def _requests(metric: str, selector: str, window: str) -> str:
+    """Requests per second from `metric`; a histogram's `_count` also read from the native form of
+    the histogram (no `_count` series there)."""
+    counted = f"sum(rate({metric}{selector}[{window}]))"
+    if not metric.endswith("_count"):
+        return counted
+    native = f"sum(histogram_count(rate({metric.removesuffix('_count')}{selector}[{window}])))"
+    return f"({counted} or {native})"
+
+
 def _traffic(total: str) -> str:
     # Without traffic the ratio is 0/0 = NaN, and one NaN sample makes the window's average (and so
     # the error budget) NaN for the whole window: record nothing for a quiet window instead.
@@ -65,8 +75,8 @@ def error_ratio_expr(sli: SliSettings, window: str) -> str:
         metric = sli.metric or names["requests"]
         status = sli.status_label or names["status"]
         bad = status + '=~"5.."'
-        errors = f"sum(rate({metric}{_selector(sli.selector, bad)}[{window}]))"
-        total = f"sum(rate({metric}{_selector(sli.selector)}[{window}]))"
+        errors = _requests(metric, _selector(sli.selector, bad), window)
+        total = _requests(metric, _selector(sli.selector), window)
         # No 5xx series at all means no errors, not no data.
         return f"({errors} or {total} * 0)\n/\n{_traffic(total)}"
     if sli.kind == "latency":
@@ -74,7 +84,16 @@ def error_ratio_expr(sli: SliSettings, window: str) -> str:
         base = sli.metric or names["histogram"]
         good = f"sum(rate({base}_bucket{_selector(sli.selector, _le_matcher(sli.threshold))}[{window}]))"
         total = f"sum(rate({base}_count{_selector(sli.selector)}[{window}]))"
-        return f"1 - (\n{good}\n/\n{_traffic(total)}\n)"
+        classic = f"1 - (\n{good}\n/\n{_traffic(total)}\n)"
+        # A native histogram (no _bucket series): the share above the threshold, from the histogram
+        # itself. histogram_fraction counts a native bucket wholly below `threshold` only when its
+        # upper bound is at most `threshold`, like the classic `le` bucket.
+        summed = f"sum(rate({base}{_selector(sli.selector)}[{window}]))"
+        native = (
+            f"(1 - histogram_fraction(0, {format_number(sli.threshold)}, {summed}))"
+            f"\nand on () (histogram_count({summed}) > 0)"
+        )
+        return f"(\n{classic}\n)\nor\n(\n{native}\n)"
     assert sli.total is not None
     total = sli.total.replace("$window", window)
     if sli.errors is not None:
