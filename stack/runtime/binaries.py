@@ -27,7 +27,8 @@ SPECS: dict[str, BinarySpec] = {
     "otel-collector": BinarySpec(
         (("otelcol-contrib", ()),),
         "--version",
-        "download otelcol-contrib from https://github.com/open-telemetry/opentelemetry-collector-releases/releases",
+        "`make collector` builds it from Go modules (needs Go), or download otelcol-contrib from "
+        "https://github.com/open-telemetry/opentelemetry-collector-releases/releases",
     ),
     "prometheus": BinarySpec(
         (("prometheus", ()),),
@@ -127,12 +128,22 @@ def _executable(candidate: Path) -> bool:
 
 
 def find(component: str, bin_dir: Path | None) -> tuple[str, tuple[str, ...]] | None:
-    """The binary of `component`: in `bin_dir` first, then on PATH, under each of its usual names."""
+    """The binary of `component`: in `bin_dir` first, then on PATH, under each of its usual names.
+
+    The Collector's own build (`make collector`, in the cache) comes before PATH: it holds exactly
+    the components the rendered config uses.
+    """
     spec = SPECS[component]
     if bin_dir is not None:
         for name, prefix in spec.names:
             if _executable(bin_dir / name):
                 return str((bin_dir / name).resolve()), prefix
+    if component == "otel-collector":
+        from stack.collector_build import built_binary
+
+        built = built_binary()
+        if built is not None:
+            return str(built), ()
     for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
         for name, prefix in spec.names:
             candidate = Path(directory or ".") / name
