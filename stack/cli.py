@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("restore", "Restore a backup archive (verified first)."),
     "deploy": ("deploy", "Bring the stack up on a server over SSH."),
     "doctor": ("doctor", "Find security and health problems."),
+    "smoke": ("smoke", "Send a trace, a log and a metric; find each in its backend."),
 }
 
 

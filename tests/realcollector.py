@@ -117,22 +117,50 @@ class RunningCollector:
 
 @contextlib.contextmanager
 def run(config: dict[str, Any], ports: Ports, workdir: Path) -> Iterator[RunningCollector]:
-    """The real Collector on `config`, ready (its health endpoint answers) when this yields."""
+    """The real Collector on `config`, ready (its health endpoint answers) when this yields.
+
+    A listener port taken meanwhile (other processes share this machine) is replaced by another free
+    one, up to three times: use the ports of the RunningCollector, not those given.
+    """
     exe = binary()
     workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / f"otelcol-{ports.otlp_http}.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    log = workdir / f"otelcol-{ports.otlp_http}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [exe, f"--config={path}"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    for attempt in range(3):
+        path = workdir / f"otelcol-{ports.otlp_http}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        log = workdir / f"otelcol-{ports.otlp_http}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [exe, f"--config={path}"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        server = realbin.Server(f"http://127.0.0.1:{ports.health}", ports.health, process, log)
+        try:
+            realbin._wait_ready(server, "/")
+        except RuntimeError:
+            server.stop()
+            if attempt == 2 or "address already in use" not in log.read_text(errors="replace"):
+                raise
+            config, ports = _other_listen_ports(config, ports)
+            continue
+        try:
+            yield RunningCollector(server, ports, config)
+        finally:
+            server.stop()
+        return
+
+
+_LISTENERS = ("otlp_grpc", "otlp_http", "health", "metrics")
+
+
+def _other_listen_ports(config: dict[str, Any], ports: Ports) -> tuple[dict[str, Any], Ports]:
+    fresh = {name: realbin.free_port() for name in _LISTENERS}
+    text = yaml.safe_dump(config, sort_keys=False)
+    for name in _LISTENERS:
+        old = getattr(ports, name)
+        text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{fresh[name]}").replace(
+            f"port: {old}\n", f"port: {fresh[name]}\n"
         )
-    server = realbin.Server(f"http://127.0.0.1:{ports.health}", ports.health, process, log)
-    try:
-        realbin._wait_ready(server, "/")
-        yield RunningCollector(server, ports, config)
-    finally:
-        server.stop()
+    moved = Ports(**{**{n: getattr(ports, n) for n in Ports.__dataclass_fields__}, **fresh})
+    return yaml.safe_load(text), moved
 
 
 def container_config_here(settings: Settings, ports: Ports, docker_root: Path) -> dict[str, Any]:
