@@ -237,3 +237,15 @@ def collector_image(engine: Engine) -> str:
         'CMD ["--config", "/etc/otelcol-contrib/config.yaml"]',
     ]
     return import_image(engine, f"otel/opentelemetry-collector-contrib:{version}", layout)
+
+
+def exits_at_start_image(engine: Engine) -> str:
+    """An image whose entrypoint prints an error and exits 3 at once: a component that cannot start
+    (for the diagnosis `stack up` gives), whatever the reason inside."""
+    layout = Layout()
+    layout.add_busybox()
+    layout.changes = [
+        "USER nobody",
+        'ENTRYPOINT ["/bin/sh", "-c", "echo \\"fatal: cannot start (test image exits at start)\\"; exit 3", "--"]',
+    ]
+    return import_image(engine, "stack-test/exits-at-start:1", layout)

@@ -113,7 +113,8 @@ def test_backup_verify_and_restore_replace_prometheus_data_on_the_real_engine(
         # Everything since the backup goes: a fresh volume, then a series only it holds.
         remove_scrape_job(engine, project, "before-backup")
         assert invoke("down", "--volumes", "--yes").exit_code == 0
-        assert invoke("up", "--timeout", "120").exit_code == 0
+        again = invoke("up", "--timeout", "120")
+        assert again.exit_code == 0, again.output
         assert up_samples(paths, "before-backup", started, time.time()) == []
         add_scrape_job(engine, project, "after-backup")
         wait_for_samples(paths, "after-backup", backup_done)

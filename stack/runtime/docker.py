@@ -224,7 +224,8 @@ def service_states(
                 name=name,
                 state=row.get("State") or state.get("Status") or "unknown",
                 health=health or None,
-                exit_code=row.get("ExitCode", state.get("ExitCode")),
+                # The engine's own: compose ps says 0 for a restarting container that keeps exiting 3.
+                exit_code=state["ExitCode"] if "ExitCode" in state else row.get("ExitCode"),
                 oom_killed=bool(state.get("OOMKilled", False)),
                 started_at=_parse_time(state.get("StartedAt")),
                 image=row.get("Image"),
