@@ -58,3 +58,25 @@ def test_prometheus_and_alertmanager_start_without_a_deprecation_warning(project
         assert not flagged, f"{component}: {flagged}"
         errors = [line for line in text.splitlines() if "level=error" in line]
         assert not errors, f"{component}: {errors}"
+
+
+@pytest.mark.parametrize("mode", ["files", "internal"])
+def test_caddy_starts_on_the_proxy_config_without_a_deprecation_warning(tmp_path: Path, mode: str) -> None:
+    from stack.render import render_project
+    from stack.settings import parse_settings
+    from tests.test_server_profile import _caddy, _caddy_config
+
+    server: dict[str, object] = {"hostname": "grafana.test", "tls": {"mode": mode}}
+    if mode == "files":
+        server["tls"] = {"mode": mode, "cert_file": "c", "key_file": "k"}
+    project = render_project(parse_settings({"profile": "server", "server": server}))
+    ports = {"http": free_port(), "https": free_port(), "health": free_port()}
+    config = _caddy_config(project.configs["proxy"][0].content, ports, free_port())
+    with _caddy(config, tmp_path, ports["health"]):
+        pass
+    log = (tmp_path / "caddy.log").read_text()
+    assert '"msg":"serving initial configuration"' in log
+    flagged = [line for line in log.splitlines() if DEPRECATED.search(line)]
+    assert not flagged, flagged
+    # Nothing of this machine is changed: the local CA's root is not installed into its trust store.
+    assert "installing root certificate" not in log

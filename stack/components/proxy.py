@@ -116,6 +116,9 @@ def caddy_config(ctx: RenderContext) -> dict[str, Any]:
     }
     if tls_app:
         apps["tls"] = tls_app
+    # Caddy's local CA (tls.mode internal) would otherwise add its root to the trust store of the
+    # machine it runs on (a process-runtime host: a sudo prompt, or a silent change as root).
+    apps["pki"] = {"certificate_authorities": {"local": {"install_trust": False}}}
     # No admin endpoint: nothing can reconfigure the proxy at run time.
     return {"admin": {"disabled": True}, "apps": apps}
 
