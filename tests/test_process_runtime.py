@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -92,6 +93,9 @@ def test_it_is_a_runtime_and_checks_versions(project: Path) -> None:
     runtime.check()
     # Debian ships older versions than the pinned images: a warning, not a failure.
     assert any("alertmanager" in warning and "pins 0.35.1" in warning for warning in runtime.warnings)
+    # Prometheus' config is rendered for the binary's version: the warning says so.
+    prometheus = next(warning for warning in runtime.warnings if warning.startswith("prometheus:"))
+    assert re.search(r"; its config and flags are rendered for \d+\.\d+\.\d+$", prometheus), prometheus
     assert pinned_version("prom/prometheus:v3.14.0") == "3.14.0"
     assert pinned_version("otel/opentelemetry-collector-contrib:0.160.0") == "0.160.0"
     assert pinned_version("grafana/grafana@sha256:abc") is None

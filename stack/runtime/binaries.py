@@ -85,11 +85,19 @@ class Binary:
         if self.version is None:
             return f"{self.component}: could not read the version of {self.path}"
         if self.version_differs:
+            consequence = (
+                f"its config and flags are rendered for {self.version}"
+                if self.component in RENDERED_FOR_VERSION
+                else "the rendered config may use features it lacks"
+            )
             return (
-                f"{self.component}: {self.path} is version {self.version}, stack.yaml pins {self.pinned}; "
-                "the rendered config may use features it lacks"
+                f"{self.component}: {self.path} is version {self.version}, stack.yaml pins {self.pinned}; {consequence}"
             )
         return None
+
+
+# Components whose config is rendered for the version of the binary that runs it (RenderContext.versions).
+RENDERED_FOR_VERSION = frozenset({"prometheus"})
 
 
 def pinned_version(image: str) -> str | None:
