@@ -7,13 +7,13 @@ STACK := $(BIN)/stack
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help venv install up down status render validate backup restore deploy doctor test test-deps querycheck-deps collector lint bench clean
+.PHONY: help venv install up down status render validate backup restore deploy doctor test test-deps querycheck-deps collector lint typecheck lint-imports bench clean
 
 help:
 	@echo "make up        create the virtualenv, install, and bring the stack up"
 	@echo "make up RUNTIME=process   the same without Docker: local processes of what this machine has"
 	@echo "make test      install what the tests need (Debian packages included) and run them all"
-	@echo "make down | status | render | validate | lint | bench"
+	@echo "make down | status | render | validate | lint | typecheck | lint-imports | bench"
 	@echo "make collector build the stack's otelcol-contrib from Go modules (scripts/collector/manifest.yaml)"
 	@echo "make backup   back up the running stack into backups/ (ARGS='--keep 7' etc.)"
 	@echo "make restore FILE=backups/....tar.zst   restore an archive (verified first; asks before replacing)"
@@ -107,6 +107,14 @@ test: install test-deps collector querycheck-deps
 
 lint: install
 	$(BIN)/ruff check .
+
+# mypy on stack/ (settings in pyproject.toml [tool.mypy]).
+typecheck: install
+	$(BIN)/mypy
+
+# The layers of the package, top to bottom (pyproject.toml [tool.importlinter]).
+lint-imports: install
+	$(BIN)/lint-imports
 
 bench: install test-deps collector
 	$(BIN)/python scripts/bench/run_all.py

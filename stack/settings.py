@@ -675,6 +675,7 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
     path: KeyPath = tuple(error["loc"])
     kind = error["type"]
     given = error.get("input")
+    hint: str | None
     if kind == "extra_forbidden":
         key = str(path[-1])
         close = difflib.get_close_matches(key, _fields_at(path[:-1]), n=1, cutoff=0.5)
@@ -764,7 +765,7 @@ def plain_http_exposure(settings: Settings) -> tuple[KeyPath, str] | None:
 
 
 def _proxy_problem(settings: Settings, loaded: LoadedYaml) -> tuple[KeyPath, str, str] | None:
-    proxy = settings.component("proxy")
+    proxy = settings.components.proxy
     if not proxy.enabled:
         return None
     blame: KeyPath = (

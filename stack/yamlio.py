@@ -93,7 +93,7 @@ def _check_bounds(text: str) -> None:
             stack[-1][1] = max(stack[-1][1], height)
 
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        line = event.start_mark.line + 1
+        line = event.start_mark.line + 1 if event.start_mark else 0
         if isinstance(event, yaml.CollectionStartEvent):
             add(1, 1, line)
             stack.append([1, 0, event.anchor])
@@ -110,7 +110,7 @@ def _check_bounds(text: str) -> None:
             if event.anchor:
                 sizes[event.anchor] = (1, 1)
         elif isinstance(event, yaml.AliasEvent):
-            count, height = sizes.get(event.anchor, (1, 1))
+            count, height = sizes.get(event.anchor or "", (1, 1))
             add(count, height, line)
 
 

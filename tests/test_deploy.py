@@ -22,8 +22,8 @@ from stack.deploy.facts import Facts, Listener, parse_df, parse_meminfo, parse_p
 from stack.deploy.flow import DeployRefused, TunnelledDockerRuntime, deploy, tunnel_ports
 from stack.deploy.preflight import Check, blocking, local_file_references, run_preflight
 from stack.deploy.ssh import open_tunnel, run_remote
-from stack.deploy.target import parse_target
 from stack.errors import StackError
+from stack.hosttarget import parse_target
 from stack.paths import Paths
 from stack.render import render_project
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.errors import RuntimeUnavailable, StackError
+from stack.errors import EXIT_FAILURE, RuntimeUnavailable, StackError
 from stack.health import probe
 from stack.paths import Paths
 from stack.project import load
@@ -254,7 +254,8 @@ def test_a_component_that_exits_at_start_up_is_reported_and_nothing_runs(project
         runtime.up()
     failure = caught.value
     assert failure.component == "alertmanager"
-    assert failure.exit_code == 1
+    assert failure.component_exit_code == 1
+    assert failure.exit_code == EXIT_FAILURE  # the CLI exits 1, whatever code the component had
     assert 0 < len(failure.tail) <= 30
     assert "nobody" in failure.one_line()
     assert failure.one_line().startswith("alertmanager exited during start-up with code 1: ")
@@ -291,7 +292,8 @@ def test_bin_dir_comes_before_path_and_an_instant_exit_is_reported(project: Path
     assert not any(warning.startswith("prometheus") for warning in runtime.warnings)
     with pytest.raises(StartupFailure) as caught:
         runtime.up()
-    assert caught.value.exit_code == 3
+    assert caught.value.component_exit_code == 3
+    assert caught.value.exit_code == EXIT_FAILURE
     assert caught.value.tail == ['level=error msg="cannot open the storage"']
     assert processes_under(project) == []
 

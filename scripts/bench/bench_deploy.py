@@ -25,7 +25,7 @@ import requests  # noqa: E402
 
 from stack.deploy.facts import Facts, read_host_facts  # noqa: E402
 from stack.deploy.ssh import open_tunnel, run_remote  # noqa: E402
-from stack.deploy.target import parse_target  # noqa: E402
+from stack.hosttarget import parse_target  # noqa: E402
 from tests.httpservers import http_server  # noqa: E402
 from tests.sshd import sshd  # noqa: E402
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 import zstandard
 
@@ -145,7 +145,7 @@ class ArchiveWriter:
         self._tar = tarfile.open(  # noqa: SIM115
             fileobj=self._zstd, mode="w|", format=tarfile.PAX_FORMAT, bufsize=COPY_BUFSIZE
         )
-        self._tar.copybufsize = COPY_BUFSIZE
+        self._tar.copybufsize = COPY_BUFSIZE  # type: ignore[attr-defined]  # CPython has it; typeshed does not
         self._closed = False
 
     def __enter__(self) -> ArchiveWriter:
@@ -417,7 +417,8 @@ def read_archive(
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=COPY_BUFSIZE)
         bounded = _BoundedReader(reader, limit, where)
         try:
-            with tarfile.open(fileobj=bounded, mode="r|", bufsize=COPY_BUFSIZE) as tar:
+            # A stream ("r|") is only ever read: the reader need not seek, tell or write.
+            with tarfile.open(fileobj=cast(IO[bytes], bounded), mode="r|", bufsize=COPY_BUFSIZE) as tar:
                 for info in tar:
                     checker.take(tar, info)
             # The end of the tar is not the end of the zstd frame: read on, so that its checksum
@@ -485,7 +486,7 @@ class SectionSpool:
             self.sections[section] = path
             # One open tar per section while the archive streams past; close() ends them all.
             self._tars[section] = tarfile.open(path, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
-            self._tars[section].copybufsize = COPY_BUFSIZE
+            self._tars[section].copybufsize = COPY_BUFSIZE  # type: ignore[attr-defined]  # as above
         return self._tars[section]
 
     def member(self, name: str, info: tarfile.TarInfo, reader: IO[bytes] | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,7 +122,7 @@ def create_backup(
                 runtime,
                 settings,
                 paths,
-                on_phase=lambda text, name=name: events.phase(name, text),
+                on_phase=functools.partial(events.phase, name),
                 critical=guard.critical,
             )
             STEPS[name].backup(ctx, writer)

@@ -10,6 +10,7 @@ from stack.commands import paths_from
 from stack.commands.options import runtime_options
 from stack.doctor import DEFAULT_BACKUP_DAYS, Report, diagnose
 from stack.errors import EXIT_FAILURE, StackError
+from stack.runtime.base import Runtime
 from stack.runtime.select import get_runtime
 from stack.settings import Settings
 
@@ -58,12 +59,12 @@ def command(
     """Find security and health problems in stack.yaml and the running stack (local or --host)."""
     paths = paths_from(ctx)
 
-    def factory(settings: Settings):  # type: ignore[no-untyped-def]  # returns a Runtime
+    def factory(settings: Settings) -> Runtime:
         return get_runtime(settings, paths, name=runtime_name, host=host)
 
     outside = None
     if host and not settings_only:
-        from stack.deploy.target import parse_target
+        from stack.hosttarget import parse_target
 
         try:
             target = parse_target(host)

@@ -88,7 +88,7 @@ def caddy_config(ctx: RenderContext) -> dict[str, Any]:
         tls_app["automation"] = {
             "policies": [{"subjects": [hostname], "issuers": [{"module": "acme", "email": tls.email}]}]
         }
-    proxy = settings.component("proxy")
+    proxy = settings.components.proxy
     if proxy.http_port is None:
         https_server.setdefault("automatic_https", {})["disable_redirects"] = True
     apps: dict[str, Any] = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stack.deploy.ssh import run_remote
-from stack.deploy.target import Target
+from stack.hosttarget import Target
 
 SECTION = "---stack-facts---"
 

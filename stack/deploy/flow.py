@@ -14,9 +14,9 @@ from stack.components import REGISTRY
 from stack.deploy.facts import Facts, engine_facts, own_published_ports, read_host_facts
 from stack.deploy.preflight import Check, blocking, run_preflight
 from stack.deploy.ssh import Tunnel, open_tunnel
-from stack.deploy.target import Target, parse_target, ssh_target_of_endpoint
 from stack.errors import StackError
 from stack.health import DEFAULT_TIMEOUT
+from stack.hosttarget import Target, parse_target, ssh_target_of_endpoint
 from stack.paths import Paths
 from stack.project import render_to_disk
 from stack.runtime.docker import DockerRuntime

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from stack.deploy.target import Target
 from stack.errors import StackError
+from stack.hosttarget import Target
 from stack.ssh_errors import handshake_failure
 from stack.tools import ToolResult, run, which
 

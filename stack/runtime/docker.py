@@ -34,6 +34,8 @@ from stack.tools import run as run_tool
 from stack.versions import MIN_COMPOSE, at_least
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from python_on_whales import DockerClient
 
 
@@ -208,9 +210,9 @@ def service_states(
 ) -> list[ServiceState]:
     """Every service of `services`, with its container's state (or `missing`)."""
     by_id = {item.get("Id", ""): item for item in inspected}
-    rows = {row.get("Service"): row for row in ps_rows}
+    rows: dict[str, dict[str, Any]] = {row["Service"]: row for row in ps_rows if row.get("Service")}
     found: list[ServiceState] = []
-    for name in [*services, *sorted(set(rows) - set(services) - {None})]:
+    for name in [*services, *sorted(set(rows) - set(services))]:
         row = rows.get(name)
         if row is None:
             found.append(ServiceState(name=name, state="missing"))
@@ -347,7 +349,7 @@ class DockerRuntime:
         from python_on_whales import DockerClient
 
         self._export_environment()
-        compose_files = [self.paths.compose_file] if self.paths.compose_file.exists() else []
+        compose_files: list[str | Path] = [self.paths.compose_file] if self.paths.compose_file.exists() else []
         url_host = self.host if self.host and "://" in self.host else None
         context = self.host if self.host and "://" not in self.host else None
         return DockerClient(
@@ -559,6 +561,7 @@ class DockerRuntime:
         ports (Prometheus' admin API) stay unpublished. Shell-less images are reached from a sibling."""
         component = REGISTRY[service]
         container_port = component.port_spec(port).container
+        via: str | None
         if component.has_shell:
             via, url = service, f"http://127.0.0.1:{container_port}{path}"
         else:

@@ -372,15 +372,15 @@ def plan_processes(
             prefixes.append((str(top), config_dir / str(top).lstrip("/")))
         files: dict[Path, str] = {}
         for entry in service.get("secrets", []):
-            secret, source = entry["source"], secret_sources.get(entry["source"], {})
+            secret, secret_source = entry["source"], secret_sources.get(entry["source"], {})
             container_path = f"/run/secrets/{entry.get('target', secret)}"
             if secret == GRAFANA_SECRET:
                 # Absolute: the process runs in its own directory, not the CLI's.
                 prefixes.append((container_path, secrets_dir.absolute() / GRAFANA_ADMIN_PASSWORD))
-            elif "file" in source:
-                prefixes.append((container_path, _resolve(base_dir, source["file"])))
+            elif "file" in secret_source:
+                prefixes.append((container_path, _resolve(base_dir, secret_source["file"])))
             else:
-                variable = source.get("environment", "")
+                variable = secret_source.get("environment", "")
                 if not secret_values.get(variable):
                     raise StackError(
                         f"{name}: secret {secret!r} comes from the environment variable {variable}, which is not set",

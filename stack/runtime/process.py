@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import requests
 
@@ -106,13 +106,14 @@ class StartupFailure(StackError):
             f"{component} exited during start-up with {code}: {last}",
             hint=f"its last {len(tail)} log lines are in {log} (`stack logs {component}`)",
         )
-        self.component, self.exit_code, self.log, self.tail = component, exit_code, log, tail
+        # Not `exit_code`: that is the CLI's own exit status, which a StackError carries.
+        self.component, self.component_exit_code, self.log, self.tail = component, exit_code, log, tail
         taken = next((m for line in tail if (m := _ADDRESS_IN_USE.search(line))), None)
         self.taken_port = int(taken.group(1)) if taken else None
 
     def diagnosis(self) -> Diagnosis:
         """The same report as for a container that exited: state, last log lines, hints."""
-        state = ServiceState(self.component, "exited", exit_code=self.exit_code)
+        state = ServiceState(self.component, "exited", exit_code=self.component_exit_code)
         hints = hints_for(self.component, state, "", self.tail)
         hints.append(f"full log: {self.log}; the components this start launched were stopped again")
         return Diagnosis(self.component, f"{describe_state(state)} during start-up", "", self.tail, hints)
@@ -593,7 +594,7 @@ class ProcessRuntime:
         local = self._local(service, path)
         if not local.exists():
             raise StackError(f"{service}: {path} does not exist ({local})")
-        return _TarStream(local, PurePosixPath(path).name or local.name)
+        return cast(IO[bytes], _TarStream(local, PurePosixPath(path).name or local.name))
 
     def copy_in(self, service: str, path: str, archive: IO[bytes]) -> None:
         """Unpack a tar stream into `path` (created if missing); members may not leave it."""

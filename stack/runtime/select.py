@@ -18,7 +18,7 @@ def get_runtime(settings: Settings, paths: Paths, *, name: str | None = None, ho
     """The runtime `name` (default: `runtime:` in stack.yaml), on `host` for Docker (`ssh://...` or a context)."""
     chosen = name or settings.runtime
     if host:
-        from stack.deploy.target import docker_host_of  # `user@server` (as in make HOST=...) means SSH
+        from stack.hosttarget import docker_host_of  # `user@server` (as in make HOST=...) means SSH
 
         host = docker_host_of(host)
     if chosen == "docker":
