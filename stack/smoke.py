@@ -14,6 +14,7 @@ Each check reports the time from the send to the first answer that had the data.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import time
@@ -395,8 +396,8 @@ def smoke(
             probes.append(("datasources", "grafana", refused, ""))
         else:
             for source in datasources(RenderContext(settings)):
-                uid = source["uid"]
-                add(f"datasource {source['name']}", "grafana", lambda uid=uid: _grafana_probe(runtime, uid, headers))
+                probe = functools.partial(_grafana_probe, runtime, source["uid"], headers)
+                add(f"datasource {source['name']}", "grafana", probe)
     else:
         probes.append(("datasources", "grafana", None, "grafana is disabled in stack.yaml"))
 
