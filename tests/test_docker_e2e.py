@@ -56,7 +56,13 @@ def test_without_an_engine_up_is_one_clear_line(tmp_path: Path) -> None:
     """What `make up` shows on a machine without Docker: the real CLI, the real engine check."""
     if shutil.which("docker") and engine_problem() is None:
         pytest.skip("a Docker engine answers here")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STACK_")}
+    # As from a user's shell: under `make test` (CI) the parent make's MAKELEVEL would turn the hint
+    # into `make up RUNTIME=process` (stack/invocation.py).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("STACK_") and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+    }
     done = subprocess.run(
         [sys.executable, "-m", "stack", "up"], cwd=tmp_path, capture_output=True, text=True, env=env, check=False
     )
