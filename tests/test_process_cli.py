@@ -280,13 +280,18 @@ def _make(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_make_up_runtime_process_starts_what_is_here_and_skips_the_rest(project_dir: Path) -> None:
+def test_make_up_runtime_process_starts_what_is_here_and_skips_the_rest(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The no-Docker path a newcomer walks: one command, what this machine has comes up, each missing
     component is one line saying why and how to get it, and the URLs printed are the ones that work."""
     from stack.runtime.binaries import SPECS, find
 
     binary("prometheus")
     binary("prometheus-alertmanager", "alertmanager")
+    # A cache of its own: the Collector build in the shared cache (`make collector`) may appear while
+    # this runs (another session building it), which would change what is missing between the two looks.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(project_dir / "cache"))
     port = free_port()
     # Only the ports: everything else is the defaults a fresh clone has (all six components).
     components: dict[str, Any] = {"alertmanager": {"port": port}, "grafana": {"port": free_port()}}
