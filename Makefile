@@ -84,7 +84,8 @@ test-deps:
 # ~/.cache/stack/otelcol-<hash of the manifest>/ (nothing happens when that build is there already).
 # It needs Go >= 1.26 (what the 0.160 modules declare; Debian's golang-go is older).
 collector: install
-	@command -v go >/dev/null || { echo "make collector needs Go (>= 1.26) on PATH" >&2; exit 2; }
+	@command -v go >/dev/null || test -x /usr/local/go/bin/go \
+	  || { echo "make collector needs Go (>= 1.26) on PATH or in /usr/local/go" >&2; exit 2; }
 	$(BIN)/python scripts/collector/build.py
 
 # Grafana's LogQL and TraceQL grammars (npm), which the tests parse every shipped log and trace query

@@ -80,6 +80,17 @@ def release(manifest: Path | None = None) -> str:
     return str(document["dist"]["version"])
 
 
+# Where Go's own installer puts it; a non-login shell (CI, cron) may not have it on PATH.
+_GO_INSTALL = Path("/usr/local/go/bin/go")
+
+
+def go_binary() -> str | None:
+    found = which("go")
+    if found:
+        return found
+    return str(_GO_INSTALL) if _GO_INSTALL.is_file() and os.access(_GO_INSTALL, os.X_OK) else None
+
+
 @dataclass(frozen=True)
 class BuildResult:
     path: Path
@@ -97,7 +108,7 @@ def build(manifest: Path | None = None, *, force: bool = False) -> BuildResult:
     target = binary_path(manifest)
     if target.is_file() and not force:
         return BuildResult(target, built=False, seconds=0.0)
-    go = which("go")
+    go = go_binary()
     if go is None:
         raise CollectorBuildError(
             "cannot build the Collector: `go` is not on PATH",
@@ -111,6 +122,7 @@ def build(manifest: Path | None = None, *, force: bool = False) -> BuildResult:
         document["dist"]["output_path"] = str(work / "dist")
         # Static: the binary then runs in an image with no C library (tests/images.py).
         document["dist"]["cgo_enabled"] = False
+        document["dist"]["go"] = go  # the builder would look for `go` on PATH only
         config = work / "manifest.yaml"
         config.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         argv = [go, "run", f"{BUILDER}@v{document['dist']['version']}", "--config", str(config)]

@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.collector_build import CollectorBuildError, build, built_binary
+from stack.collector_build import CollectorBuildError, build, built_binary, go_binary
 from stack.components.base import RenderContext
 from stack.components.collector import Collector
 from stack.runtime.localrender import LocalTopology
 from stack.settings import Settings
-from stack.tools import which
 from stack.yamlio import deep_merge
 from tests import realbin
 
@@ -32,7 +31,7 @@ def binary() -> str:
     found = built_binary()
     if found is not None:
         return str(found)
-    if which("go"):
+    if go_binary():
         try:
             return str(build().path)
         except CollectorBuildError as exc:
