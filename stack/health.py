@@ -31,7 +31,7 @@ TIMED_OUT = "timed out"
 DEFAULT_TIMEOUT = 180.0
 LOG_LINES = 30
 # A container in one of these states will not become ready by waiting longer.
-_DEAD_STATES = ("exited", "dead", "restarting", "missing")
+_DEAD_STATES = ("exited", "dead", "restarting", "missing", "failed", "rejected")
 _STRIKES = 2
 
 
@@ -223,6 +223,8 @@ def describe_state(state: ServiceState | None) -> str:
     """`exited with code 1`, `OOM-killed`, `restarting (last exit code 2)`..."""
     if state is None or state.state == "missing":
         return "no container (never created, or removed)"
+    if state.error:
+        return f"{state.state}: {state.error}"
     if state.oom_killed:
         return f"OOM-killed (out of memory; exit code {state.exit_code})"
     if state.state == "exited":

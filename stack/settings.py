@@ -571,12 +571,34 @@ class ProcessSettings(StrictModel):
     stop_timeout: Duration = "30s"
 
 
+def _node_label(value: str) -> str:
+    key, sep, label = value.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", key) or not re.fullmatch(r"[A-Za-z0-9._-]+", label):
+        raise ValueError(f"{value!r} is not a node label: write key=value, e.g. stack.role=backend")
+    return value
+
+
+class SwarmSettings(StrictModel):
+    """The swarm runtime: `docker stack deploy` on the manager that DOCKER_HOST or --host names."""
+
+    # The node label that places the backends (and their volumes) on one node.
+    backend_label: Annotated[str, AfterValidator(_node_label)] = "stack.role=backend"
+    # The engine's socket on the backend node: Prometheus reads it for dockerswarm_sd_configs
+    # (and runs as root for it: see docs/scaling.md). Empty: no Swarm discovery, no socket.
+    docker_socket: str = "/var/run/docker.sock"
+    # The engines' data root on every node, where the Collector reads container logs.
+    docker_data_root: str = "/var/lib/docker"
+    # `docker stack deploy --resolve-image`: `always` pins every node to the registry's digest;
+    # `never` for images that exist only on the nodes (built there, loaded with `docker load`).
+    resolve_image: Literal["always", "changed", "never"] = "always"
+
+
 class Settings(StrictModel):
     project: Annotated[str, AfterValidator(_project)] = "observability"
     # local: a laptop or a single machine; server: larger limits and the TLS proxy in front of Grafana.
     profile: Literal["local", "server"] = "local"
     bind_address: Annotated[str, AfterValidator(_address)] = "127.0.0.1"
-    runtime: Literal["docker", "process"] = "docker"
+    runtime: Literal["docker", "process", "swarm"] = "docker"
     components: Components = Field(default_factory=Components)
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
     dashboards: DashboardSettings = Field(default_factory=DashboardSettings)
@@ -585,6 +607,7 @@ class Settings(StrictModel):
     slos: list[SloSettings] = Field(default_factory=list)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     process: ProcessSettings = Field(default_factory=ProcessSettings)
+    swarm: SwarmSettings = Field(default_factory=SwarmSettings)
 
     @model_validator(mode="before")
     @classmethod

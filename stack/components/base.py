@@ -99,6 +99,12 @@ def image_version(image: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class SwarmTopology(ComposeTopology):
+    """A Swarm stack: service names on the stack's overlay network, as in compose; components that
+    read the engine (discovery, container logs) render for Swarm when they see this topology."""
+
+
+@dataclass(frozen=True)
 class RenderContext:
     settings: Settings
     topology: Topology = field(default_factory=ComposeTopology)
@@ -154,6 +160,8 @@ class Component:
     metrics: Probe | None = None
     # Named state of the component: volume key -> path inside the container.
     state: dict[str, str] = {}
+    # On Swarm: one task on every node (an agent), rather than one replica on the backend node.
+    swarm_global: bool = False
 
     def port_spec(self, name: str) -> PortSpec:
         for spec in self.ports:

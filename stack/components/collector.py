@@ -9,6 +9,7 @@ from stack.components.base import (
     PortSpec,
     Probe,
     RenderContext,
+    SwarmTopology,
     bundled_config,
 )
 from stack.settings import CollectorSettings, FrontendSettings, Settings
@@ -30,6 +31,11 @@ _SWITCHED = {
 DOCKER_LOGS_DIR = "/var/lib/docker/containers"
 FRONTEND_RECEIVER = "otlp/frontend"
 HOSTFS = "/hostfs"
+# On Swarm: the node the Collector task runs on (a service template Swarm fills in per task).
+NODE_NAME_ENV = "STACK_NODE_NAME"
+NODE_PROCESSOR = "resource/node"
+COMPOSE_SERVICE_ATTR = 'attributes.attrs["com.docker.compose.service"]'
+SWARM_SERVICE_ATTR = 'attributes.attrs["com.docker.swarm.service.name"]'
 
 
 def _collector_settings(ctx: RenderContext) -> CollectorSettings:
@@ -84,6 +90,7 @@ class Collector(Component):
     )
     readiness = Probe("health", "/")
     metrics = Probe("metrics", "/metrics")
+    swarm_global = True
 
     def document(self, ctx: RenderContext) -> dict[str, Any]:
         """The Collector's config as data, before the user's overrides."""
@@ -127,6 +134,8 @@ class Collector(Component):
         if "traces" in pipelines and settings.sampling_ratio < 1.0:
             processors["probabilistic_sampler"] = {"sampling_percentage": round(settings.sampling_ratio * 100, 4)}
             pipelines["traces"]["processors"] = ["memory_limiter", "probabilistic_sampler"]
+        if isinstance(ctx.topology, SwarmTopology):
+            _for_swarm(config)
         return config
 
     def published(self, settings: Settings) -> list[tuple[PortSpec, int]]:
@@ -154,7 +163,10 @@ class Collector(Component):
     def environment(self, ctx: RenderContext) -> dict[str, str]:
         # The Go runtime should collect garbage before the container limit is hit: about 80% of it.
         limit = parse_size(self.settings(ctx).memory)
-        return {"GOMEMLIMIT": f"{int(limit * 0.8 / 1024**2)}MiB"}
+        found = {"GOMEMLIMIT": f"{int(limit * 0.8 / 1024**2)}MiB"}
+        if isinstance(ctx.topology, SwarmTopology):
+            found[NODE_NAME_ENV] = "{{.Node.Hostname}}"
+        return found
 
     def mounts(self, ctx: RenderContext) -> list[str]:
         settings = _collector_settings(ctx)
@@ -163,7 +175,10 @@ class Collector(Component):
         mounts = []
         if settings.docker_logs and ctx.enabled("loki"):
             # Bind mounts resolve on the engine's host, which is where the container logs are.
-            mounts.append(f"{DOCKER_LOGS_DIR}:{DOCKER_LOGS_DIR}:ro")
+            source = DOCKER_LOGS_DIR
+            if isinstance(ctx.topology, SwarmTopology):
+                source = f"{ctx.settings.swarm.docker_data_root.rstrip('/')}/containers"
+            mounts.append(f"{source}:{DOCKER_LOGS_DIR}:ro")
         if settings.host_metrics and ctx.enabled("prometheus"):
             mounts.append(f"/:{HOSTFS}:ro")
         return mounts
@@ -173,3 +188,22 @@ class Collector(Component):
         settings = _collector_settings(ctx)
         in_containers = isinstance(ctx.topology, ComposeTopology)
         return "0" if in_containers and settings.docker_logs and ctx.enabled("loki") else None
+
+
+def _for_swarm(config: dict[str, Any]) -> None:
+    """Every signal carries the name of the node its Collector runs on (`host.name`), and container
+    logs are named by their Swarm service (Swarm's containers have no compose service label)."""
+    config["processors"][NODE_PROCESSOR] = {
+        "attributes": [{"key": "host.name", "value": f"${{env:{NODE_NAME_ENV}}}", "action": "upsert"}]
+    }
+    for pipeline in config["service"]["pipelines"].values():
+        processors = pipeline["processors"]
+        # Right after memory_limiter, which must stay first.
+        at = 1 if processors[:1] == ["memory_limiter"] else 0
+        processors.insert(at, NODE_PROCESSOR)
+    receiver = config["receivers"].get("file_log/docker")
+    if receiver:
+        for operator in receiver["operators"]:
+            for key in ("if", "from"):
+                if isinstance(operator.get(key), str):
+                    operator[key] = operator[key].replace(COMPOSE_SERVICE_ATTR, SWARM_SERVICE_ATTR)

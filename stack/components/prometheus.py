@@ -11,6 +11,7 @@ from stack.components.base import (
     PortSpec,
     Probe,
     RenderContext,
+    SwarmTopology,
     bundled_config,
 )
 from stack.rules.packs import memory_limit_group, render_pack
@@ -42,6 +43,10 @@ PROMOTED_RESOURCE_ATTRIBUTES = (
     "k8s.namespace.name",
     "k8s.pod.name",
 )
+# On Swarm, where Prometheus finds the engine's API for dockerswarm_sd_configs (the node's socket,
+# mounted read-only), and the job of the app services that opt in with the label `dev.stack.scrape`.
+SWARM_SOCKET = "/var/run/docker.sock"
+SWARM_SERVICES_JOB = "swarm_services"
 
 
 class Prometheus(Component):
@@ -59,6 +64,16 @@ class Prometheus(Component):
         jobs: list[dict[str, Any]] = []
         for component in REGISTRY.values():
             if component.metrics is None or not ctx.enabled(component.name):
+                continue
+            if component.swarm_global and self._swarm_discovery(ctx):
+                jobs.append(
+                    self._swarm_agent_job(
+                        ctx,
+                        component.name,
+                        component.port_spec(component.metrics.port).container,
+                        component.metrics.path,
+                    )
+                )
                 continue
             address = (
                 f"localhost:{ctx.topology.port(self.name, 'http')}"
@@ -81,6 +96,8 @@ class Prometheus(Component):
                 ],
             }
         )
+        if self._swarm_discovery(ctx):
+            jobs.append(self._swarm_services_job(ctx))
         for target in ctx.settings.scrape_targets:
             job: dict[str, Any] = {"job_name": target.job, "metrics_path": target.metrics_path, "scheme": target.scheme}
             if target.interval:
@@ -91,6 +108,85 @@ class Prometheus(Component):
             job["static_configs"] = [static]
             jobs.append(job)
         return jobs
+
+    @staticmethod
+    def _swarm_discovery(ctx: RenderContext) -> bool:
+        return isinstance(ctx.topology, SwarmTopology) and bool(ctx.settings.swarm.docker_socket)
+
+    @staticmethod
+    def _swarm_network(ctx: RenderContext) -> str:
+        return f"{ctx.settings.project}_default"
+
+    def _swarm_agent_job(self, ctx: RenderContext, component: str, port: int, path: str) -> dict[str, Any]:
+        """One target per task of a global service (one per node), named by its node."""
+        return {
+            "job_name": component,
+            "metrics_path": path,
+            "dockerswarm_sd_configs": [{"host": f"unix://{SWARM_SOCKET}", "role": "tasks", "port": port}],
+            "relabel_configs": [
+                {
+                    "source_labels": ["__meta_dockerswarm_service_label_dev_stack_project"],
+                    "regex": ctx.settings.project,
+                    "action": "keep",
+                },
+                {
+                    "source_labels": ["__meta_dockerswarm_service_label_dev_stack_component"],
+                    "regex": component,
+                    "action": "keep",
+                },
+                {"source_labels": ["__meta_dockerswarm_task_desired_state"], "regex": "running", "action": "keep"},
+                # The task's address on the stack's own network (its ports are not published for this).
+                {
+                    "source_labels": ["__meta_dockerswarm_network_name"],
+                    "regex": self._swarm_network(ctx),
+                    "action": "keep",
+                },
+                # A task with published ports is one target per port: all become the metrics port (and
+                # identical targets are scraped once).
+                {
+                    "source_labels": ["__address__"],
+                    "regex": "(.+):\\d+",
+                    "replacement": f"$1:{port}",
+                    "target_label": "__address__",
+                },
+                {"source_labels": ["__meta_dockerswarm_node_hostname"], "target_label": "node"},
+                {"target_label": "stack_component", "replacement": component},
+            ],
+        }
+
+    def _swarm_services_job(self, ctx: RenderContext) -> dict[str, Any]:
+        """The app services that opt in with deploy labels `dev.stack.scrape: "true"` and
+        `dev.stack.port` (and `dev.stack.path`), on a network Prometheus shares (the stack's)."""
+        return {
+            "job_name": SWARM_SERVICES_JOB,
+            "dockerswarm_sd_configs": [{"host": f"unix://{SWARM_SOCKET}", "role": "tasks"}],
+            "relabel_configs": [
+                {
+                    "source_labels": ["__meta_dockerswarm_service_label_dev_stack_scrape"],
+                    "regex": "true",
+                    "action": "keep",
+                },
+                {"source_labels": ["__meta_dockerswarm_task_desired_state"], "regex": "running", "action": "keep"},
+                {
+                    "source_labels": ["__meta_dockerswarm_network_name"],
+                    "regex": self._swarm_network(ctx),
+                    "action": "keep",
+                },
+                {
+                    "source_labels": ["__address__", "__meta_dockerswarm_service_label_dev_stack_port"],
+                    "regex": "([^:]+)(?::\\d+)?;(\\d+)",
+                    "replacement": "$1:$2",
+                    "target_label": "__address__",
+                },
+                {
+                    "source_labels": ["__meta_dockerswarm_service_label_dev_stack_path"],
+                    "regex": "(.+)",
+                    "target_label": "__metrics_path__",
+                },
+                {"source_labels": ["__meta_dockerswarm_service_name"], "target_label": "job"},
+                {"source_labels": ["__meta_dockerswarm_node_hostname"], "target_label": "node"},
+            ],
+        }
 
     def rule_files(self, ctx: RenderContext) -> dict[str, str]:
         """Rendered rule files by file name: the enabled packs, the memory limits, the SLOs."""
@@ -185,6 +281,15 @@ def downgrade_for_promtool(config: dict[str, Any], version: Version) -> tuple[di
     if version < OTLP_RECEIVER and copy.pop("otlp", None) is not None:
         left_out.append("otlp")
     return copy, left_out
+
+    def mounts(self, ctx: RenderContext) -> list[str]:
+        if self._swarm_discovery(ctx):
+            return [f"{ctx.settings.swarm.docker_socket}:{SWARM_SOCKET}:ro"]
+        return []
+
+    def user(self, ctx: RenderContext) -> str | None:
+        # The engine's socket is root's (0660 root:docker): Swarm discovery costs running as root.
+        return "0" if self._swarm_discovery(ctx) else None
 
 
 def effective_retention(settings: Settings) -> str:

@@ -23,6 +23,8 @@ class ServiceState:
     oom_killed: bool = False
     started_at: datetime | None = None
     image: str | None = None
+    # Why it does not run, in the scheduler's words (Swarm: a port taken on a node, no node that fits).
+    error: str | None = None
 
     @property
     def running(self) -> bool:

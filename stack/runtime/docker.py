@@ -610,13 +610,17 @@ class DockerRuntime:
         if body is not None:
             lines.append(f"data-binary = {_curl_quote(body.decode('utf-8'))}")
         self._export_environment()
-        argv = self._compose("exec", "-T", via, "curl", "--config", "-")
+        argv = [*self._exec_argv(via), "curl", "--config", "-"]
         result = run_tool(argv, timeout=timeout + 10, input="\n".join(lines) + "\n")
         return parse_curl(result, url)
 
+    def _exec_argv(self, service: str) -> list[str]:
+        """The command line that runs a command (given after it) in the service's container, stdin open."""
+        return self._compose("exec", "-T", service)
+
     def exec(self, service: str, argv: list[str], *, timeout: float = 60) -> ToolResult:
         self._export_environment()
-        return run_tool(self._compose("exec", "-T", service, *argv), timeout=timeout)
+        return run_tool([*self._exec_argv(service), *argv], timeout=timeout)
 
     # -- facts for deploy preflight ---------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Choose the runtime a command talks to: Docker (local or `ssh://` host) or local processes.
+"""Choose the runtime a command talks to: Docker (local or `ssh://` host), a Swarm stack, or local processes.
 
 Runtimes are imported only here and only when chosen, so that code above the runtime interface
 (readiness, provisioning, backup) never imports Docker libraries.
@@ -11,7 +11,7 @@ from stack.paths import Paths
 from stack.runtime.base import Runtime
 from stack.settings import Settings
 
-RUNTIME_NAMES = ("docker", "process")
+RUNTIME_NAMES = ("docker", "process", "swarm")
 
 
 def get_runtime(settings: Settings, paths: Paths, *, name: str | None = None, host: str | None = None) -> Runtime:
@@ -25,6 +25,10 @@ def get_runtime(settings: Settings, paths: Paths, *, name: str | None = None, ho
         from stack.runtime.docker import DockerRuntime
 
         return DockerRuntime(settings, paths, host=host)
+    if chosen == "swarm":
+        from stack.runtime.swarm import SwarmRuntime
+
+        return SwarmRuntime(settings, paths, host=host)
     if chosen == "process":
         if host:
             raise SettingsError("--host works with the docker runtime only", hint="drop --runtime process")

@@ -1,0 +1,381 @@
+"""The Swarm runtime: the project deployed as a Swarm stack (`docker stack deploy`) on the manager that
+DOCKER_HOST or --host names.
+
+Services and tasks are read through the Engine API (docker SDK). Commands inside a container (readiness
+of unpublished ports, backups) run in the task's container on the engine this runtime talks to: that
+engine must be the backend node's (see docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from typing import IO, Any
+
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from stack.errors import StackError
+from stack.paths import Paths
+from stack.render import LABEL_PREFIX
+from stack.runtime.base import HttpReply, ServiceState
+from stack.runtime.docker import DockerError, DockerRuntime, _parse_time
+from stack.runtime.swarmrender import STACK_FILE, render_swarm, swarm_dir, write_swarm
+from stack.settings import Settings
+from stack.tools import run as run_tool
+
+NAMESPACE_LABEL = "com.docker.stack.namespace"
+SERVICE_LABEL = "com.docker.swarm.service.name"
+# Task states that end a task (it will not run again; Swarm may start a new one).
+_ENDED = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
+# A task that fails or is refused: its service will not become ready by waiting.
+FAILED_STATES = frozenset({"failed", "rejected"})
+
+
+class SwarmError(StackError):
+    """The engine is no swarm manager, a label is missing, a service does not converge."""
+
+
+def service_state(name: str, service: dict[str, Any] | None, tasks: list[dict[str, Any]]) -> ServiceState:
+    """One component as Swarm sees it: `running` when every task it wants runs, else the state of the
+    task that does not, with Swarm's error (a port taken on a node, no node that fits...)."""
+    if service is None:
+        return ServiceState(name=name, state="missing")
+    image = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
+    image = image.split("@", 1)[0] or None
+    wanted = [task for task in tasks if task.get("DesiredState") == "running"]
+    running = [task for task in wanted if task.get("Status", {}).get("State") == "running"]
+    replicas = service.get("Spec", {}).get("Mode", {}).get("Replicated", {}).get("Replicas")
+    expected = replicas if replicas is not None else max(1, len(wanted))
+    if running and len(running) >= expected:
+        started = min((_parse_time(task["Status"].get("Timestamp")) for task in running), key=_sort_key)
+        return ServiceState(name=name, state="running", started_at=started, image=image)
+    if replicas == 0:
+        return ServiceState(name=name, state="exited", exit_code=0, image=image)
+    latest = sorted(tasks, key=lambda task: task.get("UpdatedAt", ""), reverse=True)
+    for task in latest:
+        status = task.get("Status", {})
+        error = status.get("Err") or ""
+        state = status.get("State", "unknown")
+        if state in FAILED_STATES or (state == "pending" and error):
+            exit_code = status.get("ContainerStatus", {}).get("ExitCode")
+            node = task.get("NodeID", "")[:12]
+            where = f" on node {node}" if node else ""
+            return ServiceState(
+                name=name,
+                state="failed" if state == "pending" else state,
+                exit_code=exit_code,
+                image=image,
+                error=f"{error or state}{where}",
+            )
+        if task.get("DesiredState") == "running":
+            return ServiceState(name=name, state=state, image=image)
+    return ServiceState(name=name, state="starting", image=image)
+
+
+def _sort_key(value: Any) -> Any:
+    return (value is None, value)
+
+
+class SwarmRuntime(DockerRuntime):
+    """The Runtime protocol over `docker stack` and the Engine API of a swarm manager."""
+
+    name = "swarm"
+    # `up` renders the stack itself (compose.yaml is of no use to `docker stack deploy`).
+    renders_itself = True
+
+    def __init__(self, settings: Settings, paths: Paths, *, host: str | None = None) -> None:
+        super().__init__(settings, paths, host=host)
+
+    # -- engine and swarm ---------------------------------------------------------------------------
+
+    def check(self) -> None:
+        if self._checked:
+            return
+        info = self.engine_info()
+        swarm = info.get("Swarm") or {}
+        where = self.host or "the Docker engine"
+        if swarm.get("LocalNodeState") != "active":
+            raise SwarmError(
+                f"{where} is not part of a swarm (state: {swarm.get('LocalNodeState') or 'inactive'})",
+                hint="run `docker swarm init` on it, or point --host at a swarm manager",
+            )
+        if not swarm.get("ControlAvailable"):
+            raise SwarmError(
+                f"{where} is a swarm worker, not a manager: stacks are deployed through a manager",
+                hint="point --host (or DOCKER_HOST) at a manager (`docker node ls` there shows which)",
+            )
+        self._checked = True
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return list(self._api("nodes", self.engine.api.nodes))
+
+    def backend_nodes(self) -> list[dict[str, Any]]:
+        key, _, value = self.settings.swarm.backend_label.partition("=")
+        return [node for node in self.nodes() if node.get("Spec", {}).get("Labels", {}).get(key) == value]
+
+    def _api(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        import docker
+
+        try:
+            return call(*args, **kwargs)
+        except docker.errors.APIError as exc:
+            raise DockerError(f"cannot list the swarm's {what}: {exc.explanation or exc}") from None
+
+    def services(self) -> dict[str, dict[str, Any]]:
+        """The stack's services by component name."""
+        found = self._api(
+            "services", self.engine.api.services, filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}
+        )
+        prefix = f"{self.settings.project}_"
+        return {service["Spec"]["Name"].removeprefix(prefix): service for service in found}
+
+    def tasks(self) -> dict[str, list[dict[str, Any]]]:
+        """Every task of the stack (current and past), by component name."""
+        services = self.services()
+        by_id = {service["ID"]: name for name, service in services.items()}
+        found: dict[str, list[dict[str, Any]]] = {name: [] for name in services}
+        if not services:
+            return found
+        listed = self._api(
+            "tasks", self.engine.api.tasks, filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}
+        )
+        for task in listed:
+            name = by_id.get(task.get("ServiceID", ""))
+            if name is not None:
+                found[name].append(task)
+        return found
+
+    def node_names(self) -> dict[str, str]:
+        return {node["ID"]: node.get("Description", {}).get("Hostname", node["ID"][:12]) for node in self.nodes()}
+
+    # -- Runtime protocol ---------------------------------------------------------------------------
+
+    def up(self, *, services: list[str] | None = None, pull: bool = True) -> None:
+        if not self.backend_nodes():
+            label = self.settings.swarm.backend_label
+            raise SwarmError(
+                f"no swarm node has the label {label}: the backends (and their volumes) have nowhere to run",
+                hint=f"docker node update --label-add {label} <node> (or set swarm.backend_label in stack.yaml)",
+            )
+        out = swarm_dir(self.paths).resolve()
+        write_swarm(render_swarm(self.settings, self.paths), out)
+        argv = [
+            *self._docker(),
+            "stack",
+            "deploy",
+            "--compose-file",
+            str(out / STACK_FILE),
+            "--resolve-image",
+            self.settings.swarm.resolve_image,
+            "--prune",
+            self.settings.project,
+        ]
+        result = run_tool(argv, timeout=300, cwd=str(out))
+        if not result.ok:
+            from stack.runtime.docker import explain
+
+            raise explain(result.stderr or result.stdout, self.settings, command=argv, action="docker stack deploy")
+        self._prune_unused()
+
+    def _prune_unused(self) -> None:
+        """Remove the stack's configs and secrets no service uses any more (each change makes new ones)."""
+        import docker
+
+        label = {"label": f"{LABEL_PREFIX}.project={self.settings.project}"}
+        used: set[str] = set()
+        for service in self.services().values():
+            spec = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {})
+            used.update(ref.get("ConfigID", "") for ref in spec.get("Configs") or [])
+            used.update(ref.get("SecretID", "") for ref in spec.get("Secrets") or [])
+        api = self.engine.api
+        stale = [(api.remove_config, item["ID"]) for item in api.configs(filters=label) if item["ID"] not in used]
+        stale += [(api.remove_secret, item["ID"]) for item in api.secrets(filters=label) if item["ID"] not in used]
+        for remove, ident in stale:
+            # One still held by a task being replaced stays: the next deploy removes it.
+            with contextlib.suppress(docker.errors.APIError):
+                remove(ident)
+
+    def down(self, *, volumes: bool = False, timeout: float = 30) -> None:
+        if self.services():
+            self._run([*self._docker(), "stack", "rm", self.settings.project], action="docker stack rm")
+        # `stack rm` returns at once; the containers (which hold the volumes) go in the background.
+        self._wait_gone(timeout=max(timeout, 60))
+        if volumes:
+            import docker
+
+            for volume in self.engine.volumes.list(filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}):
+                try:
+                    volume.remove()
+                except docker.errors.APIError as exc:
+                    raise DockerError(f"cannot remove volume {volume.name}: {exc.explanation or exc}") from None
+
+    def _containers(self, service: str | None = None, *, all: bool = False) -> list[Any]:
+        label = (
+            f"{SERVICE_LABEL}={self.settings.project}_{service}"
+            if service
+            else f"{NAMESPACE_LABEL}={self.settings.project}"
+        )
+        return list(self.engine.containers.list(all=all, filters={"label": label}))
+
+    def _wait_gone(self, *, timeout: float) -> None:
+        waiting = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.5), retry=retry_if_result(bool))
+        try:
+            waiting(lambda: self._containers() or self._stack_networks())
+        except RetryError:
+            raise SwarmError(
+                f"the stack's containers were still there {timeout:g} s after `docker stack rm`",
+                hint=f"see `docker stack ps {self.settings.project}`, then run `stack down` again",
+            ) from None
+
+    def _stack_networks(self) -> list[Any]:
+        return list(self.engine.networks.list(filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}))
+
+    def _scale(self, services: list[str], replicas: int) -> None:
+        from stack.components import REGISTRY
+
+        for name in services:
+            if REGISTRY[name].swarm_global:
+                raise SwarmError(f"{name} runs on every node (a global service): it cannot be stopped alone")
+        pairs = [f"{self.settings.project}_{name}={replicas}" for name in services]
+        self._run([*self._docker(), "service", "scale", "--detach=false", *pairs], action="docker service scale")
+
+    def stop(self, services: list[str], *, timeout: float = 30) -> None:
+        self._scale(services, 0)
+        # Scaled to 0, the task's container stops; wait for that, so the volume is free.
+        waiting = Retrying(stop=stop_after_delay(max(timeout, 30)), wait=wait_fixed(0.3), retry=retry_if_result(bool))
+        try:
+            waiting(lambda: [c for name in services for c in self._containers(name)])
+        except RetryError:
+            raise SwarmError(f"{', '.join(services)} did not stop within {timeout:g} s") from None
+
+    def start(self, services: list[str]) -> None:
+        self._scale(services, 1)
+
+    def ps(self) -> list[ServiceState]:
+        services = self.services()
+        tasks = self.tasks()
+        found = [service_state(name, services.get(name), tasks.get(name, [])) for name in self.settings.enabled()]
+        for extra in sorted(set(services) - set(self.settings.enabled())):
+            found.append(service_state(extra, services[extra], tasks.get(extra, [])))
+        return found
+
+    def logs(
+        self, service: str | None = None, *, tail: int | None = None, follow: bool = False, since: str | None = None
+    ) -> Iterator[str]:
+        names = [service] if service else [name for name in self.settings.enabled() if name in self.services()]
+        if len(names) == 1:
+            yield from self._service_logs(
+                names[0], tail=tail, follow=follow, since=since, prefix="" if service else f"{names[0]} | "
+            )
+            return
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump(name: str) -> None:
+            try:
+                for line in self._service_logs(name, tail=tail, follow=follow, since=since, prefix=f"{name} | "):
+                    lines.put(line)
+            except StackError as exc:
+                lines.put(f"{name} | ({exc.message})")
+            finally:
+                lines.put(None)
+
+        for name in names:
+            threading.Thread(target=pump, args=(name,), daemon=True, name=f"logs-{name}").start()
+        ended = 0
+        while ended < len(names):
+            line = lines.get()
+            if line is None:
+                ended += 1
+            else:
+                yield line
+
+    def _service_logs(
+        self, service: str, *, tail: int | None, follow: bool, since: str | None, prefix: str
+    ) -> Iterator[str]:
+        argv = [*self._docker(), "service", "logs", "--no-task-ids", "--no-trunc", "--raw"]
+        if tail is not None:
+            argv += ["--tail", str(tail)]
+        if follow:
+            argv.append("--follow")
+        if since:
+            argv += ["--since", since]
+        argv.append(f"{self.settings.project}_{service}")
+        from python_on_whales import DockerException
+        from python_on_whales.utils import stream_stdout_and_stderr
+
+        try:
+            for _source, line in stream_stdout_and_stderr(argv):
+                yield prefix + line.decode("utf-8", errors="replace").rstrip("\n")
+        except DockerException as exc:
+            raise self._whales_error(exc, "docker service logs") from None
+
+    # -- containers on this engine --------------------------------------------------------------------
+
+    def _container_id(self, service: str) -> str:
+        running = self._containers(service)
+        if running:
+            return str(running[0].id)
+        raise SwarmError(
+            f"{service} has no running task on this engine ({self.describe()})",
+            hint="run the command against the engine of the node it runs on (--host), or `stack up` first",
+        )
+
+    def _http_inside(self, service: str, port: str, path: str, **kwargs: Any) -> HttpReply:
+        try:
+            return super()._http_inside(service, port, path, **kwargs)
+        except SwarmError as exc:
+            # No task running yet is, to a probe, nothing answering yet.
+            raise ConnectionError(exc.message) from None
+
+    def _exec_argv(self, service: str) -> list[str]:
+        return [*self._docker(), "exec", "-i", self._container_id(service)]
+
+    def replace_state(self, service: str, path: str, archive: IO[bytes]) -> None:
+        """Replace the service's volume at `path` (the service is scaled to 0): its stopped containers
+        and the volume are removed, a new volume of the same name is made and filled through a container
+        that is created, never started, from the service's image; the next task mounts it."""
+        import docker
+
+        if self._containers(service):
+            raise SwarmError(f"{service} is running: its state cannot be replaced", hint=f"stack stop {service}")
+        stopped = self._containers(service, all=True)
+        if not stopped:
+            raise SwarmError(f"{service} has no container on this engine: its state cannot be replaced")
+        mounts = stopped[0].attrs.get("Mounts") or []
+        volume = next(
+            (m.get("Name") for m in mounts if m.get("Destination") == path and m.get("Type") == "volume"), None
+        )
+        if not volume:
+            raise SwarmError(f"{service}: {path} is not a named volume of its container: its state cannot be replaced")
+        image = stopped[0].attrs.get("Config", {}).get("Image", "")
+        labels = self.engine.volumes.get(volume).attrs.get("Labels") or {}
+        try:
+            for container in stopped:
+                container.remove()
+            self.engine.volumes.get(volume).remove()
+        except docker.errors.APIError as exc:
+            raise SwarmError(f"{service}: cannot remove its volume {volume}: {exc.explanation or exc}") from None
+        try:
+            self.engine.volumes.create(name=volume, labels=labels)
+            helper = self.engine.containers.create(image, volumes={volume: {"bind": path, "mode": "rw"}}, labels=labels)
+            try:
+                if not helper.put_archive(path, archive):
+                    raise SwarmError(f"{service}: the engine refused the archive for {path}")
+            finally:
+                helper.remove(force=True)
+        except (docker.errors.APIError, StackError) as exc:
+            message = exc.message if isinstance(exc, StackError) else str(exc.explanation or exc)
+            raise StackError(
+                f"{service}: {message}; its previous state was already removed",
+                hint="the archive is intact: run the restore again",
+            ) from None
+
+    def describe(self) -> str:
+        return "swarm " + super().describe().removeprefix("docker ")
+
+    def command_line(self, *args: str) -> str:
+        import shlex
+
+        return shlex.join([*self._docker(), "stack", *args])
