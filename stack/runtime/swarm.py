@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -20,7 +21,7 @@ from stack.errors import StackError
 from stack.paths import Paths
 from stack.render import LABEL_PREFIX
 from stack.runtime.base import HttpReply, ServiceState
-from stack.runtime.docker import DockerError, DockerRuntime, _parse_time
+from stack.runtime.docker import DockerError, DockerRuntime, _parse_time, explain
 from stack.runtime.swarmrender import STACK_FILE, render_swarm, swarm_dir, write_swarm
 from stack.settings import Settings
 from stack.tools import run as run_tool
@@ -31,6 +32,18 @@ SERVICE_LABEL = "com.docker.swarm.service.name"
 _ENDED = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
 # A task that fails or is refused: its service will not become ready by waiting.
 FAILED_STATES = frozenset({"failed", "rejected"})
+
+
+# Update states of a service (`UpdateStatus.State`) while Swarm replaces its tasks, and after it gave up.
+UPDATING = frozenset({"updating", "rollback_started"})
+FAILED_UPDATES = frozenset({"paused", "rollback_completed", "rollback_paused"})
+UPDATE_TIMEOUT = 300.0
+# A changed service whose update status stays as it was this long replaced no task (a label change).
+UPDATE_GRACE = 5.0
+
+
+def _update_state(service: dict[str, Any] | None) -> str:
+    return str(((service or {}).get("UpdateStatus") or {}).get("State", ""))
 
 
 class SwarmError(StackError):
@@ -172,12 +185,60 @@ class SwarmRuntime(DockerRuntime):
             "--prune",
             self.settings.project,
         ]
+        existing = self.services()
+        before = {name: service["Version"]["Index"] for name, service in existing.items()}
         result = run_tool(argv, timeout=300, cwd=str(out))
         if not result.ok:
-            from stack.runtime.docker import explain
-
             raise explain(result.stderr or result.stdout, self.settings, command=argv, action="docker stack deploy")
+        # Only services that existed can be updating; new ones are the readiness wait's.
+        changed = [
+            name
+            for name, service in self.services().items()
+            if name in before and before[name] != service["Version"]["Index"]
+        ]
+        self._wait_updates({name: existing[name].get("UpdateStatus") or {} for name in changed}, changed)
         self._prune_unused()
+
+    def _wait_updates(self, before: dict[str, Any], names: list[str], timeout: float = UPDATE_TIMEOUT) -> None:
+        """Until the rolling updates of the changed services `names` end (Swarm watches each new task
+        for MONITOR first). `before` holds their UpdateStatus before the deploy: an update has ended
+        when Swarm reports a new, final one; a service whose tasks fail is left to the readiness wait,
+        which names their error; a change that replaces no task is over once its tasks run. An update
+        Swarm rolled back is one clear error."""
+        started = time.monotonic()
+
+        def over(name: str, service: dict[str, Any] | None, tasks: list[dict[str, Any]]) -> bool:
+            if service is None:
+                return True
+            status = service.get("UpdateStatus") or {}
+            if status.get("State") in UPDATING:
+                return False
+            if status and status != before.get(name):
+                return True
+            state = service_state(name, service, tasks)
+            return state.state in FAILED_STATES or (state.running and time.monotonic() - started > UPDATE_GRACE)
+
+        def pending() -> list[str]:
+            services, tasks = self.services(), self.tasks()
+            return [name for name in names if not over(name, services.get(name), tasks.get(name, []))]
+
+        waiting = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.5), retry=retry_if_result(bool))
+        try:
+            waiting(pending)
+        except RetryError:
+            raise SwarmError(
+                f"the update of {', '.join(pending())} did not end within {timeout:g} s",
+                hint=f"see `docker service ps {self.settings.project}_<service>` for its tasks' errors",
+            ) from None
+        services = self.services()
+        for name in names:
+            state = _update_state(services.get(name))
+            if state in FAILED_UPDATES:
+                message = (services[name].get("UpdateStatus") or {}).get("Message", "")
+                raise SwarmError(
+                    f"the update of {name} failed and Swarm {state.replace('_', ' ')}: {message}",
+                    hint=f"stack logs {name}; the previous version runs on",
+                )
 
     def _prune_unused(self) -> None:
         """Remove the stack's configs and secrets no service uses any more (each change makes new ones)."""
@@ -333,33 +394,39 @@ class SwarmRuntime(DockerRuntime):
         return [*self._docker(), "exec", "-i", self._container_id(service)]
 
     def replace_state(self, service: str, path: str, archive: IO[bytes]) -> None:
-        """Replace the service's volume at `path` (the service is scaled to 0): its stopped containers
-        and the volume are removed, a new volume of the same name is made and filled through a container
-        that is created, never started, from the service's image; the next task mounts it."""
+        """Replace the service's volume at `path` (the service is scaled to 0): the volume is removed, a
+        new one of the same name is made and filled through a container that is created, never started,
+        from the service's image; the next task mounts it. Volumes live on the backend node: this engine
+        must be that node's."""
         import docker
+
+        from stack.components import REGISTRY
 
         if self._containers(service):
             raise SwarmError(f"{service} is running: its state cannot be replaced", hint=f"stack stop {service}")
-        stopped = self._containers(service, all=True)
-        if not stopped:
-            raise SwarmError(f"{service} has no container on this engine: its state cannot be replaced")
-        mounts = stopped[0].attrs.get("Mounts") or []
-        volume = next(
-            (m.get("Name") for m in mounts if m.get("Destination") == path and m.get("Type") == "volume"), None
-        )
-        if not volume:
-            raise SwarmError(f"{service}: {path} is not a named volume of its container: its state cannot be replaced")
-        image = stopped[0].attrs.get("Config", {}).get("Image", "")
-        labels = self.engine.volumes.get(volume).attrs.get("Labels") or {}
+        key = next((key for key, mounted in REGISTRY[service].state.items() if mounted == path), None)
+        spec = self.services().get(service, {}).get("Spec", {})
+        image = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "").split("@", 1)[0]
+        if key is None or not image:
+            raise SwarmError(f"{service}: {path} is not a volume of its service: its state cannot be replaced")
+        volume = f"{self.settings.project}_{service}-{key}"
         try:
-            for container in stopped:
+            labels = self.engine.volumes.get(volume).attrs.get("Labels") or {}
+        except docker.errors.NotFound:
+            raise SwarmError(
+                f"{service}: its volume {volume} is not on this engine ({self.describe()})",
+                hint="run restore against the backend node's engine (--host)",
+            ) from None
+        try:
+            # Stopped containers of the service's past tasks still hold the volume.
+            for container in self._containers(service, all=True):
                 container.remove()
             self.engine.volumes.get(volume).remove()
         except docker.errors.APIError as exc:
             raise SwarmError(f"{service}: cannot remove its volume {volume}: {exc.explanation or exc}") from None
         try:
             self.engine.volumes.create(name=volume, labels=labels)
-            helper = self.engine.containers.create(image, volumes={volume: {"bind": path, "mode": "rw"}}, labels=labels)
+            helper = self.engine.containers.create(image, volumes={volume: {"bind": path, "mode": "rw"}})
             try:
                 if not helper.put_archive(path, archive):
                     raise SwarmError(f"{service}: the engine refused the archive for {path}")
