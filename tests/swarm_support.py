@@ -1,10 +1,5 @@
 """What the Swarm tests share: a one-node swarm on the session's engine, the stack's settings for it,
-and a stand-in Collector image until the real Collector image is built for the tests.
-
-The stand-in answers the Collector's health port (13133) and serves a metrics page on 8888 with
-busybox httpd: enough to show that Swarm runs it on every node and that Prometheus finds it through
-Swarm discovery; it reads no config and receives no OTLP.
-"""
+and queries to the Prometheus it runs."""
 
 from __future__ import annotations
 
@@ -12,31 +7,16 @@ import contextlib
 import os
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from tests.engine import Engine
-from tests.images import Layout, alertmanager_image, import_image, prometheus_image
+from tests.images import alertmanager_image, prometheus_image
 from tests.realbin import free_port
-
-STANDIN_COLLECTOR = "stack-test/otel-collector-standin:1"
-STANDIN_SCRIPT = """#!/bin/sh
-# Stand-in Collector: health on 13133, a metrics page on 8888 (its arguments are ignored).
-httpd -p 8888 -h /www/metrics
-exec httpd -f -p 13133 -h /www/health
-"""
-STANDIN_METRICS = "# TYPE otelcol_process_uptime counter\notelcol_process_uptime 1\n"
-
-
-def standin_collector_image(engine: Engine) -> str:
-    layout = Layout()
-    layout.add_busybox()
-    layout.links["/bin/httpd"] = "busybox"
-    layout.texts["/standin.sh"] = STANDIN_SCRIPT
-    layout.texts["/www/health/index.html"] = "Server available\n"
-    layout.texts["/www/metrics/metrics"] = STANDIN_METRICS
-    layout.changes = ['ENTRYPOINT ["/bin/sh", "/standin.sh"]']
-    return import_image(engine, STANDIN_COLLECTOR, layout)
 
 
 def free_udp_port() -> int:
@@ -109,3 +89,19 @@ def swarm_settings(
         "  grafana: {enabled: false}\n"
     )
     return project
+
+
+def query(port: int, promql: str) -> list[dict[str, Any]]:
+    """An instant query to Prometheus published on 127.0.0.1:`port`."""
+    reply = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": promql}, timeout=10)
+    reply.raise_for_status()
+    return list(reply.json()["data"]["result"])
+
+
+def eventually(check: Callable[[], Any], timeout: float = 90) -> None:
+    """`check` until it passes (its AssertionError raised at the end)."""
+    for attempt in Retrying(
+        stop=stop_after_delay(timeout), wait=wait_fixed(1), retry=retry_if_exception_type(AssertionError), reraise=True
+    ):
+        with attempt:
+            check()

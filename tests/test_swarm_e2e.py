@@ -2,8 +2,8 @@
 leave --force` after): deploy, the global Collector, Swarm discovery, converge, status, logs, backup,
 restore, down, and the failure paths as one line.
 
-The Collector is a stand-in image (tests/swarm_support.py) until the real Collector image is built for
-the tests; Prometheus and Alertmanager are the real Debian binaries. Grafana, Loki and Tempo are off.
+The Collector is the stack's own build (tests/images.py); Prometheus and Alertmanager are the real
+Debian binaries. Grafana, Loki and Tempo have no image here: they are off.
 Prometheus' port is published, on 127.0.0.1, so that the test can query it directly.
 """
 
@@ -15,16 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from stack.backup.retention import archives_of
 from stack.paths import Paths
 from stack.project import load
 from tests.conftest import invoke
 from tests.engine import Engine
+from tests.images import collector_image
 from tests.realbin import free_port
-from tests.swarm_support import one_node_swarm, standin_collector_image, swarm_settings
+from tests.swarm_support import eventually, one_node_swarm, query, swarm_settings
 
 pytestmark = pytest.mark.docker
 
@@ -47,20 +46,6 @@ def running_tasks(engine: Engine, project: str) -> dict[str, set[str]]:
     return found
 
 
-def query(port: int, promql: str) -> list[dict]:
-    reply = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": promql}, timeout=10)
-    reply.raise_for_status()
-    return reply.json()["data"]["result"]
-
-
-def eventually(check, timeout: float = 90) -> None:  # type: ignore[no-untyped-def]
-    for attempt in Retrying(
-        stop=stop_after_delay(timeout), wait=wait_fixed(1), retry=retry_if_exception_type(AssertionError), reraise=True
-    ):
-        with attempt:
-            check()
-
-
 def test_an_engine_that_is_no_swarm_manager_is_one_line(project_dir: Path, engine: Engine) -> None:
     # First in this module: the engine is not a swarm node yet.
     assert engine.docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == "inactive"
@@ -79,7 +64,7 @@ def test_swarm_up_discovery_converge_status_logs_backup_restore_down(
 ) -> None:
     prometheus_port, alertmanager_port, health_port = free_port(), free_port(), free_port()
     settings = {
-        "collector_image": standin_collector_image(engine),
+        "collector_image": collector_image(engine),
         "alertmanager_port": alertmanager_port,
         "collector_port": health_port,
         "prometheus_port": prometheus_port,
@@ -102,7 +87,12 @@ def test_swarm_up_discovery_converge_status_logs_backup_restore_down(
 
         status = invoke("status", "--json")
         assert status.exit_code == 0, status.output
-        assert all(component["ready"] for component in json.loads(status.stdout)["components"])
+        report = json.loads(status.stdout)
+        assert all(component["ready"] for component in report["components"])
+        assert [row["node"] for row in report["tasks"]["otel-collector"]] == [hostname]
+        doctor = json.loads(invoke("doctor", "--json").stdout)
+        assert "swarm" in doctor["checked"]
+        assert [f["id"] for f in doctor["findings"] if f["id"].startswith("swarm-")] == []
         logs = invoke("logs", "prometheus", "--tail", "50")
         assert logs.exit_code == 0, logs.output
         assert "Server is ready to receive web requests" in logs.output
@@ -151,7 +141,7 @@ def test_a_port_taken_on_the_node_is_one_line(project_dir: Path, engine: Engine,
     swarm_settings(
         project_dir,
         engine,
-        collector_image=standin_collector_image(engine),
+        collector_image=collector_image(engine),
         alertmanager_port=port,
         collector_port=free_port(),
     )
@@ -170,7 +160,7 @@ def test_the_backend_label_missing_is_one_line(project_dir: Path, engine: Engine
     swarm_settings(
         project_dir,
         engine,
-        collector_image=standin_collector_image(engine),
+        collector_image=collector_image(engine),
         alertmanager_port=free_port(),
         collector_port=free_port(),
         backend_label="stack.role=nowhere",

@@ -57,7 +57,7 @@ def test_every_signal_carries_the_node_name(paths: Paths) -> None:
     collector = yaml.safe_load(swarm.files["configs/otel-collector-config"])
     assert collector["processors"]["resource/node"]["attributes"][0] == {
         "key": "host.name",
-        "value": "${env:STACK_NODE_NAME}",
+        "value": "${env:STACK_NODE_NAME:-unknown}",
         "action": "upsert",
     }
     for pipeline in collector["service"]["pipelines"].values():
@@ -183,3 +183,16 @@ def test_the_failed_state_is_one_line_for_readiness() -> None:
 def test_runtime_option_takes_swarm(project_dir: Path, runtime: str) -> None:
     result = invoke("render", "--runtime", runtime)
     assert result.exit_code == 0, result.output
+
+
+def test_the_swarm_collector_config_passes_the_real_collector() -> None:
+    from stack.components.base import RenderContext, SwarmTopology
+    from stack.render import render_project
+    from stack.validate import Status, check_collector
+    from tests import realcollector
+
+    realcollector.binary()
+    for data in ({}, {"components": {"otel-collector": {"host_metrics": True, "sampling_ratio": 0.5}}}):
+        settings = _settings(**data)
+        check = check_collector(render_project(settings, RenderContext(settings=settings, topology=SwarmTopology())))
+        assert check.status is Status.PASSED, check.detail

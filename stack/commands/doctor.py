@@ -59,8 +59,11 @@ def command(
     """Find security and health problems in stack.yaml and the running stack (local or --host)."""
     paths = paths_from(ctx)
 
+    made: list[Runtime] = []
+
     def factory(settings: Settings) -> Runtime:
-        return get_runtime(settings, paths, name=runtime_name, host=host)
+        made.append(get_runtime(settings, paths, name=runtime_name, host=host))
+        return made[-1]
 
     outside = None
     if host and not settings_only:
@@ -79,6 +82,14 @@ def command(
         skip=skip,
         outside_host=outside,
     )
+    if made and made[-1].name == "swarm":
+        from stack.doctor_swarm import swarm_findings
+        from stack.runtime.swarm import SwarmRuntime
+
+        runtime = made[-1]
+        assert isinstance(runtime, SwarmRuntime)
+        report.findings.extend(f for f in swarm_findings(runtime.settings, runtime) if f.id not in skip)
+        report.checked.append("swarm")
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
     if report.high:
         ctx.exit(EXIT_FAILURE)

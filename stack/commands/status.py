@@ -36,8 +36,13 @@ def command(ctx: click.Context, runtime_name: str | None, host: str | None, *, a
 
     opened = open_runtime(ctx, runtime_name, host)
     report = lifecycle.status(opened.settings, opened.runtime)
+    # Swarm: each service's tasks, node by node.
+    placement = opened.runtime.placement() if hasattr(opened.runtime, "placement") else None
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        document = report.as_dict()
+        if placement is not None:
+            document["tasks"] = placement
+        click.echo(json.dumps(document, indent=2))
     else:
         from rich.console import Console
         from rich.markup import escape
@@ -60,5 +65,13 @@ def command(ctx: click.Context, runtime_name: str | None, host: str | None, *, a
                 escape(detail),
             )
         Console(highlight=False).print(table)
+        if placement:
+            tasks = Table(box=None, pad_edge=False, title="tasks per node", title_justify="left")
+            for column in ("component", "node", "state", "error"):
+                tasks.add_column(column, overflow="fold")
+            for name, rows in placement.items():
+                for row in rows:
+                    tasks.add_row(escape(name), escape(row["node"]), escape(row["state"]), escape(row["error"]))
+            Console(highlight=False).print(tasks)
     if not report.ok:
         sys.exit(1)

@@ -194,7 +194,7 @@ def _for_swarm(config: dict[str, Any]) -> None:
     """Every signal carries the name of the node its Collector runs on (`host.name`), and container
     logs are named by their Swarm service (Swarm's containers have no compose service label)."""
     config["processors"][NODE_PROCESSOR] = {
-        "attributes": [{"key": "host.name", "value": f"${{env:{NODE_NAME_ENV}}}", "action": "upsert"}]
+        "attributes": [{"key": "host.name", "value": f"${{env:{NODE_NAME_ENV}:-unknown}}", "action": "upsert"}]
     }
     for pipeline in config["service"]["pipelines"].values():
         processors = pipeline["processors"]

@@ -163,6 +163,21 @@ class SwarmRuntime(DockerRuntime):
     def node_names(self) -> dict[str, str]:
         return {node["ID"]: node.get("Description", {}).get("Hostname", node["ID"][:12]) for node in self.nodes()}
 
+    def placement(self) -> dict[str, list[dict[str, str]]]:
+        """Where each service's current tasks are: node name and task state (with Swarm's error)."""
+        names = self.node_names()
+        found: dict[str, list[dict[str, str]]] = {}
+        for service, tasks in self.tasks().items():
+            rows = []
+            for task in tasks:
+                if task.get("DesiredState") != "running":
+                    continue
+                status = task.get("Status", {})
+                node = names.get(task.get("NodeID", ""), task.get("NodeID", "")[:12] or "-")
+                rows.append({"node": node, "state": status.get("State", "unknown"), "error": status.get("Err", "")})
+            found[service] = sorted(rows, key=lambda row: row["node"])
+        return found
+
     # -- Runtime protocol ---------------------------------------------------------------------------
 
     def up(self, *, services: list[str] | None = None, pull: bool = True) -> None:
@@ -283,7 +298,7 @@ class SwarmRuntime(DockerRuntime):
     def _wait_gone(self, *, timeout: float) -> None:
         waiting = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.5), retry=retry_if_result(bool))
         try:
-            waiting(lambda: self._containers() or self._stack_networks())
+            waiting(lambda: self._containers(all=True) or self._stack_networks())
         except RetryError:
             raise SwarmError(
                 f"the stack's containers were still there {timeout:g} s after `docker stack rm`",
