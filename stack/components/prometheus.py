@@ -250,6 +250,15 @@ class Prometheus(Component):
             flags.append("--web.enable-otlp-receiver")
         return flags
 
+    def mounts(self, ctx: RenderContext) -> list[str]:
+        if self._swarm_discovery(ctx):
+            return [f"{ctx.settings.swarm.docker_socket}:{SWARM_SOCKET}:ro"]
+        return []
+
+    def user(self, ctx: RenderContext) -> str | None:
+        # The engine's socket is root's (0660 root:docker): Swarm discovery costs running as root.
+        return "0" if self._swarm_discovery(ctx) else None
+
 
 def _at_least(version: Version | None, wanted: Version) -> bool:
     # An unknown version (a digest pin) is taken to be current.
@@ -281,15 +290,6 @@ def downgrade_for_promtool(config: dict[str, Any], version: Version) -> tuple[di
     if version < OTLP_RECEIVER and copy.pop("otlp", None) is not None:
         left_out.append("otlp")
     return copy, left_out
-
-    def mounts(self, ctx: RenderContext) -> list[str]:
-        if self._swarm_discovery(ctx):
-            return [f"{ctx.settings.swarm.docker_socket}:{SWARM_SOCKET}:ro"]
-        return []
-
-    def user(self, ctx: RenderContext) -> str | None:
-        # The engine's socket is root's (0660 root:docker): Swarm discovery costs running as root.
-        return "0" if self._swarm_discovery(ctx) else None
 
 
 def effective_retention(settings: Settings) -> str:
