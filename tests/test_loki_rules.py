@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
-from stack.components.base import ConfigFile
+from stack.components.alertmanager import Alertmanager
+from stack.components.base import ConfigFile, RenderContext
 from stack.errors import SettingsError
 from stack.render import RenderedProject, render_project
 from stack.resources import repo_root
 from stack.rules.packs import LOKI, load_pack
-from stack.settings import Settings, parse_settings
+from stack.settings import Settings, load_settings, parse_settings
 from stack.validate import Status, check_loki_rules
-from tests.conftest import invoke
+from tests import realbin
+from tests.conftest import invoke, require_tool
+from tests.httpservers import http_server
 from tests.querycheck import syntax_errors
+
+DATA = Path(__file__).parent / "data"
 
 ALERTS = ("NewExceptionType", "ErrorLogRateSpike", "PanicOrFatalLogged")
 
@@ -142,3 +150,74 @@ def test_validate_skips_without_loki_or_rules() -> None:
     assert check_loki_rules(no_loki).status is Status.SKIPPED
     no_rules = render_project(parse_settings({"rules": {"errors": {"enabled": False}}}))
     assert (check_loki_rules(no_rules).status, check_loki_rules(no_rules).detail) == (Status.SKIPPED, "no rule files")
+
+
+# --- alerts from Loki's ruler reach the stack's Alertmanager and are routed like the others -----
+
+
+def _as_the_ruler_sends(rule: dict, service: str = "checkout-api") -> dict[str, str]:
+    """The labels of a firing alert: the expression's result labels, the rule's labels (templates
+    filled in), and alertname, as Loki's ruler (Prometheus' rule manager) posts them."""
+    labels = {"service_name": service, "exception_type": "KeyError"} if "exception_type" in rule["expr"] else {}
+    labels |= {key: value.replace("{{ $labels.service_name }}", service) for key, value in rule["labels"].items()}
+    return {**labels, "alertname": rule["alert"]}
+
+
+@pytest.mark.parametrize("alert", ALERTS)
+def test_amtool_routes_each_loki_alert_by_its_severity(alert: str, tmp_path: Path) -> None:
+    amtool = require_tool("amtool")
+    settings = load_settings(DATA / "stack-full.yaml")
+    rule = next(rule for rule in _rules(settings) if rule["alert"] == alert)
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(Alertmanager().configs(RenderContext(settings))[0].content, encoding="utf-8")
+    labels = [f"{key}={value}" for key, value in _as_the_ruler_sends(rule).items()]
+    result = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={config}", *labels],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # stack-full.yaml pages `oncall` for critical alerts and files warnings to `team`.
+    expected = {"critical": "oncall", "warning": "team"}[rule["labels"]["severity"]]
+    assert result.stdout.strip() == expected, result.stdout + result.stderr
+
+
+def test_a_real_alertmanager_pages_for_the_panic_alert_and_tickets_the_new_exception(tmp_path: Path) -> None:
+    received: list[tuple[str, dict]] = []
+
+    def sink(method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        received.append((path, json.loads(body)))
+        return 200, b""
+
+    with http_server(sink) as url:
+        settings = parse_settings(
+            {
+                "alerting": {
+                    "receivers": {
+                        "oncall": {"webhook": {"url": f"{url}/page"}},
+                        "team": {"webhook": {"url": f"{url}/ticket"}},
+                    },
+                    "page": "oncall",
+                    "ticket": "team",
+                    "group_wait": "1s",
+                }
+            }
+        )
+        config = tmp_path / "alertmanager.yml"
+        config.write_text(Alertmanager().configs(RenderContext(settings))[0].content, encoding="utf-8")
+        rules = {rule["alert"]: rule for rule in _rules(settings)}
+        alerts = [
+            {
+                "labels": _as_the_ruler_sends(rules[name], service),
+                "annotations": {"runbook_url": rules[name]["annotations"]["runbook_url"]},
+                "generatorURL": "http://loki:3100/graph",
+            }
+            for name, service in (("PanicOrFatalLogged", "worker"), ("NewExceptionType", "checkout-api"))
+        ]
+        with realbin.alertmanager(config, tmp_path / "data") as server:
+            assert requests.post(f"{server.url}/api/v2/alerts", json=alerts, timeout=5).status_code == 200
+            deadline = time.monotonic() + 20
+            while {path for path, _ in received} != {"/page", "/ticket"} and time.monotonic() < deadline:
+                time.sleep(0.2)
+    notified = {path: {a["labels"]["alertname"] for a in body["alerts"]} for path, body in received}
+    assert notified == {"/page": {"PanicOrFatalLogged"}, "/ticket": {"NewExceptionType"}}
