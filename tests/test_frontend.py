@@ -3,6 +3,7 @@ OTLP/HTTP endpoint of its own, with CORS for the configured origins only."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import yaml
 from stack.deploy.flow import tunnel_ports
 from stack.errors import SettingsError
 from stack.render import render_project
+from stack.runtime.localrender import assign_ports, plan_processes
 from stack.settings import Settings, parse_settings
 
 ORIGINS = ["https://app.example.com", "http://localhost:5173"]
@@ -123,3 +125,15 @@ def test_wildcard_subdomains_are_origins() -> None:
     assert config["receivers"]["otlp/frontend"]["protocols"]["http"]["cors"]["allowed_origins"] == [
         "https://*.example.com"
     ]
+
+
+def test_local_processes_listen_for_browsers_on_the_frontend_port_and_address() -> None:
+    settings = _on(address="0.0.0.0", port=14320)
+    ports = assign_ports(settings, {}, set())
+    binaries = {name: (f"/opt/bin/{name}", ()) for name in settings.enabled()}
+    plans = plan_processes(settings, Path("/srv/root"), Path("/srv/secrets"), ports, binaries, {"PATH": "/usr/bin"})
+    listen = {name: (host, port) for name, host, port in plans["otel-collector"].listen}
+    assert listen["frontend"] == ("0.0.0.0", 14320)
+    assert listen["otlp_http"][0] == "127.0.0.1"
+    config = yaml.safe_load(next(iter(plans["otel-collector"].files.values())))
+    assert config["receivers"]["otlp/frontend"]["protocols"]["http"]["endpoint"].endswith(":14320")
