@@ -379,8 +379,10 @@ class RulesSettings(StrictModel):
     runbook_base_url: str = "docs/runbooks/"
     # Your own Prometheus rule files (relative to stack.yaml), inlined into the render like the packs.
     files: list[str] = Field(default_factory=list)
+    # Your own LogQL rule files (same format, LogQL in `expr`) for Loki's ruler, inlined the same way.
+    loki_files: list[str] = Field(default_factory=list)
 
-    @field_validator("files")
+    @field_validator("files", "loki_files")
     @classmethod
     def _rule_files(cls, value: list[str], info: ValidationInfo) -> list[str]:
         base = Path((info.context or {}).get("base_dir") or Path.cwd())
@@ -394,7 +396,8 @@ class RulesSettings(StrictModel):
             except (yaml.YAMLError, UnicodeDecodeError) as exc:
                 raise ValueError(f"rule file {str(path)!r} is not valid YAML ({exc.__class__.__name__})") from None
             if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
-                raise ValueError(f"rule file {str(path)!r} is not a Prometheus rule file (no `groups:` list)")
+                kind = "Loki" if info.field_name == "loki_files" else "Prometheus"
+                raise ValueError(f"rule file {str(path)!r} is not a {kind} rule file (no `groups:` list)")
             found.append(str(path))
         if len({Path(path).name for path in found}) != len(found):
             raise ValueError("two rule files have the same file name")
@@ -727,6 +730,8 @@ def _describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]
             hint = "use a positive duration such as 15d, 72h or 30m"
         elif "size" in message or "16M" in message:
             hint = "use a size such as 256M or 1G"
+        elif "rule file" in message and path[:2] == ("rules", "loki_files"):
+            hint = "give a Loki rule file (`groups:`, LogQL in `expr`) relative to stack.yaml; stack validate checks it"
         elif "rule file" in message:
             hint = "give a Prometheus rule file (`groups:`), relative to stack.yaml; `promtool check rules` checks it"
         elif "secret file" in message:

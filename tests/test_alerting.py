@@ -92,7 +92,8 @@ def test_secret_values_never_reach_a_rendered_file(
     secret_file.write_text("https://hooks.example/very-secret-path-77\n")
     secret_file.chmod(0o600)
     (project_dir / "rules").mkdir()
-    (project_dir / "rules" / "shop.yml").write_text((DATA / "rules" / "shop.yml").read_text())
+    for rule_file in ("shop.yml", "shop-logs.yml"):
+        (project_dir / "rules" / rule_file).write_text((DATA / "rules" / rule_file).read_text())
     text = (DATA / "stack-full.yaml").read_text()
     text = text.replace("        url: http://hooks.internal:5001/alerts\n", "        url: {file: secrets/hook-url}\n")
     (project_dir / "stack.yaml").write_text(text)

@@ -221,3 +221,56 @@ def test_a_real_alertmanager_pages_for_the_panic_alert_and_tickets_the_new_excep
                 time.sleep(0.2)
     notified = {path: {a["labels"]["alertname"] for a in body["alerts"]} for path, body in received}
     assert notified == {"/page": {"PanicOrFatalLogged"}, "/ticket": {"NewExceptionType"}}
+
+
+# --- the user's own LogQL rule files (rules.loki_files) -------------------------------------------
+
+APP_RULES = """groups:
+  - name: checkout-logs
+    rules:
+      - alert: CheckoutPaymentDeclinedBurst
+        expr: sum by (service_name) (count_over_time({service_name="checkout-api"} |= "payment declined" [5m])) > 20
+        labels: {severity: warning}
+        annotations: {summary: "many declined payments"}
+"""
+
+
+def test_the_users_loki_rule_files_are_inlined_beside_the_pack(project_dir: Path) -> None:
+    (project_dir / "rules").mkdir()
+    (project_dir / "rules" / "checkout.yml").write_text(APP_RULES, encoding="utf-8")
+    (project_dir / "stack.yaml").write_text(
+        "rules:\n  errors: {enabled: false}\n  loki_files: [rules/checkout.yml]\n", encoding="utf-8"
+    )
+    settings = load_settings(project_dir / "stack.yaml")
+    files = _loki(settings)
+    assert files["/etc/loki/rules/fake/custom-checkout.yml"].content == APP_RULES
+    assert "/etc/loki/rules/fake/errors.yml" not in files
+    # Rules of the user's own alone still switch the ruler on.
+    assert yaml.safe_load(files["/etc/loki/config.yaml"].content)["ruler"]["alertmanager_url"]
+    syntax_errors([])
+    checks = {check["name"]: check for check in json.loads(invoke("validate", "--json").stdout)}
+    assert checks["logql check rules"]["status"] == "passed", checks["logql check rules"]
+    assert checks["logql check rules"]["detail"].startswith("1 rules in 1 file")
+
+
+def test_validate_names_the_users_file_and_rule_with_a_logql_error(project_dir: Path) -> None:
+    syntax_errors([])
+    (project_dir / "app.yml").write_text(APP_RULES.replace("[5m]))", "[5m])"), encoding="utf-8")
+    (project_dir / "stack.yaml").write_text("rules:\n  loki_files: [app.yml]\n", encoding="utf-8")
+    result = invoke("validate", "--json")
+    assert result.exit_code == 1
+    [check] = [check for check in json.loads(result.stdout) if check["name"] == "logql check rules"]
+    assert check["status"] == "failed"
+    where = "/etc/loki/rules/fake/custom-app.yml: CheckoutPaymentDeclinedBurst"
+    assert check["detail"].startswith(f"{where}: syntax error at")
+
+
+def test_a_loki_rule_file_that_is_not_one_is_a_one_line_settings_error(project_dir: Path) -> None:
+    (project_dir / "app.yml").write_text("rules: []\n", encoding="utf-8")
+    (project_dir / "stack.yaml").write_text("rules:\n  loki_files: [app.yml]\n", encoding="utf-8")
+    result = invoke("validate")
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line
+    assert "rules.loki_files" in line and "is not a Loki rule file (no `groups:` list)" in line
+    assert "(hint: give a Loki rule file (`groups:`, LogQL in `expr`) relative to stack.yaml" in line

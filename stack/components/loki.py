@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
@@ -21,13 +22,18 @@ class Loki(Component):
     state = {"data": "/loki"}
 
     def rule_files(self, ctx: RenderContext) -> dict[str, str]:
-        """Rendered LogQL rule files by file name: the enabled Loki packs (stack.yaml `rules.errors`)."""
+        """Rendered LogQL rule files by file name: the enabled Loki packs (stack.yaml `rules.errors`)
+        and the user's own (`rules.loki_files`)."""
         rules = ctx.settings.rules
-        return {
+        files = {
             f"{name}.yml": render_pack(name, pack.thresholds, rules.runbook_base_url, LOKI)
             for name, pack in rules.loki_packs().items()
             if pack.enabled
         }
+        for path in map(Path, rules.loki_files):
+            # Inlined like every other config, so that the render works on a remote engine too.
+            files[f"custom-{path.stem}.yml"] = path.read_text(encoding="utf-8")
+        return files
 
     def ruler(self, ctx: RenderContext) -> dict[str, Any]:
         """The ruler's config: rules from the rendered files, alerts to the stack's Alertmanager."""
