@@ -4,6 +4,7 @@ preflights from the web app's origin and from others, and recorded Faro web SDK 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from tenacity import Retrying, retry_if_exception_message, stop_after_attempt
 
 from stack.components.collector import FRONTEND_RECEIVER
 from stack.settings import parse_settings
@@ -30,8 +32,7 @@ class Frontend:
     log: str
 
 
-@pytest.fixture(scope="module")
-def frontend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frontend]:
+def _start(stack: contextlib.ExitStack, workdir: Path) -> Frontend:
     settings = parse_settings(
         {
             "components": {
@@ -43,11 +44,27 @@ def frontend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frontend]:
     config = realcollector.local_config(settings, ports)
     port = realbin.free_port()
     config["receivers"][FRONTEND_RECEIVER]["protocols"]["http"]["endpoint"] = f"127.0.0.1:{port}"
-    with (
-        otlp_sink(grpc_port=ports.tempo_grpc, http_port=ports.loki_http) as sink,
-        realcollector.run(config, ports, tmp_path_factory.mktemp("frontend")) as collector,
-    ):
-        yield Frontend(f"http://127.0.0.1:{port}", collector.otlp_http, sink, collector.log)
+    sink = stack.enter_context(otlp_sink(grpc_port=ports.tempo_grpc, http_port=ports.loki_http))
+    collector = stack.enter_context(realcollector.run(config, ports, workdir))
+    return Frontend(f"http://127.0.0.1:{port}", collector.otlp_http, sink, collector.log)
+
+
+@pytest.fixture(scope="module")
+def frontend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frontend]:
+    workdir = tmp_path_factory.mktemp("frontend")
+    # Free ports are picked before the Collector binds them; on a machine other test runs share, one
+    # may be taken in between: start again on new ones.
+    port_taken = retry_if_exception_message(match=r"(?s).*address already in use")
+    for attempt in Retrying(stop=stop_after_attempt(3), retry=port_taken, reraise=True):
+        with attempt:
+            stack = contextlib.ExitStack()
+            try:
+                started = _start(stack, workdir)
+            except BaseException:
+                stack.close()
+                raise
+    with stack:
+        yield started
 
 
 def test_the_collector_starts_with_the_frontend_on_and_no_warning(frontend: Frontend) -> None:
