@@ -25,6 +25,8 @@ class ReceiverSecret:
 
     name: str
     ref: SecretRef
+    # The settings key that names it, e.g. alerting.receivers.team.slack.api_url (for messages).
+    setting: str = ""
 
     @property
     def target(self) -> str:
@@ -59,7 +61,13 @@ def receiver_secrets(alerting: AlertingSettings) -> list[ReceiverSecret]:
             config = getattr(receiver, integration)
             value = getattr(config, field, None) if config is not None else None
             if isinstance(value, SecretRef):
-                found.append(ReceiverSecret(_secret_name(name, f"{integration}-{field}"), value))
+                found.append(
+                    ReceiverSecret(
+                        _secret_name(name, f"{integration}-{field}"),
+                        value,
+                        f"alerting.receivers.{name}.{integration}.{field}",
+                    )
+                )
     return found
 
 
@@ -69,9 +77,9 @@ def missing_secrets(settings: Settings, environ: dict[str, str] | None = None) -
     missing = []
     for secret in receiver_secrets(settings.alerting):
         if secret.ref.env is not None and not environ.get(secret.ref.env):
-            missing.append(f"{secret.name}: {secret.where()} is not set")
+            missing.append(f"{secret.setting}: {secret.where()} is not set")
         if secret.ref.file is not None and not Path(secret.ref.file).is_file():
-            missing.append(f"{secret.name}: {secret.where()} does not exist")
+            missing.append(f"{secret.setting}: {secret.where()} does not exist")
     return missing
 
 

@@ -18,12 +18,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import tenacity
+from packaging.version import InvalidVersion, Version
+
 from stack.components import REGISTRY
 from stack.errors import StackError
 from stack.imageref import ImageRef
 from stack.paths import Paths
 from stack.render import RenderedProject, render_project
-from stack.runtime.base import Runtime
+from stack.runtime.base import Runtime, ServiceState
+from stack.runtime.binaries import pinned_version
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore, tls_file_paths
 from stack.settings import (
     COMPONENT_NAMES,
@@ -454,11 +458,39 @@ def _grafana_live(settings: Settings, paths: Paths, runtime: Runtime) -> Iterabl
             )
 
 
+def _binary_version(state: ServiceState, pinned: str) -> Iterable[Finding]:
+    """The process runtime runs the binary it finds (`path:version`): `stack up` cannot change it."""
+    path, _, version = (state.image or "").rpartition(":")
+    wanted = pinned_version(pinned)
+    if not path or not version or wanted is None or version == wanted:
+        return
+    older = Version(version) < Version(wanted) if _is_version(version) and _is_version(wanted) else False
+    yield Finding(
+        "version-behind" if older else "version-differs",
+        Severity.MEDIUM if older else Severity.LOW,
+        f"{state.name} runs {path} {version}, settings pin {wanted}",
+        f"the process runtime runs the binary it finds (`stack up` cannot change a system binary): put the"
+        f" {wanted} release in process.bin_dir, or upgrade the package that installed {path}",
+        component=state.name,
+    )
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
+
 def _versions_live(settings: Settings, runtime: Runtime) -> Iterable[Finding]:
     for state in runtime.ps():
-        if state.name not in settings.enabled() or not state.image:
+        if state.name not in settings.enabled() or not state.image or not state.running:
             continue
         pinned = settings.component(state.name).image
+        if runtime.name == "process":
+            yield from _binary_version(state, pinned)
+            continue
         running = normalize_image(state.image)
         if running == normalize_image(pinned):
             continue
@@ -525,11 +557,35 @@ def _memory_live(settings: Settings, runtime: Runtime) -> Iterable[Finding]:
             )
 
 
+# Prometheus discovers its Alertmanager within seconds of starting; a doctor run right after `up`
+# waits up to this long (counted from Prometheus' start) before calling a missing one a problem.
+DISCOVERY_GRACE = 30.0
+
+
+def _active_alertmanagers(runtime: Runtime) -> list[Any] | None:
+    reply = runtime.http("prometheus", "http", "/api/v1/alertmanagers")
+    if reply.status != 200:
+        return None
+    return json.loads(reply.body)["data"].get("activeAlertmanagers") or []
+
+
 def _alertmanager_live(settings: Settings, runtime: Runtime) -> Iterable[Finding]:
     if not (settings.component("prometheus").enabled and settings.component("alertmanager").enabled):
         return
-    reply = runtime.http("prometheus", "http", "/api/v1/alertmanagers")
-    if reply.status == 200 and not json.loads(reply.body)["data"].get("activeAlertmanagers"):
+    active = _active_alertmanagers(runtime)
+    started = next((s.started_at for s in runtime.ps() if s.name == "prometheus" and s.running), None)
+    since = (datetime.now(UTC) - started).total_seconds() if started else DISCOVERY_GRACE
+    if active == [] and since < DISCOVERY_GRACE:
+        # Right after `up`, Prometheus has not run its first service discovery yet: wait for it
+        # rather than report a problem that solves itself seconds later.
+        waiting = tenacity.Retrying(
+            stop=tenacity.stop_after_delay(DISCOVERY_GRACE - since),
+            wait=tenacity.wait_fixed(1),
+            retry=tenacity.retry_if_result(lambda found: found == []),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        active = waiting(_active_alertmanagers, runtime)
+    if active == []:
         yield Finding(
             "alerts-no-receiver",
             Severity.MEDIUM,

@@ -219,9 +219,11 @@ def _fail_dead(
             cancel.set()
 
 
-def describe_state(state: ServiceState | None) -> str:
+def describe_state(state: ServiceState | None, runtime_name: str = "docker") -> str:
     """`exited with code 1`, `OOM-killed`, `restarting (last exit code 2)`..."""
     if state is None or state.state == "missing":
+        if runtime_name == "process":
+            return "not running (never started, or stopped by `stack down`)"
         return "no container (never created, or removed)"
     if state.error:
         return f"{state.state}: {state.error}"

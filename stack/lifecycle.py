@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from stack.components import REGISTRY
-from stack.errors import StackError
+from stack.errors import SettingsError, StackError, UsageError
 from stack.health import (
     DEFAULT_TIMEOUT,
     Diagnosis,
@@ -165,6 +165,7 @@ def up(
     step = on_step or (lambda _message: None)
     # Before anything is written or printed: no engine means one clear line, nothing else.
     runtime.check()
+    refuse_before_start(paths, settings, runtime)
     # Findings that do not stop the start (the process runtime's binary versions, for one).
     for warning in getattr(runtime, "warnings", []):
         step(f"Warning: {warning}")
@@ -214,6 +215,26 @@ def up(
         provisioning=provisioning,
         seconds=time.monotonic() - started,
     )
+
+
+def refuse_before_start(paths: Paths, settings: Settings, runtime: Runtime) -> None:
+    """What would stop the start, found before anything is written, printed or started.
+
+    Every secret that cannot be read is named at once (not one per attempt); a runtime that can
+    tell what it lacks (`check_start`: the process runtime's binaries and their versions) says so.
+    """
+    from stack.alerting import missing_secrets
+
+    missing = missing_secrets(settings)
+    if missing:
+        raise SettingsError(
+            f"{paths.settings_file}: {len(missing)} secret{'s' if len(missing) > 1 else ''} cannot be read: "
+            + "; ".join(missing),
+            hint="export the variables or create the files (chmod 600) named in stack.yaml, then run it again",
+        )
+    check_start = getattr(runtime, "check_start", None)
+    if callable(check_start):
+        check_start()
 
 
 @dataclass(frozen=True)
@@ -288,9 +309,10 @@ def status(settings: Settings, runtime: Runtime, *, probe_timeout: float = 2.0) 
             found = probe(runtime, name, timeout=probe_timeout)
             ready, detail, version = found.ready, found.detail, found.version
         else:
-            ready, detail, version = False, describe_state(state), None
+            ready, detail, version = False, describe_state(state, runtime.name), None
         started = state.started_at
         uptime = (now - started).total_seconds() if started and state.running else None
+        pinned = settings.component(name).image
         return ComponentStatus(
             name=name,
             title=REGISTRY[name].title,
@@ -298,7 +320,8 @@ def status(settings: Settings, runtime: Runtime, *, probe_timeout: float = 2.0) 
             health=state.health,
             ready=ready,
             detail=detail,
-            version=version or _image_version(state.image or settings.component(name).image),
+            # The process runtime runs the binary it finds, whatever the image tag in the settings says.
+            version=version or _image_version(state.image or (None if runtime.name == "process" else pinned)),
             url=runtime.base_url(name, readiness.port if name != "otel-collector" else "otlp_http"),
             uptime_seconds=uptime,
         )
@@ -315,7 +338,7 @@ def check_service(settings: Settings, service: str | None) -> None:
     choices = settings.enabled()
     close = difflib.get_close_matches(service, choices, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(choices)}"
-    raise StackError(f"no component named {service!r} in this stack", hint=hint)
+    raise UsageError(f"no component named {service!r} in this stack", hint=hint)
 
 
 def logs(

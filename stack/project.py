@@ -51,6 +51,12 @@ def credentials(paths: Paths) -> Credentials:
     """Grafana's admin credentials, generating the password if it does not exist yet."""
     settings = load(paths)
     grafana = settings.component("grafana")
+    if not grafana.enabled:
+        # No password is generated (nor a URL shown) for a Grafana that does not run.
+        raise UsageError(
+            f"{paths.settings_file}: grafana is disabled, so it has no credentials",
+            hint="enable components.grafana to use it",
+        )
     store = SecretStore.for_paths(paths)
     password = store.ensure(GRAFANA_ADMIN_PASSWORD)
     url = http_url(shown_host(settings.bind_address), grafana.port, "/") if grafana.port else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 _DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 # Prometheus' own duration syntax: units in descending order, each at most once.
@@ -25,6 +26,22 @@ def parse_duration(text: str) -> float:
         raise ValueError(f"{text!r} is not a duration")
     units = ("y", "w", "d", "h", "m", "s", "ms")
     return sum(int(n) * _DURATION_UNITS[u] for n, u in zip(match.groups(), units, strict=True) if n)
+
+
+def parse_since(text: str) -> datetime:
+    """`10m` (a duration back from now) or an RFC 3339 time, as `--since` takes them.
+
+    Raises ValueError with a message fit for the user.
+    """
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a duration nor a time (e.g. 10m, 2h, 2026-11-28T15:00:00Z)") from None
+    return moment if moment.tzinfo else moment.astimezone()
 
 
 def go_duration(seconds: float) -> str:

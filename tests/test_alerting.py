@@ -153,9 +153,9 @@ def test_missing_secrets_are_reported_by_name() -> None:
     settings = load_settings(DATA / "stack-full.yaml")
     missing = missing_secrets(settings, environ={"STACK_TEST_SLACK_URL": "x"})
     assert missing == [
-        "alertmanager-oncall-pagerduty-routing-key: environment variable STACK_TEST_PAGERDUTY_KEY is not set",
-        "alertmanager-team-email-auth-password: environment variable STACK_TEST_SMTP_PASSWORD is not set",
-        "alertmanager-hook-webhook-bearer-token: environment variable STACK_TEST_HOOK_TOKEN is not set",
+        "alerting.receivers.oncall.pagerduty.routing_key: environment variable STACK_TEST_PAGERDUTY_KEY is not set",
+        "alerting.receivers.team.email.auth_password: environment variable STACK_TEST_SMTP_PASSWORD is not set",
+        "alerting.receivers.hook.webhook.bearer_token: environment variable STACK_TEST_HOOK_TOKEN is not set",
     ]
 
 

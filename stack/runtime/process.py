@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
@@ -30,7 +30,7 @@ import requests
 from stack.components import REGISTRY
 from stack.components.base import RenderContext
 from stack.components.versions import VERSION_HINT, unmet_requirements
-from stack.errors import RuntimeUnavailable, SettingsError, StackError
+from stack.errors import RuntimeUnavailable, SettingsError, StackError, UsageError
 from stack.fileio import atomic_write
 from stack.health import Diagnosis, describe_state, hints_for
 from stack.netaddr import http_url, shown_host, url_host
@@ -61,7 +61,7 @@ from stack.runtime.procstate import (
 from stack.secrets import compose_environment
 from stack.settings import Settings
 from stack.tools import ToolResult, run
-from stack.units import parse_duration
+from stack.units import parse_duration, parse_since
 
 LOG_TAIL = 30
 # A start-up is watched until each new process is ready, or has listened this long, or this cap.
@@ -182,6 +182,14 @@ class ProcessRuntime:
     def binaries(self) -> dict[str, bins.Binary]:
         """The binary of every enabled component (RuntimeUnavailable listing the missing ones)."""
         return self._binaries(self.settings.enabled())
+
+    def check_start(self) -> None:
+        """Refuse, before anything is written or started, what `up` would fail on: a missing binary
+        (all of them named at once) or one too old for the settings."""
+        found = self._binaries(self.settings.enabled())
+        too_old = self.version_problems(found)
+        if too_old:
+            raise SettingsError(f"{self.paths.settings_file}: {too_old[0]}", hint=VERSION_HINT)
 
     def version_problems(self, found: dict[str, bins.Binary] | None = None) -> list[str]:
         """Settings the binaries found are too old for (e.g. `url_file` and Debian's Alertmanager 0.25)."""
@@ -478,10 +486,15 @@ class ProcessRuntime:
         state = self._state()
         names = [*self.settings.enabled(), *(name for name in state.processes if name not in self.settings.enabled())]
         found: list[ServiceState] = []
+        # Not running (before `up`, after `down`): the version is still the binary's that would run.
+        idle = [name for name in names if name not in state.processes and name in self.settings.enabled()]
+        binaries = self._binaries(idle, strict=False) if idle else {}
         for name in names:
             record = state.processes.get(name)
             if record is None:
-                found.append(ServiceState(name, "missing"))
+                binary = binaries.get(name)
+                image = f"{binary.path}:{binary.version}" if binary and binary.version else None
+                found.append(ServiceState(name, "missing", image=image))
                 continue
             phase = self._component_state(name, record)
             # `path:version`, read like an image tag by whoever shows versions.
@@ -693,16 +706,11 @@ _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|
 
 
 def _since(text: str) -> datetime:
-    """`10m` (a duration back from now) or an RFC 3339 time."""
-    with contextlib.suppress(ValueError):
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    """`10m` (a duration back from now) or an RFC 3339 time (the CLI has checked it already)."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise StackError(
-            f"--since {text!r} is neither a duration nor a time", hint="e.g. 10m, 2h, 2026-11-28T15:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.astimezone()
+        return parse_since(text)
+    except ValueError as exc:
+        raise UsageError(f"--since {exc}") from None
 
 
 def _after(lines: list[str], cutoff: datetime) -> list[str]:
