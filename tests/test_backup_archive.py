@@ -121,6 +121,29 @@ def _missing_member(tmp: Path) -> Path:
     return build(tmp / "bad.tar.zst", GOOD, document)
 
 
+def _members_are_strings(tmp: Path) -> Path:
+    document = manifest_for(GOOD)
+    document["members"] = ["prometheus/snapshot/01ABC/index"]
+    return build(tmp / "bad.tar.zst", GOOD, document)
+
+
+def _components_is_a_list(tmp: Path) -> Path:
+    return build(tmp / "bad.tar.zst", GOOD, manifest_for(GOOD, components=["prometheus"]))
+
+
+def _member_size_negative(tmp: Path) -> Path:
+    document = manifest_for(GOOD)
+    document["members"][1]["size"] = -5
+    return build(tmp / "bad.tar.zst", GOOD, document)
+
+
+def _half_truncated_large(tmp: Path) -> Path:
+    """One zstd block of compressible data, cut in half: zstd emits nothing, tarfile said 'empty file'."""
+    members = [_file("prometheus/snapshot/01ABC/chunks/000001", b"abcdefgh" * 8192)]
+    raw = build(tmp / "big.tar.zst", members).read_bytes()
+    return _write(tmp / "bad.tar.zst", raw[: len(raw) // 2])
+
+
 def _no_manifest(tmp: Path) -> Path:
     return build(tmp / "bad.tar.zst", GOOD, None)
 
@@ -221,14 +244,27 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 BAD: dict[str, tuple[Callable[[Path], Path], str]] = {
-    "truncated": (_truncated, "truncated"),
+    "truncated": (_truncated, "bad.tar.zst: truncated: the archive stops"),
+    "half-truncated, one block": (_half_truncated_large, "bad.tar.zst: truncated: the archive stops"),
+    "manifest members are strings": (
+        _members_are_strings,
+        "bad.tar.zst: manifest.json is malformed: members/0: 'prometheus/snapshot/01ABC/index' is not of type 'object'",
+    ),
+    "manifest components is a list": (
+        _components_is_a_list,
+        "bad.tar.zst: manifest.json is malformed: components: ['prometheus'] is not of type 'object'",
+    ),
+    "manifest member size negative": (
+        _member_size_negative,
+        "bad.tar.zst: manifest.json is malformed: members/1/size: -5 is less than the minimum of 0",
+    ),
     "corrupted": (_corrupted, "corrupted"),
     "checksum mismatch": (_checksum, "checksum mismatch for member 'prometheus/snapshot/01ABC/chunks/000001'"),
     "size mismatch": (_size, "checksum mismatch"),
     "member missing": (_missing_member, "listed in the manifest is missing"),
     "no manifest": (_no_manifest, "no manifest.json"),
-    "no manifest version": (_no_version, "manifest.json has no format version"),
-    "unknown manifest version": (_unknown_version, "unknown backup format version 99"),
+    "no manifest version": (_no_version, "bad.tar.zst: manifest.json has no format version"),
+    "unknown manifest version": (_unknown_version, "bad.tar.zst: unknown backup format version 99"),
     "absolute path": (_absolute, "has an absolute path"),
     "dot-dot": (_dotdot, "contains '..'"),
     "symlink to /etc": (_symlink_absolute, "points outside the archive"),

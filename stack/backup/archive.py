@@ -357,7 +357,10 @@ class _Checker:
                 raise BadArchive(f"{where}: {MANIFEST_NAME} is not a plain file of sane size")
             handle = tar.extractfile(info)
             assert handle is not None
-            self.manifest = Manifest.from_json(handle.read())
+            try:
+                self.manifest = Manifest.from_json(handle.read())
+            except BadArchive as exc:
+                raise BadArchive(f"{where}: {exc.message}", hint=exc.hint) from None
             return
         parts = name.split("/")
         if parts[0] not in self.allowed_roots or len(parts) < 2:
@@ -388,6 +391,24 @@ class _Checker:
         if self.sink:
             self.sink.member(name, info, None)
         self.seen[name] = (kind, 0, None)
+
+
+# What tarfile says when its input stops early (as opposed to input that is no tar at all).
+_CUT_SHORT = ("empty file", "truncated header", "unexpected end of data")
+
+
+def _tar_problem(where: str, exc: Exception, decompressed: int) -> BadArchive:
+    if isinstance(exc, EOFError) or str(exc) in _CUT_SHORT:
+        # zstd emits nothing until a whole block has arrived: a file cut inside its first block
+        # decompresses to nothing, which tarfile calls an "empty file".
+        read = f"after {decompressed} bytes of data" if decompressed else "before its first block of data"
+        return BadArchive(
+            f"{where}: truncated: the archive stops {read}",
+            hint="it was cut short (an interrupted copy or a full disk): copy it again",
+        )
+    return BadArchive(
+        f"{where}: not a tar archive inside the zstd compression ({exc})", hint="not written by `stack backup`"
+    )
 
 
 def read_archive(
@@ -428,7 +449,7 @@ def read_archive(
         except zstandard.ZstdError as exc:
             raise BadArchive(f"{where}: corrupted ({_zstd_reason(exc)})", hint="the file is damaged") from None
         except (tarfile.TarError, EOFError) as exc:
-            raise BadArchive(f"{where}: truncated or not a tar archive ({exc})") from None
+            raise _tar_problem(where, exc, bounded.count) from None
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise  # the sink's disk is full: not the archive's fault

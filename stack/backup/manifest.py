@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from stack.backup.errors import BadArchive
 
@@ -16,6 +17,50 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 # A manifest lists file names and checksums: even a huge TSDB stays far below this.
 MANIFEST_MAX_BYTES = 64 * 1024**2
+
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+# What a manifest must look like before any field of it is used: an archive is anyone's input,
+# and a wrong shape must be named (`members/3: 'x' is not of type 'object'`), not crash a constructor.
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["tool_version", "created_at", "project", "components", "members"],
+    "properties": {
+        "tool_version": {"type": "string"},
+        "created_at": {"type": "string"},
+        "project": {"type": "string"},
+        "stack_yaml": _TEXT_OR_NULL,
+        "includes_secrets": {"type": "boolean"},
+        "components": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "image": _TEXT_OR_NULL,
+                    "running_image": _TEXT_OR_NULL,
+                    "sections": {"type": "array", "items": {"type": "string"}},
+                    "notes": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+        "members": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "type"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "type": {"enum": ["file", "dir", "symlink", "hardlink"]},
+                    "size": {"type": "integer", "minimum": 0},
+                    "sha256": _TEXT_OR_NULL,
+                    "mode": {"type": "integer", "minimum": 0, "maximum": 0o7777},
+                    "target": _TEXT_OR_NULL,
+                },
+            },
+        },
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -77,17 +122,19 @@ class Manifest:
                 f"unknown backup format version {version!r} (this stack reads version {FORMAT_VERSION})",
                 hint="restore it with the stack release that wrote it",
             )
-        try:
-            members = [Member(**item) for item in data["members"]]
-            components = {name: ComponentEntry(**entry) for name, entry in data["components"].items()}
-            return cls(
-                tool_version=str(data["tool_version"]),
-                created_at=str(data["created_at"]),
-                project=str(data["project"]),
-                stack_yaml=data.get("stack_yaml"),
-                components=components,
-                members=members,
-                includes_secrets=bool(data.get("includes_secrets", False)),
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise BadArchive(f"{MANIFEST_NAME} is malformed ({type(exc).__name__}: {exc})") from None
+        import jsonschema  # paid only by the commands that read archives
+
+        error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(MANIFEST_SCHEMA).iter_errors(data))
+        if error is not None:
+            where = "/".join(map(str, error.absolute_path)) or "(top level)"
+            message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+            raise BadArchive(f"{MANIFEST_NAME} is malformed: {where}: {message}", hint="not written by `stack backup`")
+        return cls(
+            tool_version=data["tool_version"],
+            created_at=data["created_at"],
+            project=data["project"],
+            stack_yaml=data.get("stack_yaml"),
+            components={name: ComponentEntry(**entry) for name, entry in data["components"].items()},
+            members=[Member(**item) for item in data["members"]],
+            includes_secrets=data.get("includes_secrets", False),
+        )
