@@ -49,8 +49,14 @@ def command(
                 f"(what they recorded since {manifest.created_at} is lost)",
                 err=True,
             )
-        if plan.online:
-            click.echo(f"Will restore through their APIs: {', '.join(plan.online)}", err=True)
+        # What "restore" means for each API-restored component, in the same words as docs/backup.md.
+        online_effects = {
+            "alertmanager": f"alertmanager's silences are put back as they were (those made since {manifest.created_at}"
+            " are expired)",
+            "grafana": "grafana's objects in the archive overwrite those with the same uid (others are kept)",
+        }
+        for name in plan.online:
+            click.echo(f"Will restore through its API: {online_effects.get(name, name)}", err=True)
         if plan.secrets:
             click.echo(f"Will replace the generated secrets in {opened.paths.secrets_dir}", err=True)
         agreed = yes or click.confirm("Replace this data?", default=False, err=True)
