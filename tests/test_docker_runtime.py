@@ -402,7 +402,7 @@ def test_logs_command(project_dir: Path, fake_docker: FakeDocker) -> None:
     assert result.stdout == "a\nb\n"
     assert fake_docker.compose_calls("logs")[0][-4:] == ["--since", "10m", "--no-log-prefix", "grafana"]
     result = invoke("logs", "grafna")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error (README)
     assert result.stderr == "Error: no component named 'grafna' in this stack (hint: did you mean 'grafana'?)\n"
 
 

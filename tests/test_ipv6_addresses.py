@@ -55,16 +55,21 @@ def test_ipv6_bind_address_on_the_process_runtime(project_dir: Path, bind: str) 
         # The table keeps the brackets (rich markup took `[fd00::2]` for a tag and printed `http://:9093`).
         table = invoke("status")
         assert f"http://{shown}:{port}" in table.stdout
-        # Prometheus reaches its Alertmanager on the address it listens on.
+        # Prometheus reaches its Alertmanager on the address it listens on: it is discovered there,
+        # and scraped there successfully (127.0.0.1 does not reach a port bound to [::1] only).
         runtime = open_runtime(project_dir)
+        reached = "[::1]" if bind in ("::1", "::") else f"[{bind}]"
         deadline = time.monotonic() + 30
         while True:
             reply = runtime.http("prometheus", "http", "/api/v1/alertmanagers")
-            active = json.loads(reply.body)["data"]["activeAlertmanagers"]
-            if active or time.monotonic() > deadline:
+            active = [a["url"] for a in json.loads(reply.body)["data"]["activeAlertmanagers"]]
+            targets = json.loads(runtime.http("prometheus", "http", "/api/v1/targets").body)["data"]["activeTargets"]
+            health = {t["labels"]["job"]: t["health"] for t in targets}
+            if (active and health.get("alertmanager") == "up") or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        assert active, reply.text()
+        assert active == [f"http://{reached}:{port}/api/v2/alerts"], reply.text()
+        assert health.get("alertmanager") == "up", targets
     finally:
         invoke("down", "--volumes", "--yes", "--timeout", "5")
     assert processes_under(project_dir) == []

@@ -54,7 +54,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                     "type": {"enum": ["file", "dir", "symlink", "hardlink"]},
                     "size": {"type": "integer", "minimum": 0},
                     "sha256": _TEXT_OR_NULL,
-                    "mode": {"type": "integer", "minimum": 0, "maximum": 0o7777},
+                    # Copied from the runtime's tar headers, which may carry the file-type bits too.
+                    "mode": {"type": "integer", "minimum": 0},
                     "target": _TEXT_OR_NULL,
                 },
             },

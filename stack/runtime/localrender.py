@@ -24,6 +24,7 @@ import yaml
 from stack.components import REGISTRY
 from stack.components.base import RenderContext
 from stack.errors import StackError
+from stack.netaddr import url_host
 from stack.render import GRAFANA_SECRET, render_project
 from stack.runtime.binaries import binary_names
 from stack.secrets import GRAFANA_ADMIN_PASSWORD
@@ -38,11 +39,6 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 WILDCARDS = ("0.0.0.0", "::", "[::]")
 
 
-def is_local_address(host: str) -> bool:
-    """Loopback or every interface: either way 127.0.0.1 reaches it."""
-    return host in WILDCARDS or host.startswith("127.") or host in ("::1", "[::1]", "localhost")
-
-
 def listen_host(settings: Settings, component: str, port: str) -> str:
     """Published ports listen on the component's host address (bind_address); others on 127.0.0.1."""
     published = {spec.name: spec for spec, _ in REGISTRY[component].published(settings)}
@@ -50,11 +46,15 @@ def listen_host(settings: Settings, component: str, port: str) -> str:
 
 
 def connect_host(settings: Settings, component: str, port: str) -> str:
-    """Where another process on this machine reaches `component`'s `port`."""
+    """Where another process on this machine reaches `component`'s `port`: the address it listens
+    on, in URL form. `::1` and `::` are reached at [::1]: 127.0.0.1 does not reach a port bound to
+    [::1] only (Prometheus scraped, and sent alerts to, an Alertmanager it could not reach)."""
     host = listen_host(settings, component, port)
-    if is_local_address(host):
+    if host in ("0.0.0.0", "localhost"):
         return LOOPBACK
-    return f"[{host}]" if ":" in host else host
+    if host.startswith("127."):
+        return host
+    return url_host(host)
 
 
 @dataclass(frozen=True)
