@@ -21,11 +21,12 @@ import yaml
 from stack.errors import EXIT_FAILURE, RuntimeUnavailable, StackError
 from stack.health import probe
 from stack.paths import Paths
+from stack.polling import poll_until
 from stack.project import load
 from stack.runtime.base import Runtime
 from stack.runtime.binaries import pinned_version
 from stack.runtime.process import PortInUse, ProcessRuntime, StartupFailure
-from stack.runtime.procstate import ProcessRecord, boot_id, poll_until, start_ticks
+from stack.runtime.procstate import ProcessRecord, boot_id, start_ticks
 from stack.runtime.select import get_runtime
 from stack.settings import COMPONENT_NAMES
 from tests.realbin import binary, free_port

@@ -15,7 +15,6 @@ import os
 import shutil
 import sqlite3
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +24,7 @@ from stack.backup.errors import BadArchive
 from stack.backup.grafana_api import get, q, stack_client
 from stack.backup.steps import Step, StepContext, state_path
 from stack.grafana.client import GrafanaClient
+from stack.polling import poll_until
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 
 API = "grafana/api"
@@ -291,16 +291,16 @@ def _consistent_database_copy(ctx: StepContext, attempts: int = 3) -> Iterator[P
     carries the pid: see private_tempdir)."""
     with private_tempdir("stack-grafana-db-") as scratch:
         target = scratch / DATABASE
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(1)
+
+        def copied() -> bool:
             with ctx.runtime.copy_out("grafana", f"{state_path('grafana')}/{DATABASE}") as stream:
                 found = _extract_database(stream, target)
             if found and _database_ok(target):
-                yield target
-                return
+                return True
             target.unlink(missing_ok=True)
-        yield None
+            return False
+
+        yield target if poll_until(copied, interval=1, attempts=attempts) else None
 
 
 class GrafanaStep(Step):

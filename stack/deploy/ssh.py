@@ -15,10 +15,9 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
-
 from stack.errors import StackError
 from stack.hosttarget import Target
+from stack.polling import poll_until
 from stack.ssh_errors import handshake_failure
 from stack.tools import ToolResult, run, which
 
@@ -133,21 +132,15 @@ def open_tunnel(
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
         tunnel.process = process
 
-        def _not_ready(_: object) -> bool:
-            return process.poll() is None and not all(_port_open(port) for port in tunnel.ports.values())
+        def _ready_or_gone() -> bool:
+            return process.poll() is not None or all(_port_open(port) for port in tunnel.ports.values())
 
         try:
-            try:
-                for attempt in Retrying(
-                    retry=retry_if_result(_not_ready), stop=stop_after_delay(timeout), wait=wait_fixed(0.1)
-                ):
-                    with attempt:
-                        pass
-            except RetryError:
+            if not poll_until(_ready_or_gone, timeout, interval=0.1):
                 raise StackError(
                     f"ssh tunnel to {target.destination}: local ports not open after {timeout:g} s",
                     hint="check the connection (`ssh " + target.destination + "`)",
-                ) from None
+                )
             if process.poll() is not None:
                 errors.seek(0)
                 printed = errors.read().decode("utf-8", errors="replace")

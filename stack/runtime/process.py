@@ -35,6 +35,7 @@ from stack.fileio import atomic_write
 from stack.health import Diagnosis, describe_state, hints_for
 from stack.netaddr import http_url, shown_host, url_host
 from stack.paths import Paths
+from stack.polling import poll_until
 from stack.runtime import binaries as bins
 from stack.runtime.base import HttpReply, ServiceState
 from stack.runtime.localrender import (
@@ -53,7 +54,6 @@ from stack.runtime.procstate import (
     RuntimeState,
     StateFile,
     boot_id,
-    poll_until,
     port_owner,
     start_ticks,
     terminate_all,

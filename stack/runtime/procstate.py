@@ -12,16 +12,16 @@ import fcntl
 import json
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from stack.errors import StackError
 from stack.fileio import atomic_write
+from stack.polling import poll_until
 
 STATE_VERSION = 1
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -158,17 +158,6 @@ def _reap(pid: int) -> None:
     """Collect our own exited child so that it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
-
-
-def poll_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Call `predicate` until it is true or `timeout` seconds have passed; its last answer."""
-    retrying = Retrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_fixed(interval),
-        retry=retry_if_result(lambda done: not done),
-        retry_error_callback=lambda state: bool(state.outcome and state.outcome.result()),
-    )
-    return bool(retrying(predicate))
 
 
 def _wait_gone(record: ProcessRecord, timeout: float) -> bool:
