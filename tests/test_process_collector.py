@@ -13,6 +13,7 @@ import yaml
 from stack.collector_build import built_binary
 from stack.runtime.procstate import poll_until
 from tests import otel_app, realcollector
+from tests.conftest import invoke
 from tests.realbin import binary, free_port
 from tests.test_process_runtime import _settings_text, open_runtime, processes_under
 
@@ -77,3 +78,19 @@ def test_the_process_runtime_runs_the_real_collector_from_the_cache(project: Pat
     log = "\n".join(runtime.logs("otel-collector"))
     assert "Everything is ready" in log
     assert "\twarn\t" not in log and "deprecat" not in log.lower()
+
+
+def test_stack_smoke_on_the_process_runtime_finds_the_metric_and_its_exemplar(project: Path) -> None:
+    """The real path: `stack up --runtime process`, then `stack smoke` (Tempo, Loki, Grafana are off here)."""
+    up = invoke("up", "--timeout", "60")
+    assert up.exit_code == 0, up.output
+    result = invoke("smoke", "--json", "--timeout", "20")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    checks = {check["check"]: check for check in report["checks"]}
+    assert checks["metric"]["result"] == "passed"
+    assert checks["exemplar's trace id"]["result"] == "passed"
+    assert checks["exemplar's trace id"]["detail"] == f"exemplar -> trace {report['trace_id']}"
+    for skipped in ("trace by id", "log by trace id", "datasources"):
+        assert checks[skipped]["result"] == "skipped", checks[skipped]
+        assert checks[skipped]["detail"].endswith("is disabled in stack.yaml")
