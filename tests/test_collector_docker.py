@@ -164,3 +164,30 @@ def test_the_collector_image_runs_the_rendered_config_into_a_real_prometheus(tmp
             assert not warnings, "\n".join(warnings)
         finally:
             engine.docker("rm", "-f", *names, check=False)
+
+
+def test_stack_up_and_smoke_on_the_real_engine(tmp_path: Path, engine: Engine) -> None:
+    """`stack up` with the Collector image and Prometheus (unpublished: smoke queries it from inside
+    the project's network), then `stack smoke`: the metric and its exemplar arrive for real."""
+    from tests.enginestack import running_stack
+
+    components = {
+        "otel-collector": {
+            "image": collector_image(engine),
+            "otlp_grpc_port": realbin.free_port(),
+            "otlp_http_port": realbin.free_port(),
+            "port": realbin.free_port(),
+        },
+        "prometheus": {"image": prometheus_image(engine), "scrape_interval": "5s"},
+        "alertmanager": {"enabled": False},
+    }
+    with running_stack(engine, tmp_path / "project", components, kind="smoke") as stack:
+        up = stack.stack("up", "--timeout", "120")
+        assert up.exit_code == 0, up.output
+        smoke = stack.stack("smoke", "--json", "--timeout", "30")
+        assert smoke.exit_code == 0, smoke.output
+        report = json.loads(smoke.stdout)
+        checks = {check["check"]: check for check in report["checks"]}
+        assert checks["metric"]["result"] == "passed", checks["metric"]
+        assert checks["exemplar's trace id"]["detail"] == f"exemplar -> trace {report['trace_id']}"
+        assert checks["trace by id"]["result"] == "skipped"
