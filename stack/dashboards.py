@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stack.errors import SettingsError
+from stack.fileio import UnreadableFile, read_bounded
 from stack.resources import bundled
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 # Grafana's rule for uids (folders and dashboards): at most 40 letters, digits, '-' or '_'.
 _UID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 # Plugin type of a datasource -> uid of the datasource the stack provisions for it.
+# The largest bundled dashboard is ~100 KiB; exported ones with big panels stay under a few MiB.
+DASHBOARD_MAX_BYTES = 32 * 1024**2
 PROVISIONED_DATASOURCES = {"prometheus": "prometheus", "loki": "loki", "tempo": "tempo", "alertmanager": "alertmanager"}
 
 
@@ -42,7 +45,9 @@ class Dashboard:
 
 def _read_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, DASHBOARD_MAX_BYTES).decode("utf-8")
+    except UnreadableFile as exc:
+        raise SettingsError(f"{path}: {exc}", hint="a dashboard is a JSON file of a few MiB at most") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: cannot be read: {exc}", hint="fix the file or remove it") from None
     try:

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stack.errors import StackError
-from stack.fileio import atomic_write
+from stack.fileio import UnreadableFile, atomic_write, read_bounded
 from stack.paths import Paths
 from stack.settings import Settings
 
 GRAFANA_ADMIN_PASSWORD = "grafana-admin-password"
+# A PEM certificate chain and key are a few KiB.
+PEM_MAX_BYTES = 1024 * 1024
 
 # The compose file names only this variable; its value is handed to `docker compose` by the runtime,
 # so the password itself never lands in compose.yaml.
@@ -84,9 +86,16 @@ def tls_file_paths(settings: Settings, paths: Paths) -> tuple[Path, Path]:
 
 def _read_pem(path: Path, key: str, marker: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
+        # A PEM certificate chain is a few KiB: /dev/zero or a FIFO named here must not hang us.
+        text = read_bounded(path, PEM_MAX_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError, UnreadableFile) as exc:
+        reason = (
+            exc.strerror
+            if isinstance(exc, OSError)
+            else "not a text file"
+            if isinstance(exc, UnicodeDecodeError)
+            else str(exc)
+        )
         raise StackError(
             f"{path}: server.tls.{key} cannot be read: {reason}", hint="fix the path in stack.yaml"
         ) from None

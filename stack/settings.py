@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -362,6 +361,11 @@ class RulePackSettings(StrictModel):
     thresholds: dict[str, Annotated[float, Strict(), Field(ge=0)]] = Field(default_factory=dict)
 
 
+# A rule file of thousands of generated rules is still far below these.
+RULE_FILE_MAX_BYTES = 16 * 1024**2
+RULE_FILE_MAX_NODES = 2_000_000
+
+
 class RulesSettings(StrictModel):
     """Alert rule packs (configs/prometheus/rules/<pack>.yml), each on by default."""
 
@@ -392,8 +396,11 @@ class RulesSettings(StrictModel):
             if not path.is_file():
                 raise ValueError(f"rule file {str(path)!r} does not exist")
             try:
-                document = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                # Bounded like stack.yaml (alias bombs, depth), with room for a large generated file.
+                document = load_file(path, max_bytes=RULE_FILE_MAX_BYTES, max_nodes=RULE_FILE_MAX_NODES).data
+            except YamlLimitError as exc:
+                raise ValueError(f"rule file {str(path)!r} is refused: {exc.problem}") from None
+            except (YamlSyntaxError, UnicodeDecodeError, OSError) as exc:
                 raise ValueError(f"rule file {str(path)!r} is not valid YAML ({exc.__class__.__name__})") from None
             if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
                 kind = "Loki" if info.field_name == "loki_files" else "Prometheus"

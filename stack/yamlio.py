@@ -6,13 +6,13 @@ real one could be is refused before it can hang the tool or eat the machine's me
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from stack.fileio import UnreadableFile, read_bounded, size_text
 
 KeyPath = tuple[str | int, ...]
 
@@ -70,7 +70,7 @@ class YamlLimitError(YamlSyntaxError):
     """A document past the size, depth or alias-expansion bound (see MAX_* above)."""
 
 
-def _check_bounds(text: str) -> None:
+def _check_bounds(text: str, max_nodes: int = MAX_NODES) -> None:
     """Refuse a too-deep or alias-bomb document from the parser's events, before composing.
 
     Works on the flat event stream, so neither the nesting nor the aliases are ever expanded: each
@@ -86,8 +86,8 @@ def _check_bounds(text: str) -> None:
         total += count
         if len(stack) + height > MAX_DEPTH:
             raise YamlLimitError(f"nested deeper than {MAX_DEPTH} levels", line)
-        if total > MAX_NODES:
-            raise YamlLimitError(f"expands to more than {MAX_NODES} nodes through aliases", line)
+        if total > max_nodes:
+            raise YamlLimitError(f"expands to more than {max_nodes} nodes through aliases", line)
         if stack:
             stack[-1][0] += count
             stack[-1][1] = max(stack[-1][1], height)
@@ -114,15 +114,15 @@ def _check_bounds(text: str) -> None:
             add(count, height, line)
 
 
-def loads(text: str) -> LoadedYaml:
+def loads(text: str, *, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) -> LoadedYaml:
     """Parse one YAML document, keeping the line of every key; raise YamlSyntaxError.
 
-    Raises YamlLimitError for a document past MAX_DEPTH or MAX_NODES.
+    Raises YamlLimitError for a document past `max_bytes`, MAX_DEPTH or `max_nodes`.
     """
-    if len(text) > MAX_BYTES:
-        raise YamlLimitError(f"larger than {MAX_BYTES // 1024} KiB", None)
+    if len(text) > max_bytes:
+        raise YamlLimitError(f"larger than {size_text(max_bytes)}", None)
     try:
-        _check_bounds(text)
+        _check_bounds(text, max_nodes)
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
@@ -141,31 +141,13 @@ def loads(text: str) -> LoadedYaml:
     return LoadedYaml(data=data, lines=lines)
 
 
-def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes:
-    """The bytes of the regular file `path`, refusing devices, FIFOs and anything over `limit`.
-
-    The type is checked on the opened descriptor (O_NONBLOCK, so a FIFO cannot block the open), and
-    at most `limit + 1` bytes are ever read, so `/dev/zero` or a growing file cannot hang us.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+def load_file(path: Path, *, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) -> LoadedYaml:
+    """Read and parse a YAML file: a regular file of at most `max_bytes` (see `loads`)."""
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise YamlLimitError("is not a regular file", None)
-        if info.st_size > limit:
-            raise YamlLimitError(f"larger than {limit // 1024} KiB", None)
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise YamlLimitError(f"larger than {limit // 1024} KiB", None)
-    return data
-
-
-def load_file(path: Path) -> LoadedYaml:
-    """Read and parse a YAML file (see `loads` and `read_bounded`)."""
-    return loads(read_bounded(path).decode("utf-8"))
+        data = read_bounded(path, max_bytes)
+    except UnreadableFile as exc:
+        raise YamlLimitError(str(exc).removeprefix("is "), None) from None
+    return loads(data.decode("utf-8"), max_bytes=max_bytes, max_nodes=max_nodes)
 
 
 class _StableDumper(yaml.SafeDumper):

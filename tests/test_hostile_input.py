@@ -156,7 +156,7 @@ def test_a_huge_settings_file_is_refused_without_reading_it(tmp_path: Path) -> N
     with (tmp_path / "stack.yaml").open("w") as handle:
         handle.write("project: x\n")
         handle.truncate(64 * 1024**2)  # sparse: 64 MiB that cost no disk
-    _refused(_stack(tmp_path, "render"), "stack.yaml: refused: larger than 1024 KiB")
+    _refused(_stack(tmp_path, "render"), "stack.yaml: refused: larger than 1 MiB")
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
@@ -222,3 +222,25 @@ def test_init_refuses_a_device(project_dir: Path) -> None:
     result = invoke("-c", "/dev/null", "init", "--force")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: /dev/null: is not a regular file")
+
+
+# --- files stack.yaml names: bounded the same way ------------------------------------------------
+
+
+def test_a_rule_file_alias_bomb_is_refused(project_dir: Path) -> None:
+    (project_dir / "bomb.yml").write_text("groups: []\n" + BOMB.replace("a: &a", "z: &a", 1))
+    (project_dir / "stack.yaml").write_text("rules:\n  files: [bomb.yml]\n")
+    result = invoke("render")
+    assert result.exit_code == 2
+    assert "rules.files: rule file" in result.stderr
+    assert "is refused: expands to more than 2000000 nodes through aliases" in result.stderr
+    assert sorted(p.name for p in project_dir.iterdir()) == ["bomb.yml", "stack.yaml"]
+
+
+def test_a_fifo_among_the_dashboards_is_refused_not_waited_on(tmp_path: Path) -> None:
+    (tmp_path / "dash").mkdir()
+    os.mkfifo(tmp_path / "dash" / "board.json")
+    (tmp_path / "stack.yaml").write_text("dashboards:\n  dirs: [dash]\n")
+    result = _stack(tmp_path, "validate", "--json")
+    assert "board.json: is not a regular file" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
