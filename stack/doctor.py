@@ -18,13 +18,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import tenacity
 from packaging.version import InvalidVersion, Version
 
 from stack.components import REGISTRY
 from stack.errors import StackError
 from stack.imageref import ImageRef
 from stack.paths import Paths
+from stack.polling import poll_until
 from stack.render import RenderedProject, render_project
 from stack.runtime.base import Runtime, ServiceState
 from stack.runtime.binaries import pinned_version
@@ -578,13 +578,14 @@ def _alertmanager_live(settings: Settings, runtime: Runtime) -> Iterable[Finding
     if active == [] and since < DISCOVERY_GRACE:
         # Right after `up`, Prometheus has not run its first service discovery yet: wait for it
         # rather than report a problem that solves itself seconds later.
-        waiting = tenacity.Retrying(
-            stop=tenacity.stop_after_delay(DISCOVERY_GRACE - since),
-            wait=tenacity.wait_fixed(1),
-            retry=tenacity.retry_if_result(lambda found: found == []),
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-        )
-        active = waiting(_active_alertmanagers, runtime)
+        seen: list[list[Any] | None] = [active]
+
+        def discovered() -> bool:
+            seen.append(_active_alertmanagers(runtime))
+            return seen[-1] != []
+
+        poll_until(discovered, timeout=DISCOVERY_GRACE - since, interval=1.0)
+        active = seen[-1]
     if active == []:
         yield Finding(
             "alerts-no-receiver",
