@@ -249,3 +249,72 @@ def exits_at_start_image(engine: Engine) -> str:
         'ENTRYPOINT ["/bin/sh", "-c", "echo \\"fatal: cannot start (test image exits at start)\\"; exit 3", "--"]',
     ]
     return import_image(engine, "stack-test/exits-at-start:1", layout)
+
+
+PYTHON_STDLIB = Path("/usr/lib/python3.11")
+# Standard-library parts a small HTTP server never needs: left out to keep the image (copied whole
+# per container by vfs) small.
+_STDLIB_SKIPPED = {
+    "test",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "ensurepip",
+    "lib2to3",
+    "pydoc_data",
+    "dist-packages",
+    "site-packages",
+    "config-3.11-x86_64-linux-gnu",
+    "lib-dynload",
+    "__pycache__",
+    "unittest",
+    "sqlite3",
+}
+_DYNLOAD = (
+    "_json",
+    "_hashlib",
+    "_queue",
+    "_contextvars",
+    "_decimal",
+    "_uuid",
+    "_bz2",
+    "_lzma",
+    "mmap",
+    "resource",
+    "_multibytecodec",
+    "_zoneinfo",
+    "_typing",
+    "_posixshmem",
+    "_asyncio",
+    "_ssl",
+)
+
+
+def grafana_standin_image(engine: Engine) -> str:
+    """grafana/grafana:standin: Grafana's stand-in (tests/fake_grafana.py, its documented HTTP API) laid out
+    as the official image: user 472, data /var/lib/grafana owned by it, provisioning under
+    /etc/grafana/provisioning, a shell and wget (the compose healthcheck's), port 3000."""
+    layout = Layout()
+    layout.add_busybox()
+    layout.texts["/etc/passwd"] += "grafana:x:472:0::/usr/share/grafana:/bin/false\n"
+    layout.add_binary(Path("/usr/bin/python3.11"), "/usr/bin/python3")
+    for path in sorted(PYTHON_STDLIB.rglob("*")):
+        relative = path.relative_to(PYTHON_STDLIB)
+        if path.is_file() and path.suffix == ".py" and not _STDLIB_SKIPPED & set(relative.parts):
+            layout.files[f"/usr/lib/python3.11/{relative}"] = path
+    for module in _DYNLOAD:
+        for found in (PYTHON_STDLIB / "lib-dynload").glob(f"{module}.cpython-311-*.so"):
+            layout.add_binary(found, f"/usr/lib/python3.11/lib-dynload/{found.name}")
+    here = Path(__file__).parent
+    layout.files["/standin/fake_grafana.py"] = here / "fake_grafana.py"
+    layout.files["/standin/grafana_standin.py"] = here / "standins" / "grafana_standin.py"
+    layout.dirs["/var/lib/grafana"] = 472
+    layout.dirs["/etc/grafana/provisioning"] = 472
+    layout.changes = [
+        "USER 472",
+        "WORKDIR /usr/share/grafana",
+        "EXPOSE 3000",
+        "ENV PYTHONDONTWRITEBYTECODE=1",
+        'ENTRYPOINT ["/usr/bin/python3", "/standin/grafana_standin.py"]',
+    ]
+    return import_image(engine, "grafana/grafana:standin", layout)
