@@ -290,13 +290,8 @@ _DYNLOAD = (
 )
 
 
-def grafana_standin_image(engine: Engine) -> str:
-    """grafana/grafana:standin: Grafana's stand-in (tests/fake_grafana.py, its documented HTTP API) laid out
-    as the official image: user 472, data /var/lib/grafana owned by it, provisioning under
-    /etc/grafana/provisioning, a shell and wget (the compose healthcheck's), port 3000."""
-    layout = Layout()
-    layout.add_busybox()
-    layout.texts["/etc/passwd"] += "grafana:x:472:0::/usr/share/grafana:/bin/false\n"
+def _add_python(layout: Layout) -> None:
+    """Debian's Python 3.11 and the parts of its standard library a small server uses."""
     layout.add_binary(Path("/usr/bin/python3.11"), "/usr/bin/python3")
     for path in sorted(PYTHON_STDLIB.rglob("*")):
         relative = path.relative_to(PYTHON_STDLIB)
@@ -305,16 +300,78 @@ def grafana_standin_image(engine: Engine) -> str:
     for module in _DYNLOAD:
         for found in (PYTHON_STDLIB / "lib-dynload").glob(f"{module}.cpython-311-*.so"):
             layout.add_binary(found, f"/usr/lib/python3.11/lib-dynload/{found.name}")
+    layout.changes.append("ENV PYTHONDONTWRITEBYTECODE=1")
+
+
+def _add_site_packages(layout: Layout, packages: Iterable[str], target: str) -> None:
+    """Packages of this virtualenv (grpcio, protobuf...), compiled parts with the libraries they need."""
+    import sysconfig
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    for package in packages:
+        if (site / package).is_file():  # a one-file module (typing_extensions.py)
+            layout.files[f"{target}/{package}"] = site / package
+            continue
+        for path in sorted((site / package).rglob("*")):
+            if "__pycache__" in path.parts or not path.is_file():
+                continue
+            destination = f"{target}/{path.relative_to(site)}"
+            if path.suffix == ".so":
+                layout.add_binary(path, destination)
+            elif path.suffix in (".py", ".pyi") or path.name == "roots.pem":
+                layout.files[destination] = path
+
+
+def grafana_standin_image(engine: Engine) -> str:
+    """grafana/grafana:standin: Grafana's stand-in (tests/fake_grafana.py, its documented HTTP API) laid out
+    as the official image: user 472, data /var/lib/grafana owned by it, provisioning under
+    /etc/grafana/provisioning, a shell and wget (the compose healthcheck's), port 3000."""
+    layout = Layout()
+    layout.add_busybox()
+    layout.texts["/etc/passwd"] += "grafana:x:472:0::/usr/share/grafana:/bin/false\n"
+    _add_python(layout)
     here = Path(__file__).parent
     layout.files["/standin/fake_grafana.py"] = here / "fake_grafana.py"
     layout.files["/standin/grafana_standin.py"] = here / "standins" / "grafana_standin.py"
     layout.dirs["/var/lib/grafana"] = 472
     layout.dirs["/etc/grafana/provisioning"] = 472
-    layout.changes = [
+    layout.changes += [
         "USER 472",
         "WORKDIR /usr/share/grafana",
         "EXPOSE 3000",
-        "ENV PYTHONDONTWRITEBYTECODE=1",
         'ENTRYPOINT ["/usr/bin/python3", "/standin/grafana_standin.py"]',
     ]
     return import_image(engine, "grafana/grafana:standin", layout)
+
+
+def _otlp_standin(engine: Engine, role: str, tag: str, data: str, ports: str) -> str:
+    layout = Layout()
+    # As the official images: no shell, user 10001, the data directory owned by it.
+    layout.texts["/etc/passwd"] = (
+        "root:x:0:0:root:/root:/sbin/nologin\n" + f"{role}:x:10001:10001::{data}:/sbin/nologin\n"
+    )
+    layout.texts["/etc/group"] = f"root:x:0:\n{role}:x:10001:\n"
+    layout.dirs["/tmp"] = 0
+    _add_python(layout)
+    packages = ("grpc", "google/protobuf", "google/_upb", "opentelemetry/proto", "typing_extensions.py")
+    _add_site_packages(layout, packages, "/standin")
+    layout.files["/standin/otlp_standin.py"] = Path(__file__).parent / "standins" / "otlp_standin.py"
+    layout.dirs[data] = 10001
+    layout.changes += [
+        "USER 10001",
+        f"EXPOSE {ports}",
+        f'ENTRYPOINT ["/usr/bin/python3", "/standin/otlp_standin.py", "{role}"]',
+    ]
+    return import_image(engine, tag, layout)
+
+
+def loki_standin_image(engine: Engine) -> str:
+    """grafana/loki:standin (tests/standins/otlp_standin.py): /ready, /metrics and OTLP/HTTP log ingest on
+    3100, laid out as the official image (user 10001, `/loki`, no shell)."""
+    return _otlp_standin(engine, "loki", "grafana/loki:standin", "/loki", "3100")
+
+
+def tempo_standin_image(engine: Engine) -> str:
+    """grafana/tempo:standin (tests/standins/otlp_standin.py): /ready, /metrics and /api/traces/<id> on 3200,
+    OTLP/gRPC on 4317, laid out as the official image (user 10001, `/var/tempo`, no shell)."""
+    return _otlp_standin(engine, "tempo", "grafana/tempo:standin", "/var/tempo", "3200 4317")

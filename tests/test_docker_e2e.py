@@ -1,8 +1,8 @@
-"""End to end on a real Docker engine: `stack up` -> every component ready -> Grafana provisioned ->
-a span sent over OTLP is found in Tempo -> `stack down --volumes --yes`.
+"""End to end on the suite's Docker engine (tests/engine.py): `stack up` -> every component ready ->
+Grafana provisioned -> a span sent over OTLP is found in Tempo -> `stack down --volumes --yes`.
 
-On the suite's engine (tests/engine.py); skipped, naming them, while the engine lacks an image for a
-component (nothing is pulled in the tests).
+Grafana, Loki and Tempo run as stand-ins (tests/standins/) and the test's name says so; a test that
+needs the real three skips, naming the images the engine lacks (nothing is pulled in the tests).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import requests
 from tests.conftest import invoke
 from tests.engine import Engine
 from tests.enginestack import absent_images, full_stack_images
+from tests.images import grafana_standin_image, loki_standin_image, tempo_standin_image
 from tests.realbin import free_port
 
 # Read at import: the project_dir fixture clears STACK_* variables before a test body runs.
@@ -103,13 +104,15 @@ def _send_span(otlp_http: str, trace_id: str) -> None:
     assert reply.status_code == 200, reply.text
 
 
-def full_stack_settings(engine: Engine, project_dir: Path, ports: dict[str, int], extra: str = "") -> None:
+def full_stack_settings(
+    engine: Engine, project_dir: Path, ports: dict[str, int], extra: str = "", images: dict[str, str] | None = None
+) -> None:
     """Every component, on the test engine, with its port on 127.0.0.1; skipped while an image is absent.
 
-    Grafana, Loki and Tempo have no binary on this machine and the Collector's image comes from the
-    issue "A real OpenTelemetry Collector": until the engine has an image for each, this test cannot run.
+    Grafana, Loki and Tempo have no binary on this machine: a test that needs the real ones cannot run
+    until the engine has an image for each; `images` gives their stand-ins instead.
     """
-    images = full_stack_images(engine)
+    images = images or full_stack_images(engine)
     absent = absent_images(engine, list(images.values()))
     if absent:
         pytest.skip(f"no image on the test engine for {', '.join(absent)} (nothing is pulled in the tests)")
@@ -127,9 +130,17 @@ def full_stack_settings(engine: Engine, project_dir: Path, ports: dict[str, int]
 
 
 @pytest.mark.docker
-def test_the_real_stack_end_to_end(project_dir: Path, engine: Engine) -> None:
+def test_the_stack_end_to_end_with_standins_for_grafana_loki_and_tempo(project_dir: Path, engine: Engine) -> None:
+    """The real Prometheus, Alertmanager and Collector; Grafana, Loki and Tempo are stand-ins
+    (tests/standins/): what is real is the Docker path between them, not those three."""
     ports = {name: free_port() for name in ("grafana", "loki", "tempo", "alertmanager", "health", "grpc", "http")}
-    full_stack_settings(engine, project_dir, ports)
+    images = {
+        **full_stack_images(engine),
+        "grafana": grafana_standin_image(engine),
+        "loki": loki_standin_image(engine),
+        "tempo": tempo_standin_image(engine),
+    }
+    full_stack_settings(engine, project_dir, ports, images=images)
     try:
         result = invoke("up", "--timeout", "300")
         assert result.exit_code == 0, result.output
@@ -159,6 +170,7 @@ def test_the_real_stack_end_to_end(project_dir: Path, engine: Engine) -> None:
             reply = requests.get(f"http://127.0.0.1:{ports['tempo']}/api/traces/{trace_id}", timeout=10)
             found = reply.status_code == 200
             time.sleep(2)
+        # Sent by the real Collector to Tempo's OTLP/gRPC port over the project's network.
         assert found, f"trace {trace_id} not found in Tempo"
         # Idempotent: a second `up` recreates nothing.
         again = invoke("up", "--timeout", "120")
