@@ -100,7 +100,9 @@ def board() -> Board:
             links=[
                 series_link(
                     "stack-service-overview", "Service overview of ${__field.labels.service}", "service", "service"
-                )
+                ),
+                # What failed: the exceptions of the SLO's service, grouped.
+                series_link("stack-errors", "Errors of ${__field.labels.service}", "service", "service"),
             ],
             overrides=[
                 {
