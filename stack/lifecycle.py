@@ -119,6 +119,7 @@ def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
         ("tempo", "http", "Tempo", ""),
         ("otel-collector", "otlp_grpc", "OTLP gRPC (apps)", ""),
         ("otel-collector", "otlp_http", "OTLP HTTP (apps)", ""),
+        ("otel-collector", "frontend", "OTLP HTTP (browsers, Faro)", ""),
     ]
     enabled = set(settings.enabled())
     for component, port, label, path in wanted:

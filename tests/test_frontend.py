@@ -9,10 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
+from stack import lifecycle
 from stack.deploy.flow import tunnel_ports
 from stack.errors import SettingsError
+from stack.paths import Paths
 from stack.render import render_project
+from stack.runtime.docker import DockerRuntime
 from stack.runtime.localrender import assign_ports, plan_processes
+from stack.runtime.process import ProcessRuntime
 from stack.settings import Settings, parse_settings
 
 ORIGINS = ["https://app.example.com", "http://localhost:5173"]
@@ -137,3 +141,14 @@ def test_local_processes_listen_for_browsers_on_the_frontend_port_and_address() 
     assert listen["otlp_http"][0] == "127.0.0.1"
     config = yaml.safe_load(next(iter(plans["otel-collector"].files.values())))
     assert config["receivers"]["otlp/frontend"]["protocols"]["http"]["endpoint"].endswith(":14320")
+
+
+def test_its_url_is_listed_with_the_others_and_names_its_own_address(tmp_path: Path) -> None:
+    settings = _on(address="10.0.0.5", port=8443)
+    paths = Paths.discover(tmp_path / "stack.yaml")
+    for runtime in (DockerRuntime(settings, paths), ProcessRuntime(settings, paths)):
+        urls = {endpoint.name: endpoint.url for endpoint in lifecycle.endpoints(settings, runtime)}
+        assert urls["OTLP HTTP (browsers, Faro)"] == "http://10.0.0.5:8443", type(runtime).__name__
+        assert urls["OTLP HTTP (apps)"].endswith(":4318")
+    off = {endpoint.name for endpoint in lifecycle.endpoints(Settings(), DockerRuntime(Settings(), paths))}
+    assert "OTLP HTTP (browsers, Faro)" not in off

@@ -517,10 +517,12 @@ class DockerRuntime:
     def base_url(self, service: str, port: str) -> str | None:
         if self.remote:
             return None
-        published = self._published(service, port)
-        if published is None:
-            return None
-        return http_url(url_host(self.settings.bind_address), published)
+        component = REGISTRY[service]
+        for spec, published in component.published(self.settings):
+            if spec.name == port:
+                # A port may listen on an address of its own (the Collector's frontend).
+                return http_url(url_host(component.port_host_ip(self.settings, spec)), published)
+        return None
 
     def http(
         self,

@@ -578,7 +578,8 @@ class ProcessRuntime:
         component = REGISTRY[service]
         for spec, host_port in component.published(self.settings):
             if spec.name == port:
-                return http_url(shown_host(self.settings.bind_address), host_port)
+                # A port may listen on an address of its own (the Collector's frontend).
+                return http_url(shown_host(component.port_host_ip(self.settings, spec)), host_port)
         return None
 
     # --- files and commands -------------------------------------------------------------------
