@@ -121,4 +121,4 @@ bench: install test-deps collector
 	$(BIN)/python scripts/bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -8,8 +8,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import tempfile
-import traceback
 from typing import Any
 
 import click
@@ -87,6 +85,9 @@ def cli(ctx: click.Context, config: str | None) -> None:
 
 
 def _write_crash_log() -> str:
+    import tempfile
+    import traceback
+
     fd, path = tempfile.mkstemp(prefix="stack-crash-", suffix=".log")
     with os.fdopen(fd, "w") as handle:
         handle.write(f"stack {__version__}\nargv: {sys.argv!r}\n\n")

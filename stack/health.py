@@ -15,8 +15,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from tenacity import Retrying, retry_if_result, stop_after_delay, stop_when_event_set, wait_exponential
-
 from stack.components import REGISTRY
 from stack.runtime.base import ReportsHealth, Runtime, ServiceState
 
@@ -132,6 +130,8 @@ def wait_until_ready(
     A component whose container exits (or restarts, or vanishes) is failed at once rather than
     waited for. `on_update` receives the current rows whenever one changes.
     """
+    import tenacity  # here: `stack status` probes once and never waits
+
     start = time.monotonic()
     rows = {name: Readiness(name) for name in components}
     lock = threading.Lock()
@@ -165,10 +165,11 @@ def wait_until_ready(
                 on_update(snapshot)
             return found
 
-        retrying = Retrying(
-            stop=stop_after_delay(max(0.0, timeout - (time.monotonic() - start))) | stop_when_event_set(cancels[name]),
-            wait=wait_exponential(multiplier=0.1, max=1.0),
-            retry=retry_if_result(lambda found: not found.ready),
+        left = max(0.0, timeout - (time.monotonic() - start))
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_delay(left) | tenacity.stop_when_event_set(cancels[name]),
+            wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
+            retry=tenacity.retry_if_result(lambda found: not found.ready),
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else Probe(False, "not tried"),
         )
         found: Probe = retrying(attempt)
