@@ -139,9 +139,8 @@ def board() -> Board:
                             "Value #B": 4,
                             "Value #C": 5,
                         },
+                        # The label columns keep their names: the row's link reads them by name.
                         "renameByName": {
-                            "service_name": "service",
-                            "exception_type": "type",
                             "Value #A": "count",
                             "Value #B": "first seen",
                             "Value #C": "last seen",
