@@ -11,6 +11,7 @@ import pytest
 import requests
 import yaml
 
+from stack import querysyntax
 from stack.components.alertmanager import Alertmanager
 from stack.components.base import ConfigFile, RenderContext
 from stack.errors import SettingsError
@@ -274,3 +275,21 @@ def test_a_loki_rule_file_that_is_not_one_is_a_one_line_settings_error(project_d
     assert "\n" not in line
     assert "rules.loki_files" in line and "is not a Loki rule file (no `groups:` list)" in line
     assert "(hint: give a Loki rule file (`groups:`, LogQL in `expr`) relative to stack.yaml" in line
+
+
+def test_without_the_grammar_validate_checks_the_format_and_says_the_syntax_was_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(querysyntax, "unavailable", lambda: "node is not on PATH (Node.js 20 or newer)")
+    check = check_loki_rules(render_project(Settings()))
+    assert (check.status, check.detail) == (
+        Status.PASSED,
+        "3 rules in 1 file: format checked; LogQL syntax not checked: node is not on PATH (Node.js 20 or newer)",
+    )
+
+
+def test_the_parsers_say_why_they_cannot_run(tmp_path: Path) -> None:
+    only_a_checkout = "the query parsers ship with a source checkout only (scripts/querycheck)"
+    assert querysyntax.unavailable(tmp_path) == only_a_checkout
+    (tmp_path / "check.mjs").write_text("", encoding="utf-8")
+    assert querysyntax.unavailable(tmp_path) == f"the query parsers are not installed (npm ci --prefix {tmp_path})"
