@@ -67,13 +67,14 @@ doctor: install
 # Debian's packages give the real promtool, amtool, prometheus and alertmanager the tests run,
 # caddy (the TLS proxy's config is run for real), OpenSSH (the deploy tunnel runs against a real sshd),
 # and the Docker engine the docker-marked tests start on a private socket (tests/engine.py), with
-# busybox-static for the shell and wget of the images they build (tests/images.py).
-TEST_PACKAGES := prometheus prometheus-alertmanager caddy openssh-client openssh-server docker.io iptables busybox-static
+# busybox-static for the shell and wget of the images they build (tests/images.py), and Debian's
+# python3.11 that runs the Grafana, Loki and Tempo stand-ins inside their images (tests/standins/).
+TEST_PACKAGES := prometheus prometheus-alertmanager caddy openssh-client openssh-server docker.io iptables busybox-static python3.11
 test-deps:
 	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null \
 	    || ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
 	    || ! command -v caddy >/dev/null || ! command -v ssh >/dev/null || ! test -x /usr/sbin/sshd \
-	    || ! command -v dockerd >/dev/null || ! test -x /bin/busybox; then \
+	    || ! command -v dockerd >/dev/null || ! test -x /bin/busybox || ! test -x /usr/bin/python3.11; then \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
 	  echo "Installing Debian packages: $(TEST_PACKAGES)"; \
 	  $$sudo apt-get update -qq && \
