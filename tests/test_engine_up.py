@@ -14,6 +14,7 @@ import queue
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,29 @@ def test_up_waits_until_every_component_is_ready_and_prints_the_urls(started: St
 def test_up_readiness_of_the_unpublished_prometheus_comes_from_its_healthcheck(started: Started) -> None:
     health = started.ok().containers()["prometheus"]["State"]["Health"]
     assert health["Status"] == "healthy"
+
+
+def test_up_runs_nothing_inside_the_containers_but_their_own_healthchecks(started: Started) -> None:
+    # Readiness must not depend on the tools inside someone else's image: the engine's events say
+    # what was executed in the containers since they were created.
+    containers = started.ok().containers().values()
+    since = min(c["Created"] for c in containers)
+    events = started.stack.engine.docker(
+        "events",
+        "--since",
+        since,
+        "--until",
+        str(int(time.time()) + 1),
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=exec_create",
+        "--format",
+        "{{json .}}",
+    )
+    executed = {json.loads(line)["Action"].removeprefix("exec_create: ") for line in events.stdout.splitlines()}
+    healthchecks = {" ".join(c["Config"]["Healthcheck"]["Test"][1:]) for c in containers}
+    assert executed and executed <= healthchecks
 
 
 def test_up_without_grafana_does_not_send_users_to_grafana_explore(started: Started) -> None:
