@@ -18,8 +18,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
 from stack.components import REGISTRY
 from stack.errors import StackError
 from stack.imageref import ImageRef
@@ -40,6 +38,7 @@ from stack.settings import (
     read_settings_file,
 )
 from stack.units import parse_size
+from stack.versions import parse_version
 
 DEFAULT_BACKUP_DAYS = 7
 BACKUP_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tar")
@@ -464,7 +463,8 @@ def _binary_version(state: ServiceState, pinned: str) -> Iterable[Finding]:
     wanted = pinned_version(pinned)
     if not path or not version or wanted is None or version == wanted:
         return
-    older = Version(version) < Version(wanted) if _is_version(version) and _is_version(wanted) else False
+    running_version, wanted_version = parse_version(version), parse_version(wanted)
+    older = running_version is not None and wanted_version is not None and running_version < wanted_version
     yield Finding(
         "version-behind" if older else "version-differs",
         Severity.MEDIUM if older else Severity.LOW,
@@ -473,14 +473,6 @@ def _binary_version(state: ServiceState, pinned: str) -> Iterable[Finding]:
         f" {wanted} release in process.bin_dir, or upgrade the package that installed {path}",
         component=state.name,
     )
-
-
-def _is_version(text: str) -> bool:
-    try:
-        Version(text)
-    except InvalidVersion:
-        return False
-    return True
 
 
 def _versions_live(settings: Settings, runtime: Runtime) -> Iterable[Finding]:
