@@ -55,6 +55,9 @@ def one_node_swarm(engine: Engine, *, label: str = "stack.role=backend") -> Iter
         yield node
     finally:
         engine.docker("swarm", "leave", "--force", check=False)
+        # Swarm leaves its docker_gwbridge behind, in this machine's namespace: the next swarm here would
+        # publish host-mode ports through a stale one.
+        engine.docker("network", "rm", "docker_gwbridge", check=False)
 
 
 def swarm_settings(

@@ -201,15 +201,14 @@ class SwarmRuntime(DockerRuntime):
             self.settings.project,
         ]
         existing = self.services()
-        before = {name: service["Version"]["Index"] for name, service in existing.items()}
+        # By spec, not by version: `stack deploy` bumps every service's version even when nothing changed.
+        before = {name: service.get("Spec") for name, service in existing.items()}
         result = run_tool(argv, timeout=300, cwd=str(out))
         if not result.ok:
             raise explain(result.stderr or result.stdout, self.settings, command=argv, action="docker stack deploy")
         # Only services that existed can be updating; new ones are the readiness wait's.
         changed = [
-            name
-            for name, service in self.services().items()
-            if name in before and before[name] != service["Version"]["Index"]
+            name for name, service in self.services().items() if name in before and before[name] != service.get("Spec")
         ]
         self._wait_updates({name: existing[name].get("UpdateStatus") or {} for name in changed}, changed)
         self._prune_unused()
