@@ -1,7 +1,11 @@
 """A real OpenSSH server on 127.0.0.1 at a free port, for the deploy tunnel and facts.
 
 Debian's openssh-server (`make test-deps`) provides /usr/sbin/sshd; the test generates a host key
-and a client key, and logs in as the current user with that key only.
+and a client key, and logs in as the current user with that key only. `environment` is set in every
+session (sshd's SetEnv): DOCKER_HOST there makes the server's `docker` reach the test engine.
+
+OpenSSH reads ~/.ssh/config from the passwd entry's home, not $HOME: `ssh_config_on_path` puts an
+`ssh` first on PATH that reads a test's config (`-F`), for `stack`'s own ssh and docker's alike.
 """
 
 from __future__ import annotations
@@ -59,10 +63,10 @@ def _missing(message: str) -> None:
 
 
 @contextlib.contextmanager
-def sshd(tmp_path: Path) -> Iterator[SshServer]:
+def sshd(tmp_path: Path, *, environment: dict[str, str] | None = None, name: str = "sshd") -> Iterator[SshServer]:
     if not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen")):
         _missing("sshd/ssh are not installed: `make test-deps` installs openssh-server and openssh-client")
-    home = tmp_path / "sshd"
+    home = tmp_path / name
     home.mkdir()
     home.chmod(0o700)
     for name in ("host_key", "client_key"):
@@ -82,6 +86,7 @@ def sshd(tmp_path: Path) -> Iterator[SshServer]:
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
         "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\nAllowTcpForwarding local\n"
         "PrintMotd no\nSubsystem sftp internal-sftp\n"
+        + "".join(f"SetEnv {key}={value}\n" for key, value in (environment or {}).items())
     )
     log = home / "sshd.log"
     process = subprocess.Popen(
@@ -108,3 +113,38 @@ def sshd(tmp_path: Path) -> Iterator[SshServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def ssh_config_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str) -> Path:
+    """Write `config` as the user's ssh config for this test: an `ssh` first on PATH runs the real one
+    with `-F config` (ProxyJump hands the same -F to the ssh it starts for the jump)."""
+    real = shutil.which("ssh")
+    if real is None:
+        _missing("ssh is not installed: `make test-deps` installs openssh-client")
+    folder = tmp_path / "ssh-config"
+    (folder / "bin").mkdir(parents=True)
+    path = folder / "config"
+    path.write_text(config)
+    path.chmod(0o600)
+    wrapper = folder / "bin" / "ssh"
+    wrapper.write_text(f'#!/bin/sh\nexec {real} -F {path} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    return path
+
+
+def alias(name: str, server: SshServer, **extra: str) -> str:
+    """A `Host` block for `server`: HostName, Port, User and the key only here (IdentitiesOnly)."""
+    lines = [
+        f"Host {name}",
+        "  HostName 127.0.0.1",
+        f"  Port {server.port}",
+        f"  User {server.user}",
+        f"  IdentityFile {server.key}",
+        "  IdentitiesOnly yes",
+        "  StrictHostKeyChecking no",
+        "  UserKnownHostsFile /dev/null",
+        "  LogLevel ERROR",
+        *(f"  {key} {value}" for key, value in extra.items()),
+    ]
+    return "\n".join(lines) + "\n"

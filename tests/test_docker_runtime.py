@@ -94,8 +94,14 @@ def test_ssh_host_unreachable(project_dir: Path, fake_docker: FakeDocker) -> Non
     )
     result = invoke("status", "--host", "ssh://ops@server")
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: no Docker engine answers at ")
-    assert "ssh: connect to host server port 22: Connection refused" in result.stderr
+    # The connection is what failed: ssh's own words, and a hint about the connection, not "start Docker".
+    assert result.stderr.startswith(
+        "Error: cannot reach the Docker engine at ssh://ops@server over SSH: "
+        "ssh: connect to host server port 22: Connection refused (hint: check the SSH connection: "
+        "`ssh ops@server docker version` must work"
+    )
+    assert result.stderr.count("\n") == 1
+    assert "start Docker" not in result.stderr
     assert fake_docker.calls()[0][:2] == ["--host", "ssh://ops@server"]
 
 
@@ -988,3 +994,12 @@ def test_without_grafana_an_unpublished_prometheus_is_not_sent_to_grafana_explor
     settings = Settings.model_validate({"components": {"grafana": {"enabled": False}}})
     assert unpublished(settings, UrlRuntime({})) == [Endpoint("Prometheus", "", PROMETHEUS_UNPUBLISHED_NO_GRAFANA)]
     assert "Grafana" not in PROMETHEUS_UNPUBLISHED_NO_GRAFANA
+
+
+def test_ssh_urls_name_the_destination_ssh_is_given() -> None:
+    from stack.runtime.docker import ssh_destination
+
+    assert ssh_destination("ssh://ops@server:2222") == ("ops@server", 2222)
+    # An alias: port, user and key are ~/.ssh/config's, so nothing is added to ssh's command line.
+    assert ssh_destination("ssh://prod") == ("prod", None)
+    assert ssh_destination("ssh://root@[::1]:22") == ("root@::1", 22)

@@ -74,7 +74,11 @@ def command(
         except StackError:
             target = None
         # Only an SSH target names the server's address; a context may point anywhere.
-        outside = target.host.strip("[]") if target is not None and target.kind == "ssh" and target.host else None
+        if target is not None and target.kind == "ssh" and target.host:
+            from stack.sshcli import config_hostname
+
+            # An alias of ~/.ssh/config is probed at its HostName, the address ssh itself connects to.
+            outside = config_hostname(target.host.strip("[]"))
     report = diagnose(
         paths,
         runtime_factory=None if settings_only else factory,

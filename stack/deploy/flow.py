@@ -21,6 +21,7 @@ from stack.paths import Paths
 from stack.project import render_to_disk
 from stack.runtime.docker import DockerRuntime
 from stack.settings import Settings
+from stack.sshcli import config_hostname
 
 
 class DeployRefused(StackError):
@@ -148,7 +149,8 @@ def deploy(
     document = yaml.safe_load(result.compose_file.read_text(encoding="utf-8"))
     step("Reading the server's facts")
     facts = gather_facts(runtime, via_ssh, ssh_options=ssh_options)
-    checks = run_preflight(settings, paths, facts, document, server_host=via_ssh.host if via_ssh else None)
+    server_host = config_hostname(via_ssh.host.strip("[]")) if via_ssh is not None and via_ssh.host else None
+    checks = run_preflight(settings, paths, facts, document, server_host=server_host)
     if on_checks:
         on_checks(checks)
     refused = blocking(checks, force=force)

@@ -1,13 +1,11 @@
 """The `ssh` client: remote commands (facts) and local port forwards (the deploy tunnel).
 
-OpenSSH reads the user's ~/.ssh/config, agent and known_hosts, as `docker --host ssh://` does;
-`STACK_SSH_OPTIONS` adds options to the ssh run here (Docker's own ssh reads ~/.ssh/config only).
+The command line and its errors come from stack.sshcli, which the Engine API transport uses too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import socket
 import subprocess
@@ -18,52 +16,13 @@ from dataclasses import dataclass, field
 from stack.errors import StackError
 from stack.hosttarget import Target
 from stack.polling import poll_until
-from stack.ssh_errors import handshake_failure
-from stack.tools import ToolResult, run, which
-
-SSH_OPTIONS_ENV = "STACK_SSH_OPTIONS"
-# Never prompt (a deploy may run from make or CI); fail fast on a dead host; notice a dead link.
-BASE_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15")
-
-
-def ssh_binary() -> str:
-    found = which("ssh")
-    if not found:
-        raise StackError("the ssh command is not installed", hint="install OpenSSH's client (openssh-client)")
-    return found
-
-
-def user_options() -> list[str]:
-    return shlex.split(os.environ.get(SSH_OPTIONS_ENV, ""))
+from stack.sshcli import first_line, ssh_command, ssh_failure
+from stack.tools import ToolResult, run
 
 
 def ssh_argv(target: Target, *extra: str, options: Sequence[str] | None = None) -> list[str]:
-    """`ssh [options] [-p port] user@host [extra...]`.
-
-    The given (or STACK_SSH_OPTIONS) options come first: ssh keeps the first value of an option, so
-    they win over the defaults (a longer ConnectTimeout for a slow link, say).
-    """
-    argv = [ssh_binary(), *(user_options() if options is None else options), *BASE_OPTIONS]
-    if target.port:
-        argv += ["-p", str(target.port)]
-    return [*argv, target.destination, *extra]
-
-
-def first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Warning: Permanently")]
-    return lines[-1] if lines else ""
-
-
-def ssh_failure(stderr: str, destination: str, *, what: str = "ssh") -> StackError:
-    """One clear line for what a failed ssh printed: the handshake failures named, with a hint."""
-    failure = handshake_failure(stderr)
-    if failure:
-        message = f"{what} {destination}: {failure.meaning} ({failure.printed})"
-        return StackError(message, hint=failure.hint.format(destination=destination))
-    return StackError(
-        f"{what} {destination}: {first_line(stderr) or 'connection failed'}",
-        hint="check that `ssh " + destination + "` works without a password prompt (key or agent)",
-    )
+    """`ssh [options] [-p port] user@host [extra...]` (stack.sshcli.ssh_command for a target)."""
+    return ssh_command(target.destination, target.port, *extra, options=options)
 
 
 def run_remote(target: Target, script: str, *, timeout: float = 30, options: Sequence[str] | None = None) -> ToolResult:

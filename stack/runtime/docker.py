@@ -1,8 +1,9 @@
 """The Docker runtime: the rendered compose project run by `docker compose` (through python-on-whales),
 on the local engine or a remote one (`ssh://user@server` or a docker context).
 
-This is the only module that imports python_on_whales and the docker SDK. Every failure leaves it
-as a `StackError` naming the command and what went wrong, never as a library exception.
+This module (with its Engine API transport over ssh, dialstdio.py) is the only one that imports
+python_on_whales and the docker SDK. Every failure leaves it as a `StackError` naming the command and
+what went wrong, never as a library exception.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
@@ -29,6 +31,7 @@ from stack.runtime.base import ContainerHealth, HttpReply, ServiceState
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore, compose_environment
 from stack.settings import Settings
 from stack.ssh_errors import handshake_failure
+from stack.sshcli import first_line, ssh_command
 from stack.tools import ToolResult
 from stack.tools import run as run_tool
 from stack.versions import MIN_COMPOSE, at_least
@@ -60,6 +63,10 @@ _ENGINE_DOWN = re.compile(
     r"|(?P<ssh>ssh: connect to host \S+ port \d+: [^\n]+)"
     r"|(?P<perm>permission denied while trying to connect to the Docker daemon socket at \S+)",
     re.IGNORECASE,
+)
+# docker's connection helper for ssh:// hosts, when its ssh fails: what ssh printed follows `stderr=`.
+_SSH_HELPER_FAILED = re.compile(
+    r"command \[ssh [^\]]*\] has exited with exit status \d+[^\n]*?stderr=(?P<printed>.*)", re.DOTALL
 )
 _COMPOSE_MISSING = re.compile(r"'compose' is not a docker command|unknown command: docker compose", re.IGNORECASE)
 _PORT_IN_USE = re.compile(
@@ -94,6 +101,9 @@ def explain(stderr: str, settings: Settings, *, command: list[str] | None = None
             f"no Docker engine answers at {where or 'the ssh:// host'}: {failure.meaning} ({failure.printed})",
             hint=failure.hint.format(destination=where if where and "://" in where else "user@server"),
         )
+    match = _SSH_HELPER_FAILED.search(stderr)
+    if match:
+        return ssh_unreachable(_engine_host(command) or "the ssh:// host", match.group("printed"))
     match = _ENGINE_DOWN.search(stderr)
     if match:
         if match.group("perm"):
@@ -127,6 +137,39 @@ def explain(stderr: str, settings: Settings, *, command: list[str] | None = None
         subject = f"cannot pull {image}" if image else "cannot pull an image"
         return DockerError(f"{subject}: {_clean(match.group('what'))}", hint=hint, command=command, stderr=stderr)
     return DockerError(f"{action} failed: {_first_error_line(stderr)}", command=command, stderr=stderr)
+
+
+def ssh_destination(url: str) -> tuple[str, int | None]:
+    """`ssh://user@host:port` -> (`user@host`, port); no port means ~/.ssh/config's (or 22)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise RuntimeUnavailable(
+            f"{url}: no host in the ssh:// URL", hint="use ssh://user@server[:port] or ssh://ALIAS"
+        )
+    destination = f"{parts.username}@{parts.hostname}" if parts.username else parts.hostname
+    return destination, parts.port
+
+
+def ssh_unreachable(url: str, printed: str) -> RuntimeUnavailable:
+    """The Docker engine behind an ssh:// host cannot be reached: one line with what ssh printed, and a
+    hint about the connection (not about starting Docker)."""
+    shown = url
+    if url.startswith("ssh://"):
+        destination, port = ssh_destination(url)
+        # ssh takes the URL itself when it carries a port; an alias reads best bare.
+        shown = url if port else destination
+    failure = handshake_failure(printed)
+    if failure:
+        return RuntimeUnavailable(
+            f"no Docker engine answers at {url}: {failure.meaning} ({failure.printed})",
+            hint=failure.hint.format(destination=shown),
+        )
+    said = first_line(printed) or "the connection failed"
+    return RuntimeUnavailable(
+        f"cannot reach the Docker engine at {url} over SSH: {said.rstrip('.')}",
+        hint=f"check the SSH connection: `ssh {shown} docker version` must work without a prompt "
+        "(~/.ssh/config, key or agent)",
+    )
 
 
 def _engine_host(command: list[str] | None) -> str | None:
@@ -655,30 +698,56 @@ class DockerRuntime:
 
     @cached_property
     def engine(self) -> Any:
-        """A docker SDK client for the same engine the CLI talks to."""
+        """A docker SDK APIClient for the same engine the CLI talks to; over the same `ssh` for ssh://."""
         import docker
 
         base_url = self.host
         if not base_url or "://" not in base_url:
             if not base_url and os.environ.get("DOCKER_HOST"):
-                return self._sdk(docker, None)
-            # A context (named, or the CLI's current one): ask the CLI where it points, so that the
-            # SDK talks to the very engine `docker compose` does.
-            argv = [*self._docker()[:1], "context", "inspect"]
-            if base_url:
-                argv.append(base_url)
-            base_url = self._run([*argv, "--format", "{{.Endpoints.docker.Host}}"], action="docker context inspect")
-            base_url = base_url.strip() or None
-        return self._sdk(docker, base_url)
-
-    @staticmethod
-    def _sdk(docker: Any, base_url: str | None) -> Any:
+                base_url = os.environ["DOCKER_HOST"]
+            else:
+                # A context (named, or the CLI's current one): ask the CLI where it points, so that the
+                # SDK talks to the very engine `docker compose` does.
+                argv = [*self._docker()[:1], "context", "inspect"]
+                if base_url:
+                    argv.append(base_url)
+                found = self._run([*argv, "--format", "{{.Endpoints.docker.Host}}"], action="docker context inspect")
+                base_url = found.strip() or None
+        if base_url and base_url.startswith("ssh://"):
+            return self._over_ssh(base_url)
         try:
             if base_url:
-                return docker.DockerClient(base_url=base_url, use_ssh_client=base_url.startswith("ssh://"))
-            return docker.from_env()
+                return docker.APIClient(base_url=base_url)
+            return docker.from_env().api
         except docker.errors.DockerException as exc:
             raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}", hint=process_hint()) from None
+
+    def _over_ssh(self, url: str) -> Any:
+        """The Engine API through `ssh DESTINATION docker system dial-stdio`, as the docker CLI does it."""
+        from stack.runtime.dialstdio import DialStdio, DialStdioClient, connection_errors
+
+        destination, port = ssh_destination(url)
+        self._ssh_url = url
+        command = ssh_command(destination, port, "docker", "system", "dial-stdio")
+        transport = DialStdio(command)
+        try:
+            return DialStdioClient(transport)
+        except connection_errors() as exc:
+            transport.close()
+            raise ssh_unreachable(url, transport.failure() or str(exc)) from None
+
+    def _engine_call(self, call: Callable[[Any], Any]) -> Any:
+        """An Engine API call; over ssh, a broken connection becomes one line saying what ssh printed."""
+        engine = self.engine
+        transport = getattr(engine, "transport", None)
+        if transport is None:
+            return call(engine)
+        from stack.runtime.dialstdio import connection_errors
+
+        try:
+            return call(engine)
+        except connection_errors() as exc:
+            raise ssh_unreachable(self._ssh_url, transport.failure() or str(exc)) from None
 
     # -- images, through the Engine API (per-layer progress) -------------------------------------------
 
@@ -693,7 +762,7 @@ class DockerRuntime:
         missing = []
         for image in self.images():
             try:
-                self.engine.api.inspect_image(image)
+                self._engine_call(lambda api, image=image: api.inspect_image(image))
             except docker.errors.ImageNotFound:
                 missing.append(image)
             except docker.errors.APIError as exc:
@@ -718,7 +787,7 @@ class DockerRuntime:
         layers: dict[str, tuple[int, int]] = {}
         report(PullProgress(image, "waiting", 0, 0))
         try:
-            for event in self.engine.api.pull(repository, tag=tag, stream=True, decode=True):
+            for event in self._engine_call(lambda api: api.pull(repository, tag=tag, stream=True, decode=True)):
                 if "error" in event:
                     raise self._pull_error(image, str(event.get("error")))
                 detail = event.get("progressDetail") or {}
@@ -749,7 +818,7 @@ class DockerRuntime:
 
         container_id = self._container_id(service)
         try:
-            chunks, _stat = self.engine.api.get_archive(container_id, path)
+            chunks, _stat = self._engine_call(lambda api: api.get_archive(container_id, path))
         except docker.errors.NotFound:
             raise StackError(f"{service}: {path} does not exist in its container") from None
         except docker.errors.APIError as exc:
@@ -761,7 +830,7 @@ class DockerRuntime:
 
         container_id = self._container_id(service)
         try:
-            ok = self.engine.api.put_archive(container_id, path, archive)
+            ok = self._engine_call(lambda api: api.put_archive(container_id, path, archive))
         except docker.errors.NotFound:
             raise StackError(f"{service}: {path} does not exist in its container") from None
         except docker.errors.APIError as exc:
