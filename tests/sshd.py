@@ -115,22 +115,27 @@ def sshd(tmp_path: Path, *, environment: dict[str, str] | None = None, name: str
             process.wait()
 
 
-def ssh_config_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str) -> Path:
-    """Write `config` as the user's ssh config for this test: an `ssh` first on PATH runs the real one
-    with `-F config` (ProxyJump hands the same -F to the ssh it starts for the jump)."""
+def ssh_wrapper(folder: Path, config: str) -> Path:
+    """A folder with an `ssh` that runs the real one with `-F` the config written beside it (ProxyJump
+    hands the same -F to the ssh it starts for the jump). Put it first on PATH."""
     real = shutil.which("ssh")
     if real is None:
         _missing("ssh is not installed: `make test-deps` installs openssh-client")
-    folder = tmp_path / "ssh-config"
-    (folder / "bin").mkdir(parents=True)
+    (folder / "bin").mkdir(parents=True, exist_ok=True)
     path = folder / "config"
     path.write_text(config)
     path.chmod(0o600)
     wrapper = folder / "bin" / "ssh"
     wrapper.write_text(f'#!/bin/sh\nexec {real} -F {path} "$@"\n')
     wrapper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
-    return path
+    return folder / "bin"
+
+
+def ssh_config_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str) -> Path:
+    """Write `config` as the user's ssh config for this test (see ssh_wrapper); returns the bin folder."""
+    folder = ssh_wrapper(tmp_path / "ssh-config", config)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+    return folder
 
 
 def alias(name: str, server: SshServer, **extra: str) -> str:
