@@ -169,6 +169,16 @@ class DialStdioClient(docker.APIClient):  # type: ignore[misc]
         self.transport.close()
 
 
+class DialStdioEngine:
+    """What `docker.DockerClient` offers that `stack` uses: `.api`, and `close()`."""
+
+    def __init__(self, api: DialStdioClient) -> None:
+        self.api = api
+
+    def close(self) -> None:
+        self.api.close()
+
+
 def connection_errors() -> tuple[type[BaseException], ...]:
     """What an Engine API call over ssh raises when the connection itself fails."""
     return (requests.exceptions.ConnectionError, urllib3.exceptions.ProtocolError, ConnectionError)

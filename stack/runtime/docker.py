@@ -698,7 +698,8 @@ class DockerRuntime:
 
     @cached_property
     def engine(self) -> Any:
-        """A docker SDK APIClient for the same engine the CLI talks to; over the same `ssh` for ssh://."""
+        """A docker SDK client (`.api`: its APIClient) for the same engine the CLI talks to; over the same
+        `ssh` the CLI uses for ssh:// engines."""
         import docker
 
         base_url = self.host
@@ -717,35 +718,35 @@ class DockerRuntime:
             return self._over_ssh(base_url)
         try:
             if base_url:
-                return docker.APIClient(base_url=base_url)
-            return docker.from_env().api
+                return docker.DockerClient(base_url=base_url)
+            return docker.from_env()
         except docker.errors.DockerException as exc:
             raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}", hint=process_hint()) from None
 
     def _over_ssh(self, url: str) -> Any:
         """The Engine API through `ssh DESTINATION docker system dial-stdio`, as the docker CLI does it."""
-        from stack.runtime.dialstdio import DialStdio, DialStdioClient, connection_errors
+        from stack.runtime.dialstdio import DialStdio, DialStdioClient, DialStdioEngine, connection_errors
 
         destination, port = ssh_destination(url)
         self._ssh_url = url
         command = ssh_command(destination, port, "docker", "system", "dial-stdio")
         transport = DialStdio(command)
         try:
-            return DialStdioClient(transport)
+            return DialStdioEngine(DialStdioClient(transport))
         except connection_errors() as exc:
             transport.close()
             raise ssh_unreachable(url, transport.failure() or str(exc)) from None
 
     def _engine_call(self, call: Callable[[Any], Any]) -> Any:
         """An Engine API call; over ssh, a broken connection becomes one line saying what ssh printed."""
-        engine = self.engine
-        transport = getattr(engine, "transport", None)
+        api = self.engine.api
+        transport = getattr(api, "transport", None)
         if transport is None:
-            return call(engine)
+            return call(api)
         from stack.runtime.dialstdio import connection_errors
 
         try:
-            return call(engine)
+            return call(api)
         except connection_errors() as exc:
             raise ssh_unreachable(self._ssh_url, transport.failure() or str(exc)) from None
 
