@@ -717,8 +717,9 @@ class DockerRuntime:
         if base_url and base_url.startswith("ssh://"):
             return self._over_ssh(base_url)
         try:
-            if base_url:
+            if base_url and base_url != os.environ.get("DOCKER_HOST"):
                 return docker.DockerClient(base_url=base_url)
+            # DOCKER_HOST and its TLS settings (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), as the CLI reads them.
             return docker.from_env()
         except docker.errors.DockerException as exc:
             raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}", hint=process_hint()) from None
