@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 import docker
+import docker.constants
 import requests
 import urllib3.connection
 import urllib3.connectionpool
@@ -43,7 +44,9 @@ class DialStdio:
         errors = tempfile.TemporaryFile()  # noqa: SIM115 (kept open until the connection's ssh ends)
         try:
             # Its own session: a Ctrl-C reaches `stack`, which then closes the connection itself.
-            process = subprocess.Popen(self.command, stdin=theirs, stdout=theirs, stderr=errors, start_new_session=True)
+            process = subprocess.Popen(
+                self.command, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=errors, start_new_session=True
+            )
         except OSError:
             ours.close()
             errors.close()
@@ -112,7 +115,7 @@ class _Connection(urllib3.connection.HTTPConnection):
         self._process: subprocess.Popen[bytes] | None = None
 
     def connect(self) -> None:
-        self.sock, self._process = self._transport.open(self.timeout)  # type: ignore[arg-type]
+        self.sock, self._process = self._transport.open(self.timeout)
 
     def close(self) -> None:
         super().close()
@@ -131,12 +134,12 @@ class _Pool(urllib3.connectionpool.HTTPConnectionPool):
         return _Connection(self._transport, self._seconds)
 
 
-class _Adapter(BaseHTTPAdapter):  # type: ignore[misc]
+class _Adapter(BaseHTTPAdapter):
     def __init__(self, transport: DialStdio, timeout: float, max_pool_size: int) -> None:
         self._pool = _Pool(transport, timeout, max_pool_size)
         super().__init__()
 
-    def get_connection(self, url: str, proxies: Any = None) -> _Pool:
+    def get_connection(self, url: str | bytes, proxies: Any = None) -> _Pool:
         return self._pool
 
     def request_url(self, request: Any, proxies: Any) -> str:
@@ -148,18 +151,20 @@ class _Adapter(BaseHTTPAdapter):  # type: ignore[misc]
         self._pool.close()
 
 
-class DialStdioClient(docker.APIClient):  # type: ignore[misc]
+class DialStdioClient(docker.APIClient):
     """A docker SDK APIClient whose every connection is `ssh ... docker system dial-stdio`.
 
     Raises requests' ConnectionError, as the SDK does, when ssh fails: `transport.failure()` then says why.
     """
 
-    def __init__(self, transport: DialStdio, *, timeout: float = 60, max_pool_size: int = 10) -> None:
+    def __init__(self, transport: DialStdio, *, timeout: int = 60, max_pool_size: int = 10) -> None:
         # An explicit version: the SDK would otherwise ask the engine before the transport is in place.
         super().__init__(base_url="tcp://localhost:2375", version=_PROBE_VERSION, timeout=timeout)
         self.transport = transport
         self.mount("http+docker://", _Adapter(transport, timeout, max_pool_size))
-        self._unmount("http://", "https://")
+        # Nothing may go out as plain HTTP(S): every request takes the transport above.
+        for prefix in ("http://", "https://"):
+            self.adapters.pop(prefix, None)
         self.base_url = "http+docker://dial-stdio"
         # Then the engine's own API version, as the SDK's version="auto" does.
         self._version = str(self.version(api_version=False)["ApiVersion"])

@@ -8,6 +8,7 @@ what went wrong, never as a library exception.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -764,7 +765,7 @@ class DockerRuntime:
         missing = []
         for image in self.images():
             try:
-                self._engine_call(lambda api, image=image: api.inspect_image(image))
+                self._engine_call(functools.partial(_inspect_image, image=image))
             except docker.errors.ImageNotFound:
                 missing.append(image)
             except docker.errors.APIError as exc:
@@ -890,6 +891,10 @@ class DockerRuntime:
     def command_line(self, *args: str) -> str:
         """The compose command line users can run themselves (for hints)."""
         return shlex.join(str(part) for part in self._compose(*args))
+
+
+def _inspect_image(api: Any, *, image: str) -> Any:
+    return api.inspect_image(image)
 
 
 class _ChunkStream(io.RawIOBase):
