@@ -104,11 +104,13 @@ $(QUERYCHECK_STAMP): $(QUERYCHECK)/package-lock.json
 
 querycheck-deps: $(QUERYCHECK_STAMP)
 
-test: install test-deps collector querycheck-deps
+# The checks first (seconds), then the suite: ruff, mypy and the import layers are part of `make test`.
+test: install test-deps collector querycheck-deps lint typecheck lint-imports
 	$(BIN)/pytest $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # mypy on stack/ (settings in pyproject.toml [tool.mypy]).
 typecheck: install
