@@ -6,6 +6,7 @@ Debian's packages provide `prometheus` and `prometheus-alertmanager` (`make test
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import socket
@@ -23,6 +24,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@functools.cache
+def prometheus_version() -> str:
+    """The version of the Prometheus these tests run (Debian's, 2.x): what configs sent to it are
+    rendered for, as the process runtime renders for its binary."""
+    from stack.components.base import version_in
+
+    done = subprocess.run([binary("prometheus"), "--version"], capture_output=True, text=True, check=True)
+    found = version_in(done.stdout + done.stderr)
+    assert found, done.stdout
+    return found
 
 
 def binary(*names: str) -> str:

@@ -75,7 +75,12 @@ class Ports:
 
 def local_config(settings: Settings, ports: Ports) -> dict[str, Any]:
     """The Collector config the stack renders for this settings, every listener on 127.0.0.1."""
-    ctx = RenderContext(settings=settings, topology=LocalTopology(ports.topology(), settings))
+    # Metrics go to Debian's Prometheus 2.x here: rendered for it (remote write), not for the 3.x pin.
+    ctx = RenderContext(
+        settings=settings,
+        topology=LocalTopology(ports.topology(), settings),
+        versions={"prometheus": realbin.prometheus_version()},
+    )
     collector = Collector()
     document = deep_merge(collector.document(ctx), collector.settings(ctx).overrides)
     return _loopback(document)
@@ -171,7 +176,7 @@ def container_config_here(settings: Settings, ports: Ports, docker_root: Path) -
     """
     from stack.components.collector import DOCKER_LOGS_DIR
 
-    ctx = RenderContext(settings=settings)
+    ctx = RenderContext(settings=settings, versions={"prometheus": realbin.prometheus_version()})
     collector = Collector()
     config = deep_merge(collector.document(ctx), collector.settings(ctx).overrides)
     receivers, exporters = config["receivers"], config["exporters"]

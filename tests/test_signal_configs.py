@@ -46,22 +46,42 @@ def _kinds(config: dict[str, Any]) -> dict[str, set[str]]:
     return {kind: set(config.get(kind, {})) for kind in ("receivers", "processors", "exporters", "extensions")}
 
 
+PROMETHEUS_2 = {"components": {"prometheus": {"image": "prom/prometheus:v2.42.0"}}}
+
+
 def test_collector_pipelines_by_default() -> None:
     config = _collector()
     pipelines = config["service"]["pipelines"]
     assert set(pipelines) == {"traces", "metrics", "logs", "logs/docker"}
     assert pipelines["traces"]["exporters"] == ["otlp_grpc/tempo"]
-    assert pipelines["metrics"]["exporters"] == ["prometheus_remote_write"]
+    # The pinned Prometheus is 3.x: metrics go to its own OTLP receiver (issue 17).
+    assert pipelines["metrics"]["exporters"] == ["otlp_http/prometheus"]
+    assert "prometheus_remote_write" not in config["exporters"]
+    assert config["exporters"]["otlp_http/prometheus"]["metrics_endpoint"] == (
+        "http://prometheus:9090/api/v1/otlp/v1/metrics"
+    )
     assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
     assert pipelines["logs/docker"]["receivers"] == ["file_log/docker"]
     assert config["exporters"]["otlp_grpc/tempo"]["endpoint"] == "tempo:4317"
     assert config["exporters"]["otlp_http/loki"]["endpoint"] == "http://loki:3100/otlp"
-    assert config["exporters"]["prometheus_remote_write"]["http"]["endpoint"] == "http://prometheus:9090/api/v1/write"
-    # Delta temporality would be dropped by remote write.
+    # Prometheus' OTLP receiver takes cumulative temporality only, as remote write does.
     assert pipelines["metrics"]["processors"] == ["memory_limiter", "delta_to_cumulative"]
     # Batching is the exporters' (sending_queue.batch): the batch processor is being retired.
-    for name in ("otlp_grpc/tempo", "otlp_http/loki"):
+    for name in ("otlp_grpc/tempo", "otlp_http/loki", "otlp_http/prometheus"):
         assert config["exporters"][name]["sending_queue"]["batch"]["flush_timeout"] == "50ms", name
+    # The same resource attributes become labels, promoted by Prometheus itself.
+    prometheus = _config(parse_settings({}), "prometheus")
+    assert {"service.name", "service.namespace", "deployment.environment"} <= set(
+        prometheus["otlp"]["promote_resource_attributes"]
+    )
+
+
+def test_collector_remote_writes_to_a_prometheus_2() -> None:
+    config = _collector(PROMETHEUS_2)
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["metrics"]["exporters"] == ["prometheus_remote_write"]
+    assert "otlp_http/prometheus" not in config["exporters"]
+    assert config["exporters"]["prometheus_remote_write"]["http"]["endpoint"] == "http://prometheus:9090/api/v1/write"
     # Which resource attributes become labels on every series; the rest stay on target_info.
     labels = config["exporters"]["prometheus_remote_write"]["resource_constant_labels"]["included"]
     assert {"service.name", "service.namespace", "deployment.environment"} <= set(labels)
@@ -152,7 +172,7 @@ def test_host_metrics_switch_on() -> None:
     assert {"cpu", "memory", "filesystem", "disk", "network", "load"} <= set(
         config["receivers"]["host_metrics"]["scrapers"]
     )
-    assert config["service"]["pipelines"]["metrics/host"]["exporters"] == ["prometheus_remote_write"]
+    assert config["service"]["pipelines"]["metrics/host"]["exporters"] == ["otlp_http/prometheus"]
     assert "/:/hostfs:ro" in render_project(settings).compose["services"]["otel-collector"]["volumes"]
 
 

@@ -12,16 +12,17 @@ from stack.components.base import (
     SwarmTopology,
     bundled_config,
 )
+from stack.components.prometheus import otlp_metrics_endpoint
 from stack.settings import CollectorSettings, FrontendSettings, Settings
 from stack.units import parse_size
 
-# Which backend each pipeline exports to, and the exporter that does it.
+# Which backend each pipeline exports to.
 _PIPELINE_BACKENDS = {
-    "traces": ("tempo", "otlp_grpc/tempo"),
-    "metrics": ("prometheus", "prometheus_remote_write"),
-    "metrics/host": ("prometheus", "prometheus_remote_write"),
-    "logs": ("loki", "otlp_http/loki"),
-    "logs/docker": ("loki", "otlp_http/loki"),
+    "traces": "tempo",
+    "metrics": "prometheus",
+    "metrics/host": "prometheus",
+    "logs": "loki",
+    "logs/docker": "loki",
 }
 # Switchable pipelines: the settings field, and the receiver and processor only they use.
 _SWITCHED = {
@@ -30,6 +31,8 @@ _SWITCHED = {
 }
 DOCKER_LOGS_DIR = "/var/lib/docker/containers"
 FRONTEND_RECEIVER = "otlp/frontend"
+REMOTE_WRITE_EXPORTER = "prometheus_remote_write"
+OTLP_PROMETHEUS_EXPORTER = "otlp_http/prometheus"
 HOSTFS = "/hostfs"
 # On Swarm: the node the Collector task runs on (a service template Swarm fills in per task).
 NODE_NAME_ENV = "STACK_NODE_NAME"
@@ -77,6 +80,25 @@ def _add_frontend(config: dict[str, Any], frontend: FrontendSettings, port: int)
             pipelines[name]["receivers"].append(FRONTEND_RECEIVER)
 
 
+def _metrics_over_otlp(config: dict[str, Any], endpoint: str | None) -> None:
+    """Send metrics to Prometheus' own OTLP receiver where it has one (3.x), as upstream's LGTM image
+    does: no translation to remote write, and Prometheus promotes the same resource attributes to
+    labels (`otlp.promote_resource_attributes`). Remote write stays the path for 2.x."""
+    if endpoint is None:
+        return
+    exporters = config["exporters"]
+    exporters[OTLP_PROMETHEUS_EXPORTER] = {
+        "metrics_endpoint": f"{endpoint}/v1/metrics",
+        "tls": {"insecure": True},
+        # The other backends' batching: Prometheus appends what one request carries in one commit.
+        "sending_queue": dict(exporters["otlp_http/loki"]["sending_queue"]),
+    }
+    for pipeline in config["service"]["pipelines"].values():
+        pipeline["exporters"] = [
+            OTLP_PROMETHEUS_EXPORTER if name == REMOTE_WRITE_EXPORTER else name for name in pipeline["exporters"]
+        ]
+
+
 class Collector(Component):
     name = "otel-collector"
     title = "OpenTelemetry Collector"
@@ -105,7 +127,8 @@ class Collector(Component):
         reader["port"] = ctx.topology.port(self.name, "metrics")
         exporters["otlp_grpc/tempo"]["endpoint"] = ctx.address("tempo", "otlp_grpc")
         exporters["otlp_http/loki"]["endpoint"] = ctx.url("loki", "http", "/otlp")
-        exporters["prometheus_remote_write"]["http"]["endpoint"] = ctx.url("prometheus", "http", "/api/v1/write")
+        exporters[REMOTE_WRITE_EXPORTER]["http"]["endpoint"] = ctx.url("prometheus", "http", "/api/v1/write")
+        _metrics_over_otlp(config, otlp_metrics_endpoint(ctx))
         if settings.frontend.enabled:
             _add_frontend(config, settings.frontend, ctx.topology.port(self.name, "frontend"))
         in_containers = isinstance(ctx.topology, ComposeTopology)
@@ -118,7 +141,7 @@ class Collector(Component):
             # A local process reads this machine's own / (said explicitly: left unset, a Collector that
             # finds itself in a container warns that it reports the container's filesystems).
             receivers["host_metrics"]["root_path"] = "/"
-        for pipeline, (backend, _exporter) in _PIPELINE_BACKENDS.items():
+        for pipeline, backend in _PIPELINE_BACKENDS.items():
             if pipeline in pipelines and not ctx.enabled(backend):
                 del pipelines[pipeline]
         if not pipelines:
