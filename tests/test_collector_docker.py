@@ -80,9 +80,12 @@ def _wait_healthy(url: str, timeout: float = 60) -> None:
 
 
 def test_the_collector_image_runs_the_rendered_config_into_a_real_prometheus(tmp_path: Path, engine: Engine) -> None:
+    prometheus = prometheus_image(engine)
     settings = parse_settings(
         {
             "components": {
+                # The Collector's config is rendered for the Prometheus that really runs (Debian's 2.x).
+                "prometheus": {"image": prometheus},
                 "loki": {"enabled": False},
                 "tempo": {"enabled": False},
                 "grafana": {"enabled": False},
@@ -110,7 +113,7 @@ def test_the_collector_image_runs_the_rendered_config_into_a_real_prometheus(tmp
                 network,
                 "--network-alias",
                 "prometheus",
-                prometheus_image(engine),
+                prometheus,
                 "--config.file=/etc/prometheus/prometheus.yml",
                 "--storage.tsdb.path=/prometheus",
                 "--web.enable-remote-write-receiver",
