@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from stack.doctor import Report, Severity, check_stack, diagnose, load_for_doctor, parse_df
+from stack.doctor import Report, Severity, check_stack, diagnose, load_for_doctor
+from stack.doctor.live_checks import parse_df
 from stack.paths import Paths
 from stack.runtime.base import HttpReply, ServiceState
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
@@ -320,7 +321,7 @@ def test_cli_settings_errors_stay_errors(project_dir: Path) -> None:
 
 
 def test_expiry_is_read_from_the_certificate() -> None:
-    from stack.doctor import certificate_expiry
+    from stack.doctor.certs import certificate_expiry
 
     expiry = certificate_expiry(TLS / "cert.pem")
     assert expiry is not None and expiry > datetime.now(UTC)
@@ -341,15 +342,15 @@ def test_expiry_is_read_from_the_certificate() -> None:
 def test_expiry_of_a_served_certificate_read_from_its_der_bytes() -> None:
     import ssl
 
-    from stack.doctor import _not_after, certificate_expiry
+    from stack.doctor.certs import certificate_expiry, not_after
 
     der = ssl.PEM_cert_to_DER_cert((TLS / "cert.pem").read_text())
-    assert _not_after(None, der) == certificate_expiry(TLS / "cert.pem")
-    assert _not_after(None, b"not a certificate") is None
+    assert not_after(None, der) == certificate_expiry(TLS / "cert.pem")
+    assert not_after(None, b"not a certificate") is None
 
 
 def test_expiry_of_an_unreadable_file_is_unknown(tmp_path: Path) -> None:
-    from stack.doctor import certificate_expiry
+    from stack.doctor.certs import certificate_expiry
 
     (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n")
     assert certificate_expiry(tmp_path / "cert.pem") is None

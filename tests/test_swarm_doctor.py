@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.doctor_swarm import swarm_findings
+from stack.doctor.swarm import swarm_findings
 from stack.settings import parse_settings
 
 SETTINGS = parse_settings({"runtime": "swarm"})

@@ -87,7 +87,7 @@ def command(
         outside_host=outside,
     )
     if made and made[-1].name == "swarm":
-        from stack.doctor_swarm import swarm_findings
+        from stack.doctor.swarm import swarm_findings
         from stack.runtime.swarm import SwarmRuntime
 
         runtime = made[-1]

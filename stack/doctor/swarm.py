@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from stack.doctor import Finding, Severity
+from stack.doctor.findings import Finding, Severity
 from stack.errors import StackError
 from stack.settings import Settings
 
