@@ -117,7 +117,7 @@ def explain(stderr: str, settings: Settings, *, command: list[str] | None = None
     if _COMPOSE_MISSING.search(stderr):
         return RuntimeUnavailable(
             "the docker compose plugin is not installed",
-            hint=f"install docker-compose-plugin (Compose v2 >= 2.23.1), or run: {no_docker_command()}",
+            hint=f"install docker-compose-plugin (Compose v2 >= {MIN_COMPOSE}), or run: {no_docker_command()}",
         )
     match = _PORT_IN_USE.search(stderr)
     if match:
