@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stack.errors import OutputError, UsageError
 from stack.fileio import atomic_write
-from stack.netaddr import http_url, shown_host
+from stack.net.address import http_url, shown_host
 from stack.paths import Paths, settings_file_problem
 from stack.render import RenderedProject, render_project, write_project
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore

@@ -1,4 +1,4 @@
-"""The one rule from a bind address to a URL (stack/netaddr.py), and the places that print one."""
+"""The one rule from a bind address to a URL (stack/net/address.py), and the places that print or render one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.netaddr import shown_host, url_host
+from stack.net.address import shown_host, url_host
 from tests.conftest import invoke
 
 
@@ -35,3 +35,26 @@ def test_credentials_print_a_url_that_parses_for_an_ipv6_bind_address(project_di
     result = invoke("credentials", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["url"] == url
+
+
+@pytest.mark.parametrize(
+    ("bind", "root"),
+    [
+        ("127.0.0.1", "http://localhost:3000/"),
+        ("::", "http://localhost:3000/"),
+        ("::1", "http://localhost:3000/"),
+        ("10.0.0.5", "http://10.0.0.5:3000/"),
+        ("fd00::5", "http://[fd00::5]:3000/"),
+    ],
+)
+def test_grafana_is_told_a_root_url_that_parses(bind: str, root: str) -> None:
+    # Grafana's environment had its own copy of the rule: `::` became `http://:::3000/` there too.
+    from urllib.parse import urlsplit
+
+    from stack.render import render_project
+    from stack.settings import parse_settings
+
+    settings = parse_settings({"bind_address": bind, "server": {"allow_plain_http": True}})
+    environment = render_project(settings).compose["services"]["grafana"]["environment"]
+    assert environment["GF_SERVER_ROOT_URL"] == root
+    assert urlsplit(root).port == 3000

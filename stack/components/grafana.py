@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.net.address import http_url, shown_host
 from stack.settings import GrafanaSettings
 
 # Datasource uid -> the component behind it.
@@ -94,6 +95,5 @@ class Grafana(Component):
             env["GF_SERVER_ROOT_URL"] = url
             env["GF_SECURITY_COOKIE_SECURE"] = "true"
         elif settings.port is not None:
-            host = "localhost" if ctx.settings.bind_address in ("127.0.0.1", "::1") else ctx.settings.bind_address
-            env["GF_SERVER_ROOT_URL"] = f"http://{host}:{settings.port}/"
+            env["GF_SERVER_ROOT_URL"] = http_url(shown_host(ctx.settings.bind_address), settings.port, "/")
         return env

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 
 from stack.errors import StackError
 from stack.hosttarget import Target
+from stack.net.ports import LOOPBACK, free_port, port_answers
 from stack.polling import poll_until
 from stack.sshcli import first_line, ssh_command, ssh_failure
 from stack.tools import ToolResult, run
@@ -31,18 +31,6 @@ def run_remote(target: Target, script: str, *, timeout: float = 30, options: Seq
     if result.returncode == 255:
         raise ssh_failure(result.stderr, target.destination)
     return result
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _free_local_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -79,7 +67,7 @@ def open_tunnel(
     tunnel = Tunnel(target, remote_address)
     forwards: list[str] = []
     for remote in dict.fromkeys(remote_ports):
-        local = _free_local_port()
+        local = free_port()
         tunnel.ports[remote] = local
         forwards += ["-L", f"127.0.0.1:{local}:{remote_address}:{remote}"]
     if not forwards:
@@ -92,7 +80,7 @@ def open_tunnel(
         tunnel.process = process
 
         def _ready_or_gone() -> bool:
-            return process.poll() is not None or all(_port_open(port) for port in tunnel.ports.values())
+            return process.poll() is not None or all(port_answers(LOOPBACK, port) for port in tunnel.ports.values())
 
         try:
             if not poll_until(_ready_or_gone, timeout, interval=0.1):

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from stack.components import REGISTRY
 from stack.doctor.certs import CERT_EXPIRY_DAYS, days_left, not_after
 from stack.doctor.findings import Finding, Severity
+from stack.net.ports import port_answers
 from stack.settings import (
     OPTIONAL_COMPONENT_NAMES,
     Settings,
@@ -73,16 +74,6 @@ def check_exposure(settings: Settings) -> Iterable[Finding]:
                 )
 
 
-def _listening(host: str, port: int, timeout: float) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def reachable_from_here(settings: Settings, host: str, *, timeout: float = 1.5) -> Iterable[Finding]:
     """Connect from this machine to the server's address on every port a component listens on
     (published or container default): whatever answers is reachable from outside the server."""
@@ -98,7 +89,7 @@ def reachable_from_here(settings: Settings, host: str, *, timeout: float = 1.5) 
             candidates.setdefault(published.get(spec.name, spec.container), (name, spec.name))
     with ThreadPoolExecutor(max_workers=max(1, len(candidates)), thread_name_prefix="reach") as pool:
         open_ports = dict(
-            zip(candidates, pool.map(lambda port: _listening(host, port, timeout), candidates), strict=True)
+            zip(candidates, pool.map(lambda port: port_answers(host, port, timeout=timeout), candidates), strict=True)
         )
     for port, (name, spec_name) in sorted(candidates.items()):
         if not open_ports[port]:

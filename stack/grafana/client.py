@@ -14,7 +14,8 @@ from urllib.parse import quote
 from packaging.version import Version
 
 from stack.errors import StackError
-from stack.runtime.base import HttpReply, Runtime
+from stack.net.http import HttpReply, request
+from stack.runtime.base import Runtime
 from stack.versions import at_least
 
 # Service accounts (the token `stack` keeps) exist since 9.1; folderUid on dashboards since 8.
@@ -41,40 +42,13 @@ class Transport(Protocol):
 
 
 class UrlTransport:
-    """Plain HTTP(S) to a Grafana URL, with a kept-alive session per thread (reads run in parallel)."""
+    """Plain HTTP(S) to a Grafana URL (stack.net.http: a kept-alive session per thread, reads run in parallel)."""
 
     def __init__(self, base_url: str) -> None:
         self.where = base_url.rstrip("/")
-        self._local = threading.local()
-
-    def _session(self) -> Any:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            import requests
-
-            session = self._local.session = requests.Session()
-        return session
 
     def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str], timeout: float) -> HttpReply:
-        import requests
-
-        try:
-            reply = self._session().request(
-                method, self.where + path, data=body, headers=dict(headers), timeout=timeout
-            )
-        except requests.Timeout:
-            raise TimeoutError(f"no answer within {timeout:g} s") from None
-        except requests.ConnectionError as exc:
-            raise ConnectionError(_connection_reason(exc)) from None
-        return HttpReply(reply.status_code, reply.content, dict(reply.headers))
-
-
-def _connection_reason(exc: Exception) -> str:
-    text = str(exc)
-    for pattern in ("Connection refused", "Name or service not known", "No route to host", "certificate verify failed"):
-        if pattern in text:
-            return pattern.lower()
-    return text.split(": ")[-1][:160]
+        return request(method, self.where + path, body=body, headers=headers, timeout=timeout)
 
 
 class RuntimeTransport:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Protocol, runtime_checkable
 
+from stack.net.http import HttpReply
 from stack.tools import ToolResult
 
 
@@ -49,16 +50,6 @@ class ReportsHealth(Protocol):
     def container_health(self, service: str) -> ContainerHealth | None:
         """The verdict since the current start, or None when there is no healthcheck or no container."""
         ...
-
-
-@dataclass(frozen=True)
-class HttpReply:
-    status: int
-    body: bytes
-    headers: Mapping[str, str]
-
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
 
 
 @runtime_checkable
