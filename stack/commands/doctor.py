@@ -88,7 +88,7 @@ def command(
     )
     if made and made[-1].name == "swarm":
         from stack.doctor.swarm import swarm_findings
-        from stack.runtime.swarm import SwarmRuntime
+        from stack.runtime.swarm.runtime import SwarmRuntime
 
         runtime = made[-1]
         assert isinstance(runtime, SwarmRuntime)

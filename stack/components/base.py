@@ -155,6 +155,9 @@ class Component:
     title: str
     # Images without a shell cannot run an in-container healthcheck; they are probed from outside.
     has_shell: bool = False
+    # Whether the image ships curl (every HTTP method) besides busybox wget (GET and POST only): requests
+    # made from inside the project's network use it when the request goes through this component.
+    has_curl: bool = False
     ports: tuple[PortSpec, ...] = ()
     readiness: Probe
     metrics: Probe | None = None

@@ -66,6 +66,7 @@ class Grafana(Component):
     name = "grafana"
     title = "Grafana"
     has_shell = True
+    has_curl = True
     ports = (PortSpec("http", 3000, "port"),)
     readiness = Probe("http", "/api/health")
     metrics = Probe("http", "/metrics")

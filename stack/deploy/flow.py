@@ -19,7 +19,7 @@ from stack.health import DEFAULT_TIMEOUT
 from stack.hosttarget import Target, parse_target, ssh_target_of_endpoint
 from stack.paths import Paths
 from stack.project import render_to_disk
-from stack.runtime.docker import DockerRuntime
+from stack.runtime.docker.runtime import DockerRuntime
 from stack.settings import Settings
 from stack.sshcli import config_hostname
 
@@ -45,7 +45,7 @@ class TunnelledDockerRuntime(DockerRuntime):
 
     def base_url(self, service: str, port: str) -> str | None:
         if self.tunnel is not None:
-            published = self._published(service, port)
+            published = self.published_port(service, port)
             if published is not None and self.tunnel.url(published):
                 return self.tunnel.url(published)
         return super().base_url(service, port)

@@ -22,11 +22,11 @@ def get_runtime(settings: Settings, paths: Paths, *, name: str | None = None, ho
 
         host = docker_host_of(host)
     if chosen == "docker":
-        from stack.runtime.docker import DockerRuntime
+        from stack.runtime.docker.runtime import DockerRuntime
 
         return DockerRuntime(settings, paths, host=host)
     if chosen == "swarm":
-        from stack.runtime.swarm import SwarmRuntime
+        from stack.runtime.swarm.runtime import SwarmRuntime
 
         return SwarmRuntime(settings, paths, host=host)
     if chosen == "process":

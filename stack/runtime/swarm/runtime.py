@@ -9,8 +9,8 @@ engine must be the backend node's (see docs/scaling.md).
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
+import functools
+import shlex
 import time
 from collections.abc import Iterator
 from typing import IO, Any
@@ -21,74 +21,23 @@ from stack.errors import StackError
 from stack.paths import Paths
 from stack.render import LABEL_PREFIX
 from stack.runtime.base import HttpReply, ServiceState
-from stack.runtime.docker import DockerError, DockerRuntime, _parse_time, explain
+from stack.runtime.docker.errors import api_error, explain
+from stack.runtime.docker.runtime import DockerRuntime
+from stack.runtime.swarm.logs import interleaved
+from stack.runtime.swarm.tasks import (
+    FAILED_STATES,
+    FAILED_UPDATES,
+    NAMESPACE_LABEL,
+    SERVICE_LABEL,
+    UPDATE_GRACE,
+    UPDATE_TIMEOUT,
+    UPDATING,
+    SwarmError,
+    service_state,
+    update_state,
+)
 from stack.runtime.swarmrender import STACK_FILE, render_swarm, swarm_dir, write_swarm
 from stack.settings import Settings
-from stack.tools import run as run_tool
-
-NAMESPACE_LABEL = "com.docker.stack.namespace"
-SERVICE_LABEL = "com.docker.swarm.service.name"
-# Task states that end a task (it will not run again; Swarm may start a new one).
-_ENDED = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
-# A task that fails or is refused: its service will not become ready by waiting.
-FAILED_STATES = frozenset({"failed", "rejected"})
-
-
-# Update states of a service (`UpdateStatus.State`) while Swarm replaces its tasks, and after it gave up.
-UPDATING = frozenset({"updating", "rollback_started"})
-FAILED_UPDATES = frozenset({"paused", "rollback_completed", "rollback_paused"})
-UPDATE_TIMEOUT = 300.0
-# A changed service whose update status stays as it was this long replaced no task (a label change).
-UPDATE_GRACE = 5.0
-
-
-def _update_state(service: dict[str, Any] | None) -> str:
-    return str(((service or {}).get("UpdateStatus") or {}).get("State", ""))
-
-
-class SwarmError(StackError):
-    """The engine is no swarm manager, a label is missing, a service does not converge."""
-
-
-def service_state(name: str, service: dict[str, Any] | None, tasks: list[dict[str, Any]]) -> ServiceState:
-    """One component as Swarm sees it: `running` when every task it wants runs, else the state of the
-    task that does not, with Swarm's error (a port taken on a node, no node that fits...)."""
-    if service is None:
-        return ServiceState(name=name, state="missing")
-    image = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
-    image = image.split("@", 1)[0] or None
-    wanted = [task for task in tasks if task.get("DesiredState") == "running"]
-    running = [task for task in wanted if task.get("Status", {}).get("State") == "running"]
-    replicas = service.get("Spec", {}).get("Mode", {}).get("Replicated", {}).get("Replicas")
-    expected = replicas if replicas is not None else max(1, len(wanted))
-    if running and len(running) >= expected:
-        started = min((_parse_time(task["Status"].get("Timestamp")) for task in running), key=_sort_key)
-        return ServiceState(name=name, state="running", started_at=started, image=image)
-    if replicas == 0:
-        return ServiceState(name=name, state="exited", exit_code=0, image=image)
-    latest = sorted(tasks, key=lambda task: task.get("UpdatedAt", ""), reverse=True)
-    for task in latest:
-        status = task.get("Status", {})
-        error = status.get("Err") or ""
-        state = status.get("State", "unknown")
-        if state in FAILED_STATES or (state == "pending" and error):
-            exit_code = status.get("ContainerStatus", {}).get("ExitCode")
-            node = task.get("NodeID", "")[:12]
-            where = f" on node {node}" if node else ""
-            return ServiceState(
-                name=name,
-                state="failed" if state == "pending" else state,
-                exit_code=exit_code,
-                image=image,
-                error=f"{error or state}{where}",
-            )
-        if task.get("DesiredState") == "running":
-            return ServiceState(name=name, state=state, image=image)
-    return ServiceState(name=name, state="starting", image=image)
-
-
-def _sort_key(value: Any) -> Any:
-    return (value is None, value)
 
 
 class SwarmRuntime(DockerRuntime):
@@ -122,7 +71,7 @@ class SwarmRuntime(DockerRuntime):
         self._checked = True
 
     def nodes(self) -> list[dict[str, Any]]:
-        return list(self._api("nodes", self.engine.api.nodes))
+        return list(self._api("nodes", self.engine.client.api.nodes))
 
     def backend_nodes(self) -> list[dict[str, Any]]:
         key, _, value = self.settings.swarm.backend_label.partition("=")
@@ -134,12 +83,12 @@ class SwarmRuntime(DockerRuntime):
         try:
             return call(*args, **kwargs)
         except docker.errors.APIError as exc:
-            raise DockerError(f"cannot list the swarm's {what}: {exc.explanation or exc}") from None
+            raise api_error(exc, f"cannot list the swarm's {what}", self.settings) from None
 
     def services(self) -> dict[str, dict[str, Any]]:
         """The stack's services by component name."""
         found = self._api(
-            "services", self.engine.api.services, filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}
+            "services", self.engine.client.api.services, filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}
         )
         prefix = f"{self.settings.project}_"
         return {service["Spec"]["Name"].removeprefix(prefix): service for service in found}
@@ -152,7 +101,7 @@ class SwarmRuntime(DockerRuntime):
         if not services:
             return found
         listed = self._api(
-            "tasks", self.engine.api.tasks, filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}
+            "tasks", self.engine.client.api.tasks, filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}
         )
         for task in listed:
             name = by_id.get(task.get("ServiceID", ""))
@@ -189,8 +138,7 @@ class SwarmRuntime(DockerRuntime):
             )
         out = swarm_dir(self.paths).resolve()
         write_swarm(render_swarm(self.settings, self.paths), out)
-        argv = [
-            *self._docker(),
+        argv = self.cli.docker(
             "stack",
             "deploy",
             "--compose-file",
@@ -199,11 +147,11 @@ class SwarmRuntime(DockerRuntime):
             self.settings.swarm.resolve_image,
             "--prune",
             self.settings.project,
-        ]
+        )
         existing = self.services()
         # By spec, not by version: `stack deploy` bumps every service's version even when nothing changed.
         before = {name: service.get("Spec") for name, service in existing.items()}
-        result = run_tool(argv, timeout=300, cwd=str(out))
+        result = self.cli.execute(argv, timeout=300, cwd=str(out))
         if not result.ok:
             raise explain(result.stderr or result.stdout, self.settings, command=argv, action="docker stack deploy")
         # Only services that existed can be updating; new ones are the readiness wait's.
@@ -246,7 +194,7 @@ class SwarmRuntime(DockerRuntime):
             ) from None
         services = self.services()
         for name in names:
-            state = _update_state(services.get(name))
+            state = update_state(services.get(name))
             if state in FAILED_UPDATES:
                 message = (services[name].get("UpdateStatus") or {}).get("Message", "")
                 raise SwarmError(
@@ -264,7 +212,7 @@ class SwarmRuntime(DockerRuntime):
             spec = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {})
             used.update(ref.get("ConfigID", "") for ref in spec.get("Configs") or [])
             used.update(ref.get("SecretID", "") for ref in spec.get("Secrets") or [])
-        api = self.engine.api
+        api = self.engine.client.api
         stale = [(api.remove_config, item["ID"]) for item in api.configs(filters=label) if item["ID"] not in used]
         stale += [(api.remove_secret, item["ID"]) for item in api.secrets(filters=label) if item["ID"] not in used]
         for remove, ident in stale:
@@ -274,17 +222,18 @@ class SwarmRuntime(DockerRuntime):
 
     def down(self, *, volumes: bool = False, timeout: float = 30) -> None:
         if self.services():
-            self._run([*self._docker(), "stack", "rm", self.settings.project], action="docker stack rm")
+            self.cli.run(self.cli.docker("stack", "rm", self.settings.project), action="docker stack rm")
         # `stack rm` returns at once; the containers (which hold the volumes) go in the background.
         self._wait_gone(timeout=max(timeout, 60))
         if volumes:
             import docker
 
-            for volume in self.engine.volumes.list(filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}):
+            label = {"label": f"{NAMESPACE_LABEL}={self.settings.project}"}
+            for volume in self.engine.client.volumes.list(filters=label):
                 try:
                     volume.remove()
                 except docker.errors.APIError as exc:
-                    raise DockerError(f"cannot remove volume {volume.name}: {exc.explanation or exc}") from None
+                    raise api_error(exc, f"cannot remove volume {volume.name}", self.settings) from None
 
     def _containers(self, service: str | None = None, *, all: bool = False) -> list[Any]:
         label = (
@@ -292,7 +241,7 @@ class SwarmRuntime(DockerRuntime):
             if service
             else f"{NAMESPACE_LABEL}={self.settings.project}"
         )
-        return list(self.engine.containers.list(all=all, filters={"label": label}))
+        return list(self.engine.client.containers.list(all=all, filters={"label": label}))
 
     def _wait_gone(self, *, timeout: float) -> None:
         waiting = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.5), retry=retry_if_result(bool))
@@ -305,7 +254,7 @@ class SwarmRuntime(DockerRuntime):
             ) from None
 
     def _stack_networks(self) -> list[Any]:
-        return list(self.engine.networks.list(filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}))
+        return list(self.engine.client.networks.list(filters={"label": f"{NAMESPACE_LABEL}={self.settings.project}"}))
 
     def _scale(self, services: list[str], replicas: int) -> None:
         from stack.components import REGISTRY
@@ -314,7 +263,7 @@ class SwarmRuntime(DockerRuntime):
             if REGISTRY[name].swarm_global:
                 raise SwarmError(f"{name} runs on every node (a global service): it cannot be stopped alone")
         pairs = [f"{self.settings.project}_{name}={replicas}" for name in services]
-        self._run([*self._docker(), "service", "scale", "--detach=false", *pairs], action="docker service scale")
+        self.cli.run(self.cli.docker("service", "scale", "--detach=false", *pairs), action="docker service scale")
 
     def stop(self, services: list[str], *, timeout: float = 30) -> None:
         self._scale(services, 0)
@@ -345,31 +294,14 @@ class SwarmRuntime(DockerRuntime):
                 names[0], tail=tail, follow=follow, since=since, prefix="" if service else f"{names[0]} | "
             )
             return
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def pump(name: str) -> None:
-            try:
-                for line in self._service_logs(name, tail=tail, follow=follow, since=since, prefix=f"{name} | "):
-                    lines.put(line)
-            except StackError as exc:
-                lines.put(f"{name} | ({exc.message})")
-            finally:
-                lines.put(None)
-
-        for name in names:
-            threading.Thread(target=pump, args=(name,), daemon=True, name=f"logs-{name}").start()
-        ended = 0
-        while ended < len(names):
-            line = lines.get()
-            if line is None:
-                ended += 1
-            else:
-                yield line
+        read = functools.partial(self._service_logs, tail=tail, follow=follow, since=since)
+        streams = {name: functools.partial(read, name, prefix=f"{name} | ") for name in names}
+        yield from interleaved(streams)
 
     def _service_logs(
         self, service: str, *, tail: int | None, follow: bool, since: str | None, prefix: str
     ) -> Iterator[str]:
-        argv = [*self._docker(), "service", "logs", "--no-task-ids", "--no-trunc", "--raw"]
+        argv = self.cli.docker("service", "logs", "--no-task-ids", "--no-trunc", "--raw")
         if tail is not None:
             argv += ["--tail", str(tail)]
         if follow:
@@ -377,14 +309,8 @@ class SwarmRuntime(DockerRuntime):
         if since:
             argv += ["--since", since]
         argv.append(f"{self.settings.project}_{service}")
-        from python_on_whales import DockerException
-        from python_on_whales.utils import stream_stdout_and_stderr
-
-        try:
-            for _source, line in stream_stdout_and_stderr(argv):
-                yield prefix + line.decode("utf-8", errors="replace").rstrip("\n")
-        except DockerException as exc:
-            raise self._whales_error(exc, "docker service logs") from None
+        for line in self.cli.stream(argv, action="docker service logs"):
+            yield prefix + line
 
     # -- containers on this engine --------------------------------------------------------------------
 
@@ -405,7 +331,7 @@ class SwarmRuntime(DockerRuntime):
             raise ConnectionError(exc.message) from None
 
     def _exec_argv(self, service: str) -> list[str]:
-        return [*self._docker(), "exec", "-i", self._container_id(service)]
+        return self.cli.docker("exec", "-i", self._container_id(service))
 
     def replace_state(self, service: str, path: str, archive: IO[bytes]) -> None:
         """Replace the service's volume at `path` (the service is scaled to 0): the volume is removed, a
@@ -425,7 +351,7 @@ class SwarmRuntime(DockerRuntime):
             raise SwarmError(f"{service}: {path} is not a volume of its service: its state cannot be replaced")
         volume = f"{self.settings.project}_{service}-{key}"
         try:
-            labels = self.engine.volumes.get(volume).attrs.get("Labels") or {}
+            labels = self.engine.client.volumes.get(volume).attrs.get("Labels") or {}
         except docker.errors.NotFound:
             raise SwarmError(
                 f"{service}: its volume {volume} is not on this engine ({self.describe()})",
@@ -435,12 +361,12 @@ class SwarmRuntime(DockerRuntime):
             # Stopped containers of the service's past tasks still hold the volume.
             for container in self._containers(service, all=True):
                 container.remove()
-            self.engine.volumes.get(volume).remove()
+            self.engine.client.volumes.get(volume).remove()
         except docker.errors.APIError as exc:
             raise SwarmError(f"{service}: cannot remove its volume {volume}: {exc.explanation or exc}") from None
         try:
-            self.engine.volumes.create(name=volume, labels=labels)
-            helper = self.engine.containers.create(image, volumes={volume: {"bind": path, "mode": "rw"}})
+            self.engine.client.volumes.create(name=volume, labels=labels)
+            helper = self.engine.client.containers.create(image, volumes={volume: {"bind": path, "mode": "rw"}})
             try:
                 if not helper.put_archive(path, archive):
                     raise SwarmError(f"{service}: the engine refused the archive for {path}")
@@ -457,6 +383,4 @@ class SwarmRuntime(DockerRuntime):
         return "swarm " + super().describe().removeprefix("docker ")
 
     def command_line(self, *args: str) -> str:
-        import shlex
-
-        return shlex.join([*self._docker(), "stack", *args])
+        return shlex.join(self.cli.docker("stack", *args))
