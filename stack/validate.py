@@ -318,11 +318,11 @@ def check_versions(settings: Settings, paths: Paths, runtime_name: str | None = 
     """The version that will run (the image tag, or the process runtime's binary) reads every field
     the settings render: amtool may accept what an older Alertmanager refuses at start."""
     from stack.components.versions import unmet_requirements
-    from stack.runtime.binaries import pinned_version
+    from stack.runtime.process.binaries import pinned_version
 
     chosen = runtime_name or settings.runtime
     if chosen == "process":
-        from stack.runtime.process import ProcessRuntime
+        from stack.runtime.process.runtime import ProcessRuntime
 
         problems = ProcessRuntime(settings, paths).version_problems()
         what = "the process runtime's binaries"

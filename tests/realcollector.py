@@ -20,7 +20,7 @@ import yaml
 from stack.collector_build import CollectorBuildError, build, built_binary, go_binary
 from stack.components.base import RenderContext
 from stack.components.collector import Collector
-from stack.runtime.localrender import LocalTopology
+from stack.runtime.process.topology import LocalTopology
 from stack.settings import Settings
 from stack.yamlio import deep_merge
 from tests import realbin

@@ -16,7 +16,7 @@ from stack.backup.retention import archives_of
 from stack.health import wait_until_ready
 from stack.paths import Paths
 from stack.project import load
-from stack.runtime.process import ProcessRuntime
+from stack.runtime.process.runtime import ProcessRuntime
 from stack.runtime.select import get_runtime
 from stack.settings import COMPONENT_NAMES
 from tests.backup_helpers import LATE_METRIC, query_range, write_late_series

@@ -15,8 +15,9 @@ from stack.errors import SettingsError
 from stack.paths import Paths
 from stack.render import render_project
 from stack.runtime.docker import DockerRuntime
-from stack.runtime.localrender import assign_ports, plan_processes
-from stack.runtime.process import ProcessRuntime
+from stack.runtime.process.plan import plan_processes
+from stack.runtime.process.ports import assign_ports
+from stack.runtime.process.runtime import ProcessRuntime
 from stack.settings import Settings, parse_settings
 
 ORIGINS = ["https://app.example.com", "http://localhost:5173"]

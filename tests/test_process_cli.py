@@ -285,7 +285,7 @@ def test_make_up_runtime_process_starts_what_is_here_and_skips_the_rest(
 ) -> None:
     """The no-Docker path a newcomer walks: one command, what this machine has comes up, each missing
     component is one line saying why and how to get it, and the URLs printed are the ones that work."""
-    from stack.runtime.binaries import SPECS, find
+    from stack.runtime.process.binaries import SPECS, find
 
     binary("prometheus")
     binary("prometheus-alertmanager", "alertmanager")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from stack.collector_build import built_binary
-from stack.runtime.procstate import poll_until
+from stack.polling import poll_until
 from tests import otel_app, realcollector
 from tests.conftest import invoke
 from tests.realbin import binary, free_port

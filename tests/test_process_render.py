@@ -13,8 +13,9 @@ import yaml
 
 from stack.components import REGISTRY
 from stack.errors import StackError
-from stack.runtime.binaries import read_version
-from stack.runtime.localrender import assign_ports, plan_processes
+from stack.runtime.process.binaries import read_version
+from stack.runtime.process.plan import plan_processes
+from stack.runtime.process.ports import assign_ports
 from stack.settings import COMPONENT_NAMES, Settings, parse_settings
 from tests.conftest import require_tool
 

@@ -24,9 +24,11 @@ from stack.paths import Paths
 from stack.polling import poll_until
 from stack.project import load
 from stack.runtime.base import Runtime
-from stack.runtime.binaries import pinned_version
-from stack.runtime.process import PortInUse, ProcessRuntime, StartupFailure
-from stack.runtime.procstate import ProcessRecord, boot_id, start_ticks
+from stack.runtime.process.binaries import pinned_version
+from stack.runtime.process.ports import PortInUse
+from stack.runtime.process.runtime import ProcessRuntime
+from stack.runtime.process.state import ProcessRecord, boot_id, start_ticks
+from stack.runtime.process.supervisor import StartupFailure
 from stack.runtime.select import get_runtime
 from stack.settings import COMPONENT_NAMES
 from tests.realbin import binary, free_port
@@ -158,7 +160,7 @@ def test_up_status_alert_and_down_with_real_binaries(project: Path) -> None:
         from pathlib import Path
         from stack.paths import Paths
         from stack.project import load
-        from stack.runtime.process import ProcessRuntime
+        from stack.runtime.process.runtime import ProcessRuntime
         paths = Paths.discover(Path(sys.argv[1]) / "stack.yaml")
         runtime = ProcessRuntime(load(paths), paths)
         print(json.dumps([state.state for state in runtime.ps()]))
@@ -550,11 +552,11 @@ def test_data_dir_holds_one_directory_per_project(project: Path) -> None:
 
 def test_lifecycle_up_renders_the_project_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import stack.project
-    import stack.runtime.localrender
+    import stack.runtime.process.plan
     from stack import lifecycle
 
     renders: list[str] = []
-    for module in (stack.project, stack.runtime.localrender):
+    for module in (stack.project, stack.runtime.process.plan):
         original = module.render_project
 
         def counted(*args: Any, _original: Any = original, _name: str = module.__name__, **kwargs: Any) -> Any:
@@ -566,5 +568,5 @@ def test_lifecycle_up_renders_the_project_once(project: Path, monkeypatch: pytes
     result = lifecycle.up(paths, load(paths), open_runtime(project), timeout=60)
     assert result.readiness.ok
     # Rendered for this machine as the processes start; no compose file that nothing would read.
-    assert renders == ["stack.runtime.localrender"]
+    assert renders == ["stack.runtime.process.plan"]
     assert not paths.compose_file.exists()

@@ -13,7 +13,7 @@ from packaging.version import Version
 from stack.components.base import RenderContext
 from stack.components.prometheus import PROMOTED_RESOURCE_ATTRIBUTES, downgrade_for_promtool, otlp_metrics_endpoint
 from stack.render import render_project
-from stack.runtime.binaries import read_version
+from stack.runtime.process.binaries import read_version
 from stack.settings import Settings, parse_settings
 from stack.validate import check_prometheus
 from tests.conftest import require_tool

@@ -10,8 +10,8 @@ from stack.components.grafana import datasources
 from stack.grafana.provision import stack_datasources
 from stack.paths import Paths
 from stack.project import load
-from stack.runtime.localrender import LocalTopology
-from stack.runtime.process import ProcessRuntime
+from stack.runtime.process.runtime import ProcessRuntime
+from stack.runtime.process.topology import LocalTopology
 
 
 def test_process_runtime_datasources_are_those_its_grafana_was_rendered_with(project_dir: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.runtime.procstate import poll_until
+from stack.polling import poll_until
 from tests.realbin import binary, free_port
 from tests.test_process_runtime import _settings_text, open_runtime, processes_under
 

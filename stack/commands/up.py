@@ -130,7 +130,7 @@ def command(
 def without_missing(opened: Opened, runtime_name: str | None) -> tuple[Opened, list[str]]:
     """The stack without the components whose binaries this machine lacks, and a line for each."""
     from stack.errors import SettingsError
-    from stack.runtime.process import ProcessRuntime
+    from stack.runtime.process.runtime import ProcessRuntime
     from stack.runtime.select import get_runtime
 
     runtime = opened.runtime

@@ -15,7 +15,7 @@ from stack.imageref import ImageRef
 from stack.paths import Paths
 from stack.polling import poll_until
 from stack.runtime.base import Runtime, ServiceState
-from stack.runtime.binaries import pinned_version
+from stack.runtime.process.binaries import pinned_version
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 from stack.settings import (
     Settings,

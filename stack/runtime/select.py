@@ -32,7 +32,7 @@ def get_runtime(settings: Settings, paths: Paths, *, name: str | None = None, ho
     if chosen == "process":
         if host:
             raise SettingsError("--host works with the docker runtime only", hint="drop --runtime process")
-        from stack.runtime.process import ProcessRuntime
+        from stack.runtime.process.runtime import ProcessRuntime
 
         return ProcessRuntime(settings, paths)
     raise SettingsError(f"unknown runtime {chosen!r}", hint=f"use one of: {', '.join(RUNTIME_NAMES)}")

@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +20,6 @@ import psutil
 
 from stack.errors import StackError
 from stack.fileio import atomic_write
-from stack.polling import poll_until
 
 STATE_VERSION = 1
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -141,81 +139,3 @@ class StateFile:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _signal_group(record: ProcessRecord, signum: int) -> None:
-    # Checked right before each signal: the recorded process, and only it (with its session).
-    if not record.alive():
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        try:
-            os.killpg(record.pid, signum)
-        except ProcessLookupError:
-            os.kill(record.pid, signum)
-
-
-def _reap(pid: int) -> None:
-    """Collect our own exited child so that it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _wait_gone(record: ProcessRecord, timeout: float) -> bool:
-    def gone() -> bool:
-        _reap(record.pid)
-        return not record.alive()
-
-    return poll_until(gone, timeout)
-
-
-def terminate(record: ProcessRecord, timeout: float) -> str:
-    """SIGTERM the recorded process (its whole session), SIGKILL after `timeout` seconds.
-
-    Returns what happened: `gone` (was not running), `stopped` or `killed`.
-    """
-    if not record.alive():
-        return "gone"
-    _signal_group(record, signal.SIGTERM)
-    if _wait_gone(record, timeout):
-        return "stopped"
-    _signal_group(record, signal.SIGKILL)
-    _wait_gone(record, 10)
-    return "killed"
-
-
-def terminate_all(records: dict[str, ProcessRecord], timeout: float) -> dict[str, str]:
-    """Stop several processes at once: SIGTERM to all, wait up to `timeout`, SIGKILL the rest."""
-    outcome = {name: ("gone" if not record.alive() else "stopped") for name, record in records.items()}
-    live = {name: record for name, record in records.items() if outcome[name] == "stopped"}
-    for record in live.values():
-        _signal_group(record, signal.SIGTERM)
-
-    def all_gone() -> bool:
-        for record in live.values():
-            _reap(record.pid)
-        return not any(record.alive() for record in live.values())
-
-    if not poll_until(all_gone, timeout):
-        for name, record in live.items():
-            if record.alive():
-                _signal_group(record, signal.SIGKILL)
-                outcome[name] = "killed"
-        poll_until(all_gone, 10)
-    return outcome
-
-
-def port_owner(port: int) -> str | None:
-    """`pid N (name)` of the process listening on TCP `port`, when this user may see it."""
-    try:
-        connections = psutil.net_connections(kind="tcp")
-    except psutil.Error:
-        return None
-    listeners = [c for c in connections if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port]
-    if not listeners:
-        return None
-    for connection in listeners:
-        if connection.pid is None:
-            continue
-        with contextlib.suppress(psutil.Error):
-            return f"pid {connection.pid} ({psutil.Process(connection.pid).name()})"
-    return "another program"

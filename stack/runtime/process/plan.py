@@ -1,22 +1,19 @@
-"""The rendered project, for local processes: every component on 127.0.0.1 at its own port.
+"""What each local process runs: its command, environment and files, from the rendered project.
 
 The same renderer as for Docker runs with a `LocalTopology` (service names become 127.0.0.1,
 container ports become the published port, or a port assigned on this machine); then each
 service's command, environment and config files are carried over from container paths to the
-project's directory: a config at `/etc/prometheus/x.yml` goes to `<root>/prometheus/rendered/etc/
-prometheus/x.yml`, the `data` volume mounted at `/prometheus` becomes `<root>/prometheus/data`.
+project's directory (paths.PathMap), and each component adapts what a process needs beyond that.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -24,136 +21,17 @@ import yaml
 from stack.components import REGISTRY
 from stack.components.base import RenderContext
 from stack.errors import StackError
-from stack.netaddr import url_host
 from stack.render import GRAFANA_SECRET, render_project
-from stack.runtime.binaries import binary_names
+from stack.runtime.process.binaries import binary_names
+from stack.runtime.process.paths import RENDERED_DIR, PathMap, config_top, resolve
+from stack.runtime.process.topology import LOOPBACK, LocalTopology, listen_host
 from stack.secrets import GRAFANA_ADMIN_PASSWORD
 from stack.settings import Settings
 from stack.units import parse_size
 from stack.yamlio import dumps
 
-LOOPBACK = "127.0.0.1"
-# Regenerated at every start; a name no component uses for its state.
-RENDERED_DIR = "rendered"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 WILDCARDS = ("0.0.0.0", "::", "[::]")
-
-
-def listen_host(settings: Settings, component: str, port: str) -> str:
-    """Published ports listen on the component's host address (bind_address); others on 127.0.0.1."""
-    published = {spec.name: spec for spec, _ in REGISTRY[component].published(settings)}
-    return REGISTRY[component].port_host_ip(settings, published[port]) if port in published else LOOPBACK
-
-
-def connect_host(settings: Settings, component: str, port: str) -> str:
-    """Where another process on this machine reaches `component`'s `port`: the address it listens
-    on, in URL form. `::1` and `::` are reached at [::1]: 127.0.0.1 does not reach a port bound to
-    [::1] only (Prometheus scraped, and sent alerts to, an Alertmanager it could not reach)."""
-    host = listen_host(settings, component, port)
-    if host in ("0.0.0.0", "localhost"):
-        return LOOPBACK
-    if host.startswith("127."):
-        return host
-    return url_host(host)
-
-
-@dataclass(frozen=True)
-class LocalTopology:
-    """Components reach each other on this machine: 127.0.0.1 (or the specific address a published
-    port listens on) at the port given to them here."""
-
-    ports: Mapping[str, Mapping[str, int]]
-    settings: Settings | None = None
-
-    def host(self, component: str, port: str | None = None) -> str:
-        if self.settings is None or port is None or not self.settings.component(component).enabled:
-            return LOOPBACK
-        return connect_host(self.settings, component, port)
-
-    def port(self, component: str, port: str) -> int:
-        given = self.ports.get(component, {}).get(port)
-        # Disabled components are asked about too (before their references are pruned).
-        return given if given is not None else REGISTRY[component].port_spec(port).container
-
-
-def port_free(host: str, port: int) -> bool:
-    """True when nothing listens on host:port (as a server would bind it: SO_REUSEADDR on)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host.strip("[]"), port))
-        except OSError:
-            return False
-    return True
-
-
-def any_free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def assign_ports(
-    settings: Settings,
-    previous: Mapping[str, Mapping[str, int]],
-    keep: set[str],
-    avoid: set[int] | None = None,
-) -> dict[str, dict[str, int]]:
-    """The port of every port of every enabled component.
-
-    Published ports are the configured ones. The others keep the port they had (`previous`) when
-    their component still runs (`keep`) or the port is still free, else take the container port when
-    free, else any free port; never a port in `avoid`.
-    """
-    ports: dict[str, dict[str, int]] = {}
-    used: set[int] = set(avoid or ())
-    for name in settings.enabled():
-        for spec, host_port in REGISTRY[name].published(settings):
-            ports.setdefault(name, {})[spec.name] = host_port
-            used.add(host_port)
-    for name in settings.enabled():
-        for spec in REGISTRY[name].ports:
-            if spec.name in ports.get(name, {}):
-                continue
-            before = previous.get(name, {}).get(spec.name)
-            chosen: int | None = None
-            if before is not None and before not in used and (name in keep or port_free(LOOPBACK, before)):
-                chosen = before
-            elif spec.container not in used and port_free(LOOPBACK, spec.container):
-                chosen = spec.container
-            while chosen is None or chosen in used:
-                chosen = any_free_port()
-            ports.setdefault(name, {})[spec.name] = chosen
-            used.add(chosen)
-    return ports
-
-
-@dataclass(frozen=True)
-class PathMap:
-    """Container paths of one component -> paths on this machine (longest prefix first)."""
-
-    prefixes: tuple[tuple[str, Path], ...]
-
-    def local(self, container_path: str) -> Path | None:
-        for prefix, local in self.prefixes:
-            if container_path == prefix:
-                return local
-            if container_path.startswith(prefix.rstrip("/") + "/"):
-                return local / container_path[len(prefix.rstrip("/")) + 1 :]
-        return None
-
-    def value(self, text: str) -> str:
-        """A value that may be a container path, or `--flag=PATH`."""
-        found = self.local(text)
-        if found is not None:
-            return str(found)
-        flag, equals, rest = text.partition("=")
-        if equals and flag.startswith("-"):
-            found = self.local(rest)
-            if found is not None:
-                return f"{flag}={found}"
-        return text
 
 
 @dataclass
@@ -368,8 +246,8 @@ def plan_processes(
             prefixes.append((container_path, home / key))
         configs = project.configs.get(name, [])
         for config in configs:
-            top = PurePosixPath(*PurePosixPath(config.target).parts[:3])
-            prefixes.append((str(top), config_dir / str(top).lstrip("/")))
+            top = config_top(config.target)
+            prefixes.append((top, config_dir / top.lstrip("/")))
         files: dict[Path, str] = {}
         for entry in service.get("secrets", []):
             secret, secret_source = entry["source"], secret_sources.get(entry["source"], {})
@@ -378,7 +256,7 @@ def plan_processes(
                 # Absolute: the process runs in its own directory, not the CLI's.
                 prefixes.append((container_path, secrets_dir.absolute() / GRAFANA_ADMIN_PASSWORD))
             elif "file" in secret_source:
-                prefixes.append((container_path, _resolve(base_dir, secret_source["file"])))
+                prefixes.append((container_path, resolve(base_dir, secret_source["file"])))
             else:
                 variable = secret_source.get("environment", "")
                 if not secret_values.get(variable):
@@ -389,7 +267,7 @@ def plan_processes(
                 local = config_dir / "run" / "secrets" / secret
                 prefixes.append((container_path, local))
                 files[local] = secret_values[variable]
-        paths = PathMap(tuple(sorted(set(prefixes), key=lambda item: -len(item[0]))))
+        paths = PathMap.of(prefixes)
 
         def address(port: str, name: str = name) -> str:
             host = listen_host(settings, name, port)
@@ -431,20 +309,3 @@ def plan_processes(
         plan.config_hash = plan.compute_hash()
         plans[name] = plan
     return plans
-
-
-def _resolve(base: Path | None, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() or base is None else (base / path).absolute()
-
-
-def read_log_tail(path: Path, lines: int) -> list[str]:
-    """The last `lines` lines of a log file (reading only its end)."""
-    with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
-        handle.seek(0, 2)
-        size = handle.tell()
-        block = min(size, max(65536, lines * 400))
-        handle.seek(size - block)
-        text = handle.read().decode("utf-8", errors="replace")
-        return text.splitlines()[-lines:] if lines else []
-    return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import Any
 
 from stack.components.base import image_version, version_in
 from stack.errors import RuntimeUnavailable
+from stack.fileio import atomic_write
 from stack.settings import Settings
 from stack.tools import run
 
@@ -203,3 +206,53 @@ def missing_binaries(missing: list[str], bin_dir: Path | None) -> RuntimeUnavail
         f"process runtime: binaries not found in {where}: " + "; ".join(parts),
         hint=f"install them, or disable those components in stack.yaml ({disable})",
     )
+
+
+class ProjectBinaries:
+    """The binaries of one project's components, their versions remembered in `<root>/binaries.json`
+    and their version warnings said once (`<root>/warnings-shown.json`), not at every `up`."""
+
+    def __init__(self, settings: Settings, bin_dir: Path | None, root: Path) -> None:
+        self.settings, self.bin_dir, self.root = settings, bin_dir, root
+        # The warnings of the last lookup not shown before, and all of them.
+        self.warnings: list[str] = []
+        self._all_warnings: list[str] = []
+
+    def find(self, components: list[str], *, strict: bool = True) -> dict[str, Binary]:
+        """The binaries of `components`; RuntimeUnavailable naming all the missing ones when `strict`."""
+        if not Path("/proc/self/stat").exists():
+            raise RuntimeUnavailable("the process runtime needs Linux (/proc)", hint="use --runtime docker")
+        cache = self.root / "binaries.json"
+        known: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            known = json.loads(cache.read_text(encoding="utf-8"))
+        before = json.dumps(known, sort_keys=True)
+        found, missing = locate(self.settings, components, self.bin_dir, known)
+        if self.root.is_dir() and json.dumps(known, sort_keys=True) != before:
+            with contextlib.suppress(OSError):
+                atomic_write(cache, json.dumps(known, indent=1, sort_keys=True) + "\n", mode=0o600)
+        self._all_warnings = [warning for binary in found.values() if (warning := binary.warning())]
+        # Said once: a version difference shown by one `up` is not repeated by the next ones.
+        shown = self._shown_warnings()
+        self.warnings = [warning for warning in self._all_warnings if warning not in shown]
+        if missing and strict:
+            raise missing_binaries(missing, self.bin_dir)
+        return found
+
+    def missing(self, components: list[str]) -> list[str]:
+        """The components whose binary is not in process.bin_dir or on PATH."""
+        return locate(self.settings, components, self.bin_dir)[1]
+
+    def _shown_warnings(self) -> set[str]:
+        with contextlib.suppress(OSError, ValueError):
+            shown = json.loads((self.root / "warnings-shown.json").read_text(encoding="utf-8"))
+            if isinstance(shown, list):
+                return {str(item) for item in shown}
+        return set()
+
+    def remember_warnings(self) -> None:
+        """Record the warnings the last lookup found as shown (after an `up` that showed them)."""
+        if not self._all_warnings or set(self._all_warnings) <= self._shown_warnings():
+            return
+        with contextlib.suppress(OSError):
+            atomic_write(self.root / "warnings-shown.json", json.dumps(sorted(self._all_warnings)) + "\n", mode=0o600)
