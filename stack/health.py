@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from stack.components import REGISTRY
-from stack.runtime.base import ReportsHealth, Runtime, ServiceState
+from stack.runtime.base import ReportsHealth, Runtime, ServiceState, StartupFailure
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -351,3 +351,12 @@ def readiness_table(rows: list[Readiness]) -> Table:
         detail = "" if row.phase == READY else row.detail
         table.add_row(row.component, f"[{colour}]{row.phase}[/]", f"{row.seconds:.1f}s", escape(detail))
     return table
+
+
+def startup_diagnosis(failure: StartupFailure) -> Diagnosis:
+    """A component that exited while the runtime started it, reported as a container that exited:
+    state, last log lines, hints."""
+    state = ServiceState(failure.component, "exited", exit_code=failure.component_exit_code)
+    hints = hints_for(failure.component, state, "", failure.tail)
+    hints.append(f"full log: {failure.log}; the components this start launched were stopped again")
+    return Diagnosis(failure.component, f"{describe_state(state)} during start-up", "", failure.tail, hints)

@@ -19,16 +19,15 @@ import pytest
 import yaml
 
 from stack.errors import EXIT_FAILURE, RuntimeUnavailable, StackError
-from stack.health import probe
+from stack.health import probe, startup_diagnosis
 from stack.paths import Paths
 from stack.polling import poll_until
 from stack.project import load
-from stack.runtime.base import Runtime
+from stack.runtime.base import Runtime, StartupFailure
 from stack.runtime.process.binaries import pinned_version
 from stack.runtime.process.ports import PortInUse
 from stack.runtime.process.runtime import ProcessRuntime
 from stack.runtime.process.state import ProcessRecord, boot_id, start_ticks
-from stack.runtime.process.supervisor import StartupFailure
 from stack.runtime.select import get_runtime
 from stack.settings import COMPONENT_NAMES
 from tests.realbin import binary, free_port
@@ -479,7 +478,7 @@ def test_a_port_taken_while_starting_is_recognised() -> None:
     failure = StartupFailure("prometheus", 1, Path("prometheus.log"), tail)
     assert failure.taken_port == 9090
     assert StartupFailure("prometheus", 1, Path("p.log"), ["other"]).taken_port is None
-    assert "a port is already in use" in " ".join(failure.diagnosis().hints)
+    assert "a port is already in use" in " ".join(startup_diagnosis(failure).hints)
 
 
 def test_a_restarted_component_keeps_its_assigned_port(project: Path) -> None:

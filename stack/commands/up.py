@@ -53,7 +53,8 @@ def command(
 
     from stack import lifecycle
     from stack.commands import display as show
-    from stack.health import Readiness, readiness_table
+    from stack.health import Readiness, readiness_table, startup_diagnosis
+    from stack.runtime.base import StartupFailure
 
     opened = open_runtime(ctx, runtime_name, host)
     console = Console(stderr=True, highlight=False)
@@ -96,15 +97,12 @@ def command(
             on_pull=pulls.update,
             provisioner=provisioner,
         )
-    except StackError as exc:
-        # A runtime that saw a component die while starting it (the process runtime) explains it
-        # like a failed readiness check: state, last log lines, hints.
-        found = getattr(exc, "diagnosis", None)
-        if not callable(found):
-            raise
+    except StartupFailure as failure:
+        # A runtime that saw a component die while starting it (the process runtime): explained
+        # like a failed readiness check (state, last log lines, hints).
         pulls.stop()
         stop_live()
-        show.diagnosis(console, found())
+        show.diagnosis(console, startup_diagnosis(failure))
         sys.exit(1)
     finally:
         pulls.stop()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
 
+from stack.errors import StackError
 from stack.net.http import HttpReply
 from stack.tools import ToolResult
 
@@ -50,6 +53,28 @@ class ReportsHealth(Protocol):
     def container_health(self, service: str) -> ContainerHealth | None:
         """The verdict since the current start, or None when there is no healthcheck or no container."""
         ...
+
+
+_ADDRESS_IN_USE = re.compile(r":(\d+): bind: address already in use")
+
+
+class StartupFailure(StackError):
+    """A component exited while the runtime started it: its exit code and the last lines of its log.
+
+    Plain data: whoever shows it builds the diagnosis (health.startup_diagnosis).
+    """
+
+    def __init__(self, component: str, exit_code: int | None, log: Path, tail: list[str]) -> None:
+        code = f"code {exit_code}" if exit_code is not None else "an unknown code"
+        last = next((line.strip() for line in reversed(tail) if line.strip()), "its log is empty")
+        super().__init__(
+            f"{component} exited during start-up with {code}: {last}",
+            hint=f"its last {len(tail)} log lines are in {log} (`stack logs {component}`)",
+        )
+        # Not `exit_code`: that is the CLI's own exit status, which a StackError carries.
+        self.component, self.component_exit_code, self.log, self.tail = component, exit_code, log, tail
+        taken = next((m for line in tail if (m := _ADDRESS_IN_USE.search(line))), None)
+        self.taken_port = int(taken.group(1)) if taken else None
 
 
 @runtime_checkable

@@ -22,14 +22,14 @@ from stack.components.versions import VERSION_HINT, unmet_requirements
 from stack.errors import SettingsError, StackError
 from stack.netaddr import http_url, shown_host, url_host
 from stack.paths import Paths
-from stack.runtime.base import HttpReply, ServiceState
+from stack.runtime.base import HttpReply, ServiceState, StartupFailure
 from stack.runtime.process import archives, ports
 from stack.runtime.process.binaries import Binary, ProjectBinaries, skipped_line
 from stack.runtime.process.logs import read_logs
 from stack.runtime.process.paths import PathMap, bin_dir, component_paths, process_root
 from stack.runtime.process.plan import ProcessPlan, plan_processes
 from stack.runtime.process.state import ProcessRecord, RuntimeState, StateFile
-from stack.runtime.process.supervisor import StartupFailure, Supervisor, terminate_all
+from stack.runtime.process.supervisor import Supervisor, terminate_all
 from stack.runtime.process.topology import LocalTopology, listen_host
 from stack.secrets import compose_environment
 from stack.settings import Settings

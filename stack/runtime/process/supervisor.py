@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -22,10 +21,9 @@ import requests
 from stack.components import REGISTRY
 from stack.errors import StackError
 from stack.fileio import atomic_write
-from stack.health import Diagnosis, describe_state, hints_for
 from stack.netaddr import url_host
 from stack.polling import poll_until
-from stack.runtime.base import ServiceState
+from stack.runtime.base import StartupFailure
 from stack.runtime.process.logs import read_log_tail
 from stack.runtime.process.plan import ProcessPlan
 from stack.runtime.process.ports import accepts
@@ -60,31 +58,6 @@ while :; do
   delay=$(( delay * 2 > 60 ? 60 : delay * 2 ))
 done
 """
-
-_ADDRESS_IN_USE = re.compile(r":(\d+): bind: address already in use")
-
-
-class StartupFailure(StackError):
-    """A component exited while starting: its exit code and the last lines of its log."""
-
-    def __init__(self, component: str, exit_code: int | None, log: Path, tail: list[str]) -> None:
-        code = f"code {exit_code}" if exit_code is not None else "an unknown code"
-        last = next((line.strip() for line in reversed(tail) if line.strip()), "its log is empty")
-        super().__init__(
-            f"{component} exited during start-up with {code}: {last}",
-            hint=f"its last {len(tail)} log lines are in {log} (`stack logs {component}`)",
-        )
-        # Not `exit_code`: that is the CLI's own exit status, which a StackError carries.
-        self.component, self.component_exit_code, self.log, self.tail = component, exit_code, log, tail
-        taken = next((m for line in tail if (m := _ADDRESS_IN_USE.search(line))), None)
-        self.taken_port = int(taken.group(1)) if taken else None
-
-    def diagnosis(self) -> Diagnosis:
-        """The same report as for a container that exited: state, last log lines, hints."""
-        state = ServiceState(self.component, "exited", exit_code=self.component_exit_code)
-        hints = hints_for(self.component, state, "", self.tail)
-        hints.append(f"full log: {self.log}; the components this start launched were stopped again")
-        return Diagnosis(self.component, f"{describe_state(state)} during start-up", "", self.tail, hints)
 
 
 class Supervisor:
