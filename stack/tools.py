@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from stack.interrupts import in_critical_section
@@ -35,10 +35,18 @@ def which(*names: str) -> str | None:
     return None
 
 
-def run(argv: Sequence[str], *, timeout: float = 60, cwd: str | None = None, input: str | None = None) -> ToolResult:
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float | None = 60,
+    cwd: str | None = None,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ToolResult:
     """Run a program to completion and capture its output (never raises on a non-zero exit).
 
-    `input` is written to its stdin (how secrets reach a program without showing on its command line).
+    `input` is written to its stdin (how secrets reach a program without showing on its command line);
+    `env`, when given, is its whole environment (how secrets reach this child alone, not every later one).
     """
     stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     try:
@@ -48,6 +56,7 @@ def run(argv: Sequence[str], *, timeout: float = 60, cwd: str | None = None, inp
             text=True,
             timeout=timeout,
             cwd=cwd,
+            env=dict(env) if env is not None else None,
             check=False,
             # In a critical section (a restore between stop and start), a terminal's Ctrl-C must
             # not reach the child: it goes to the foreground process group, which this leaves.
@@ -55,7 +64,7 @@ def run(argv: Sequence[str], *, timeout: float = 60, cwd: str | None = None, inp
             **stdin,
         )
     except subprocess.TimeoutExpired:
-        return ToolResult(tuple(argv), 124, "", f"timed out after {timeout:.0f} s")
+        return ToolResult(tuple(argv), 124, "", f"timed out after {timeout or 0:.0f} s")
     except OSError as exc:
         return ToolResult(tuple(argv), 127, "", str(exc))
     return ToolResult(tuple(argv), done.returncode, done.stdout, done.stderr)

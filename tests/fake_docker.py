@@ -26,7 +26,11 @@ argv = sys.argv[1:]
 stdin = sys.stdin.read() if ["--config", "-"] == argv[-2:] else ""
 with (home / "calls.jsonl").open("a") as log:
     password_set = bool(os.environ.get("STACK_GRAFANA_ADMIN_PASSWORD"))
-    log.write(json.dumps({{"argv": argv, "password_set": password_set, "stdin": stdin}}) + "\\n")
+    # Which of the project's secrets this call found in its environment (names only, never values).
+    secret_names = ("STACK_GRAFANA_ADMIN_PASSWORD", "STACK_PROXY_TLS_CERT", "STACK_PROXY_TLS_KEY")
+    secrets_set = [name for name in secret_names if os.environ.get(name)]
+    record = {{"argv": argv, "password_set": password_set, "secrets_set": secrets_set, "stdin": stdin}}
+    log.write(json.dumps(record) + "\\n")
 rules = json.loads((home / "scenario.json").read_text())
 def matches(when):
     i = 0

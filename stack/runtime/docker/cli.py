@@ -1,16 +1,23 @@
-"""The docker CLI (`docker`, `docker compose`, `docker stack`), called one way: python-on-whales builds
-every command line (the engine's `--host` or `--context`, the compose file, project name and
-directory, in its order) and streams long-running output; one-shot commands run to completion under a
-timeout, shielded from a terminal's Ctrl-C in a critical section (stack.tools.run). Every failure
-becomes one clear StackError (errors.py)."""
+"""The docker CLI (`docker`, `docker compose`, `docker stack`), called one way.
+
+Command lines are built here, in python-on-whales' flag order (the engine's `--host` or `--context`,
+then the compose file, project name and directory). One-shot commands run to completion through
+`stack.tools.run` (a timeout; in a critical section, a process group of their own, so a terminal's
+Ctrl-C does not cut a restore in half); output that lasts (logs, `--follow`) streams through
+python-on-whales. Every failure becomes one clear StackError (errors.py).
+
+The project's secrets (Grafana's admin password, the TLS proxy's certificate and key) are handed to
+`docker compose` in its own environment, which it reads them from (compose.yaml names only the
+variables): never on a command line, never in our own environment, where every later child (ssh,
+promtool, a plain `docker`) would inherit them. That is also why compose does not go through
+python-on-whales' compose methods: they cannot give the child an environment of its own.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import Iterator
-from functools import cached_property
-from typing import TYPE_CHECKING
 
 from stack.errors import RuntimeUnavailable
 from stack.paths import Paths
@@ -20,11 +27,6 @@ from stack.settings import Settings
 from stack.tools import ToolResult
 from stack.tools import run as run_tool
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from python_on_whales import DockerClient
-
 
 class DockerCli:
     """The CLI for one project on one engine (`host`: an `ssh://`/`tcp://` URL, or a context name)."""
@@ -32,45 +34,16 @@ class DockerCli:
     def __init__(self, settings: Settings, paths: Paths, host: str | None) -> None:
         self.settings, self.paths, self.host = settings, paths, host
 
-    @cached_property
-    def client(self) -> DockerClient:
-        """python-on-whales, configured for the project (its compose file, once rendered).
-
-        Imported here, not at the top: it costs a quarter of a second that `status` need not pay."""
-        from python_on_whales import DockerClient
-
-        self.export_environment()
-        compose_files: list[str | Path] = [self.paths.compose_file] if self.paths.compose_file.exists() else []
-        return DockerClient(
-            host=self.host if self.host and "://" in self.host else None,
-            context=self.host if self.host and "://" not in self.host else None,
-            compose_files=compose_files,
-            compose_project_name=self.settings.project,
-            compose_project_directory=self.paths.render_dir if compose_files else None,
-        )
-
-    def refresh(self) -> None:
-        """Forget the client: the compose file and the secrets may have been written since."""
-        self.__dict__.pop("client", None)
-
     def docker(self, *args: str) -> list[str]:
-        """`docker` with the global flags python-on-whales gives it (same engine, same order), then `args`.
+        """`docker` with the engine's global flags, then `args`.
 
-        Built here rather than by python-on-whales itself: importing it costs a quarter of a second,
-        which `stack status` (version, ps, inspect) need not pay."""
-        found = shutil.which("docker")
-        if not found:
-            raise no_cli()
-        argv = [found]
-        if self.host and "://" in self.host:
-            argv += ["--host", self.host]
-        elif self.host:
-            argv += ["--context", self.host]
-        return [*argv, *args]
+        Built here rather than by python-on-whales: importing it costs a quarter of a second, which
+        `stack status` (version, ps, inspect) need not pay."""
+        return [*self._global(), *args]
 
     def compose(self, *args: str) -> list[str]:
         """`docker compose` for the project (its file, name and directory, once rendered), then `args`."""
-        argv = [*self.docker(), "compose"]
+        argv = [*self._global(), "compose"]
         exists = self.paths.compose_file.exists()
         if exists:
             argv += ["--file", str(self.paths.compose_file)]
@@ -79,28 +52,43 @@ class DockerCli:
             argv += ["--project-directory", str(self.paths.render_dir)]
         return [*argv, *args]
 
-    def export_environment(self) -> None:
-        """Put the variables compose reads the project's secrets from into our environment (which
-        every docker command inherits); the values never land in compose.yaml or on a command line."""
-        store = SecretStore.for_paths(self.paths)
+    def _global(self) -> list[str]:
+        found = shutil.which("docker")
+        if not found:
+            raise no_cli()
+        if self.host and "://" in self.host:
+            return [found, "--host", self.host]
+        if self.host:
+            return [found, "--context", self.host]
+        return [found]
+
+    def secrets(self) -> dict[str, str]:
+        """The variables compose reads the project's secrets from (only those already stored: the
+        Grafana password is generated when the project is rendered)."""
+        found: dict[str, str] = {}
         if self.settings.component("grafana").enabled:
-            password = store.get(GRAFANA_ADMIN_PASSWORD)
+            password = SecretStore.for_paths(self.paths).get(GRAFANA_ADMIN_PASSWORD)
             if password:
-                os.environ[GRAFANA_PASSWORD_ENV] = password
+                found[GRAFANA_PASSWORD_ENV] = password
         if self.settings.component("proxy").enabled:
-            # The TLS proxy's certificate and key (tls.mode files) travel the same way.
-            os.environ.update(
+            found.update(
                 {k: v for k, v in compose_environment(self.settings, self.paths).items() if k != GRAFANA_PASSWORD_ENV}
             )
+        return found
+
+    def _secrets_for(self, argv: list[str]) -> dict[str, str]:
+        """What a command gets besides our environment: the secrets for compose, nothing for the rest."""
+        return self.secrets() if argv[len(self._global()) : len(self._global()) + 1] == ["compose"] else {}
 
     def execute(
-        self, argv: list[str], *, timeout: float = 300, input: str | None = None, cwd: str | None = None
+        self, argv: list[str], *, timeout: float | None = 300, input: str | None = None, cwd: str | None = None
     ) -> ToolResult:
         """Run a command to completion, whatever its exit status."""
-        self.export_environment()
-        return run_tool(argv, timeout=timeout, input=input, cwd=cwd)
+        extra = self._secrets_for(argv)
+        env = {**os.environ, **extra} if extra else None
+        return run_tool(argv, timeout=timeout, input=input, cwd=cwd, env=env)
 
-    def run(self, argv: list[str], *, action: str, timeout: float = 300) -> str:
+    def run(self, argv: list[str], *, action: str, timeout: float | None = 300) -> str:
         """Run a command to completion; its stdout, or one clear StackError."""
         result = self.execute(argv, timeout=timeout)
         if result.returncode == 127 and not shutil.which("docker"):
@@ -114,9 +102,10 @@ class DockerCli:
         from python_on_whales import DockerException
         from python_on_whales.utils import stream_stdout_and_stderr
 
-        self.export_environment()
+        extra = self._secrets_for(argv)
         try:
-            for _source, line in stream_stdout_and_stderr(argv):
+            # python-on-whales adds `extra` to a copy of our environment, for this child alone.
+            for _source, line in stream_stdout_and_stderr(argv, env=extra):
                 yield line.decode("utf-8", errors="replace").rstrip("\n")
         except DockerException as exc:
             raise whales_error(exc, self.settings, action) from None

@@ -24,7 +24,6 @@ from stack.runtime.base import ContainerHealth, HttpReply, ServiceState
 from stack.runtime.docker import inside
 from stack.runtime.docker.cli import DockerCli
 from stack.runtime.docker.engine import Engine, PullProgress
-from stack.runtime.docker.errors import whales_error
 from stack.runtime.docker.states import STOPPED_STATES, parse_compose_ps, service_states
 from stack.settings import Settings
 from stack.tools import ToolResult
@@ -81,27 +80,16 @@ class DockerRuntime:
         self._checked = True
 
     def up(self, *, services: list[str] | None = None, pull: bool = True) -> None:
-        from python_on_whales import DockerException
-
-        self.cli.refresh()  # the compose file and the password may have been written since
-        try:
-            self.cli.client.compose.up(
-                services,
-                detach=True,
-                remove_orphans=services is None,
-                pull="missing" if pull else "never",
-                quiet=True,
-            )
-        except DockerException as exc:
-            raise whales_error(exc, self.settings, "docker compose up") from None
+        if services == []:
+            return
+        argv = self.cli.compose("up", "--detach", *(["--remove-orphans"] if services is None else []))
+        argv += ["--pull", "missing" if pull else "never", *(services or [])]
+        # No timeout: a first `up` pulls images, which takes what the network takes.
+        self.cli.run(argv, action="docker compose up", timeout=None)
 
     def down(self, *, volumes: bool = False, timeout: float = 30) -> None:
-        from python_on_whales import DockerException
-
-        try:
-            self.cli.client.compose.down(volumes=volumes, timeout=int(timeout), remove_orphans=True, quiet=True)
-        except DockerException as exc:
-            raise whales_error(exc, self.settings, "docker compose down") from None
+        argv = self.cli.compose("down", "--remove-orphans", "--timeout", str(int(timeout)))
+        self.cli.run([*argv, *(["--volumes"] if volumes else [])], action="docker compose down", timeout=None)
 
     def stop(self, services: list[str], *, timeout: float = 30) -> None:
         self.cli.run(self.cli.compose("stop", "--timeout", str(int(timeout)), *services), action="docker compose stop")
