@@ -4,7 +4,6 @@ when another program holds one."""
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ import psutil
 
 from stack.components import REGISTRY
 from stack.errors import StackError
-from stack.runtime.process.topology import LOOPBACK
+from stack.net.ports import LOOPBACK, free_port, port_free
 from stack.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,32 +20,6 @@ if TYPE_CHECKING:
 
 class PortInUse(StackError):
     """A port a component must listen on is taken by another program."""
-
-
-def port_free(host: str, port: int) -> bool:
-    """True when nothing listens on host:port (as a server would bind it: SO_REUSEADDR on)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host.strip("[]"), port))
-        except OSError:
-            return False
-    return True
-
-
-def any_free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def accepts(host: str, port: int) -> bool:
-    """True when something accepts a connection on host:port."""
-    # `host` is a URL's host part: an IPv6 literal comes in brackets, which sockets do not take.
-    with contextlib.suppress(OSError), socket.create_connection((host.strip("[]"), port), timeout=0.2):
-        return True
-    return False
 
 
 def assign_ports(
@@ -78,7 +51,7 @@ def assign_ports(
             elif spec.container not in used and port_free(LOOPBACK, spec.container):
                 chosen = spec.container
             while chosen is None or chosen in used:
-                chosen = any_free_port()
+                chosen = free_port()
             ports.setdefault(name, {})[spec.name] = chosen
             used.add(chosen)
     return ports

@@ -15,14 +15,13 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-import requests
-
 from stack.components import REGISTRY
 from stack.components.versions import VERSION_HINT, unmet_requirements
 from stack.errors import SettingsError, StackError
-from stack.netaddr import http_url, shown_host, url_host
+from stack.net.address import http_url, shown_host, url_host
+from stack.net.http import HttpReply, request
 from stack.paths import Paths
-from stack.runtime.base import HttpReply, ServiceState, StartupFailure
+from stack.runtime.base import ServiceState, StartupFailure
 from stack.runtime.process import archives, ports
 from stack.runtime.process.binaries import Binary, ProjectBinaries, skipped_line
 from stack.runtime.process.logs import read_logs
@@ -295,14 +294,11 @@ class ProcessRuntime:
             raise ConnectionError(f"{service} has no {port} port on this machine (is it up?)")
         host = url_host(listen_host(self.settings, service, port))
         try:
-            reply = requests.request(
-                method, f"http://{host}:{number}{path}", data=body, headers=dict(headers or {}), timeout=timeout
-            )
-        except requests.Timeout as exc:
+            return request(method, f"http://{host}:{number}{path}", body=body, headers=headers, timeout=timeout)
+        except TimeoutError as exc:
             raise TimeoutError(f"{service}: no answer on {host}:{number} within {timeout:g} s") from exc
-        except requests.RequestException as exc:
+        except ConnectionError as exc:
             raise ConnectionError(f"{service}: nothing answers on {host}:{number}") from exc
-        return HttpReply(reply.status_code, reply.content, dict(reply.headers))
 
     def base_url(self, service: str, port: str) -> str | None:
         component = REGISTRY[service]

@@ -16,17 +16,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
-
 from stack.components import REGISTRY
 from stack.errors import StackError
 from stack.fileio import atomic_write
-from stack.netaddr import url_host
+from stack.net.address import url_host
+from stack.net.http import request
+from stack.net.ports import port_answers
 from stack.polling import poll_until
 from stack.runtime.base import StartupFailure
 from stack.runtime.process.logs import read_log_tail
 from stack.runtime.process.plan import ProcessPlan
-from stack.runtime.process.ports import accepts
 from stack.runtime.process.state import ProcessRecord, boot_id, start_ticks
 
 LOG_TAIL = 30
@@ -158,7 +157,7 @@ class Supervisor:
                     code = self.exit_code(name, record)
                     raise StartupFailure(name, code, Path(record.log), read_log_tail(Path(record.log), LOG_TAIL))
                 plan = plans[name]
-                if not all(accepts(url_host(host), port) for _, host, port in plan.listen):
+                if not all(port_answers(host, port, timeout=0.2) for _, host, port in plan.listen):
                     continue
                 now = time.monotonic()
                 listening_since.setdefault(name, now)
@@ -173,8 +172,8 @@ def _answers_ready(plan: ProcessPlan) -> bool:
     probe = REGISTRY[plan.component].readiness
     for port_name, host, port in plan.listen:
         if port_name == probe.port:
-            with contextlib.suppress(requests.RequestException):
-                return requests.get(f"http://{url_host(host)}:{port}{probe.path}", timeout=0.5).ok
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                return request("GET", f"http://{url_host(host)}:{port}{probe.path}", timeout=0.5).ok
     return False
 
 

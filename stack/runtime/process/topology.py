@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stack.components import REGISTRY
-from stack.netaddr import url_host
+from stack.net.address import url_host
 from stack.settings import Settings
 
 LOOPBACK = "127.0.0.1"
