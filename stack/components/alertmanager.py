@@ -11,6 +11,7 @@ from stack.components.base import (
     SecretMount,
     bundled_config,
 )
+from stack.components.process import Address, LocalProcess
 from stack.settings import SecretRef, Settings
 
 
@@ -22,6 +23,9 @@ class Alertmanager(Component):
     readiness = Probe("http", "/-/ready")
     metrics = Probe("http", "/metrics")
     state = {"data": "/alertmanager"}
+
+    def adapt_process(self, process: LocalProcess, address: Address) -> None:
+        process.argv.append(f"--web.listen-address={address('http')}")
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         config = alertmanager_document(ctx.settings.alerting, bundled_config("alertmanager.yml"))

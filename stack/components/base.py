@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from packaging.version import Version
 
@@ -19,6 +19,9 @@ from stack.imageref import ImageRef
 from stack.resources import bundled
 from stack.settings import ComponentSettings, Settings
 from stack.yamlio import deep_merge, dumps, load_file
+
+if TYPE_CHECKING:
+    from stack.components.process import Address, LocalProcess
 
 
 @dataclass(frozen=True)
@@ -216,9 +219,20 @@ class Component:
         """Secrets mounted at /run/secrets/<name> (values never in the rendered files)."""
         return []
 
+    def stored_secrets(self) -> dict[str, str]:
+        """Its secrets whose value the project generates and keeps itself (stack.secrets.SecretStore):
+        compose secret name -> stored name. A local process reads the stored 0600 file where it is,
+        so the value is never copied (the process runtime)."""
+        return {}
+
     def requirements(self, settings: Settings) -> list[Requirement]:
         """What the settings need of this component's version (checked by validate and before start)."""
         return []
+
+    def adapt_process(self, process: LocalProcess, address: Address) -> None:
+        """What running as a local process (the process runtime) needs beyond the container's
+        command, environment and configs, which are carried over already: listen addresses mostly,
+        which inside a container are the image's defaults."""
 
     def with_overrides(self, ctx: RenderContext, config: Any) -> str:
         """Deep-merge the user's `overrides` into `config` and dump it."""

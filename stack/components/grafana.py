@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.components.process import Address, LocalProcess
 from stack.net.address import http_url, shown_host
+from stack.secrets import GRAFANA_ADMIN_PASSWORD
 from stack.settings import GrafanaSettings
 
 # Datasource uid -> the component behind it.
@@ -14,6 +17,8 @@ DATASOURCE_COMPONENTS = {
     "alertmanager": "alertmanager",
 }
 PROVISIONING_DIR = "/etc/grafana/provisioning"
+# The compose secret Grafana reads its admin password from (/run/secrets/<it>).
+ADMIN_PASSWORD_SECRET = "grafana_admin_password"
 
 
 def _points_at(item: Any, gone: set[str]) -> bool:
@@ -62,6 +67,23 @@ def datasources(ctx: RenderContext) -> list[dict[str, Any]]:
     return kept
 
 
+def file_references(env: dict[str, str]) -> dict[str, str]:
+    """`GF_<KEY>__FILE=/path` (the Docker image's run.sh reads the file into `GF_<KEY>`) as the
+    Grafana binary understands it: `GF_<KEY>=$__file{/path}`, which Grafana expands after applying
+    the environment. The secret stays in its 0600 file, never in the environment or an argv."""
+    changed = {}
+    for key, value in env.items():
+        if key.startswith("GF_") and key.endswith("__FILE"):
+            changed[key.removesuffix("__FILE")] = f"$__file{{{Path(value).absolute()}}}"
+        else:
+            changed[key] = value
+    return changed
+
+
+# Where distribution packages put Grafana's home (conf/defaults.ini, public/).
+PACKAGED_HOME = Path("/usr/share/grafana")
+
+
 class Grafana(Component):
     name = "grafana"
     title = "Grafana"
@@ -84,6 +106,9 @@ class Grafana(Component):
             )
         ]
 
+    def stored_secrets(self) -> dict[str, str]:
+        return {ADMIN_PASSWORD_SECRET: GRAFANA_ADMIN_PASSWORD}
+
     def environment(self, ctx: RenderContext) -> dict[str, str]:
         settings = self.settings(ctx)
         assert isinstance(settings, GrafanaSettings)
@@ -98,3 +123,23 @@ class Grafana(Component):
         elif settings.port is not None:
             env["GF_SERVER_ROOT_URL"] = http_url(shown_host(ctx.settings.bind_address), settings.port, "/")
         return env
+
+    def adapt_process(self, process: LocalProcess, address: Address) -> None:
+        process.env = file_references(process.env)
+        host, _, port = address("http").rpartition(":")
+        data = process.cwd / "data"
+        process.env.update(
+            {
+                "GF_SERVER_HTTP_ADDR": host,
+                "GF_SERVER_HTTP_PORT": port,
+                "GF_PATHS_DATA": str(data),
+                "GF_PATHS_LOGS": str(process.cwd / "logs"),
+                "GF_PATHS_PLUGINS": str(data / "plugins"),
+            }
+        )
+        process.dirs.append(process.cwd / "logs")
+        # Grafana finds its home beside a tarball's bin/; distribution packages put it elsewhere.
+        exe = Path(process.argv[0])
+        home_found = (exe.parent.parent / "conf" / "defaults.ini").exists()
+        if not home_found and (PACKAGED_HOME / "conf" / "defaults.ini").exists():
+            process.argv.append(f"--homepath={PACKAGED_HOME}")

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.components.process import Address, LocalProcess, set_listen_hosts
 from stack.rules.packs import LOKI, render_pack
 from stack.settings import LokiSettings
 from stack.units import parse_duration
@@ -20,6 +21,9 @@ class Loki(Component):
     readiness = Probe("http", "/ready")
     metrics = Probe("http", "/metrics")
     state = {"data": "/loki"}
+
+    def adapt_process(self, process: LocalProcess, address: Address) -> None:
+        set_listen_hosts(process, address, {"server.http_listen_address": "http", "server.grpc_listen_address": "grpc"})
 
     def rule_files(self, ctx: RenderContext) -> dict[str, str]:
         """Rendered LogQL rule files by file name: the enabled Loki packs (stack.yaml `rules.errors`)

@@ -14,6 +14,7 @@ from stack.components.base import (
     SwarmTopology,
     bundled_config,
 )
+from stack.components.process import Address, LocalProcess
 from stack.rules.packs import memory_limit_group, render_pack
 from stack.rules.slo import render_slos
 from stack.settings import PrometheusSettings, Settings
@@ -57,6 +58,9 @@ class Prometheus(Component):
     readiness = Probe("http", "/-/ready")
     metrics = Probe("http", "/metrics")
     state = {"data": "/prometheus"}
+
+    def adapt_process(self, process: LocalProcess, address: Address) -> None:
+        process.argv.append(f"--web.listen-address={address('http')}")
 
     def scrape_configs(self, ctx: RenderContext) -> list[dict[str, Any]]:
         from stack.components import REGISTRY  # the registry imports this module

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, SecretMount
+from stack.components.process import Address, LocalProcess
 from stack.settings import Settings
 from stack.yamlio import deep_merge
 
@@ -134,6 +135,22 @@ class Proxy(Component):
 
     def host_ip(self, settings: Settings) -> str:
         return settings.server.listen_address
+
+    def adapt_process(self, process: LocalProcess, address: Address) -> None:
+        # The image points Caddy's storage (certificates, ACME account) at /data and /config.
+        process.env.update({"XDG_DATA_HOME": str(process.cwd / "data"), "XDG_CONFIG_HOME": str(process.cwd / "config")})
+        ports = {name: int(number) for name, _, number in process.listen}
+        for path, content in list(process.files.items()):
+            if path.suffix != ".json":
+                continue
+            config = json.loads(content)
+            http = config.get("apps", {}).get("http", {})
+            # Redirects and certificates name the ports the world uses: the published ones.
+            if "https" in ports:
+                http["https_port"] = ports["https"]
+            if "http" in ports:
+                http["http_port"] = ports["http"]
+            process.files[path] = json.dumps(config, indent=2, sort_keys=True) + "\n"
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         config = deep_merge(caddy_config(ctx), self.settings(ctx).overrides)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.components.process import Address, LocalProcess, set_listen_hosts
 from stack.settings import TempoSettings
 from stack.units import go_duration, parse_duration
 
@@ -12,6 +13,10 @@ class Tempo(Component):
     readiness = Probe("http", "/ready")
     metrics = Probe("http", "/metrics")
     state = {"data": "/var/tempo"}
+
+    def adapt_process(self, process: LocalProcess, address: Address) -> None:
+        # Tempo's gRPC server (querier to query-frontend) stays on the loopback: no port of its own here.
+        set_listen_hosts(process, address, {"server.http_listen_address": "http", "server.grpc_listen_address": ""})
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         settings = self.settings(ctx)

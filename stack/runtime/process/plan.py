@@ -21,11 +21,10 @@ import yaml
 from stack.components import REGISTRY
 from stack.components.base import RenderContext
 from stack.errors import StackError
-from stack.render import GRAFANA_SECRET, render_project
+from stack.render import render_project
 from stack.runtime.process.binaries import binary_names
 from stack.runtime.process.paths import RENDERED_DIR, PathMap, config_top, resolve
-from stack.runtime.process.topology import LOOPBACK, LocalTopology, listen_host
-from stack.secrets import GRAFANA_ADMIN_PASSWORD
+from stack.runtime.process.topology import LocalTopology, listen_host
 from stack.settings import Settings
 from stack.units import parse_size
 from stack.yamlio import dumps
@@ -101,100 +100,6 @@ def _adapt_config(content: str, target: str, paths: PathMap, listen: Mapping[int
     return json.dumps(adapted, indent=2, sort_keys=True) + "\n" if is_json else dumps(adapted)
 
 
-def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    node = config
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[last] = value
-
-
-# Per component: what a process needs beyond the container's command (listen addresses mostly,
-# which inside a container are the image's defaults).
-def _prometheus(plan: ProcessPlan, address: Callable[[str], str]) -> None:
-    plan.argv.append(f"--web.listen-address={address('http')}")
-
-
-def _alertmanager(plan: ProcessPlan, address: Callable[[str], str]) -> None:
-    plan.argv.append(f"--web.listen-address={address('http')}")
-
-
-def _server_addresses(names: dict[str, str]) -> Callable[[ProcessPlan, Callable[[str], str]], None]:
-    def adapt(plan: ProcessPlan, address: Callable[[str], str]) -> None:
-        for path, content in list(plan.files.items()):
-            if not path.name.startswith("config."):
-                continue
-            config = yaml.load(content, Loader=_LOADER)
-            for key, port in names.items():
-                _set(config, key, address(port).rpartition(":")[0] if port else LOOPBACK)
-            plan.files[path] = dumps(config)
-
-    return adapt
-
-
-def file_references(env: dict[str, str]) -> dict[str, str]:
-    """`GF_<KEY>__FILE=/path` (the Docker image's run.sh reads the file into `GF_<KEY>`) as the
-    Grafana binary understands it: `GF_<KEY>=$__file{/path}`, which Grafana expands after applying
-    the environment. The secret stays in its 0600 file, never in the environment or an argv."""
-    changed = {}
-    for key, value in env.items():
-        if key.startswith("GF_") and key.endswith("__FILE"):
-            changed[key.removesuffix("__FILE")] = f"$__file{{{Path(value).absolute()}}}"
-        else:
-            changed[key] = value
-    return changed
-
-
-def _grafana(plan: ProcessPlan, address: Callable[[str], str]) -> None:
-    plan.env = file_references(plan.env)
-    host, _, port = address("http").rpartition(":")
-    data = plan.cwd / "data"
-    plan.env.update(
-        {
-            "GF_SERVER_HTTP_ADDR": host,
-            "GF_SERVER_HTTP_PORT": port,
-            "GF_PATHS_DATA": str(data),
-            "GF_PATHS_LOGS": str(plan.cwd / "logs"),
-            "GF_PATHS_PLUGINS": str(data / "plugins"),
-        }
-    )
-    plan.dirs.append(plan.cwd / "logs")
-    # Grafana finds its home (conf/defaults.ini, public/) beside a tarball's bin/; distribution
-    # packages put the binary elsewhere and the home in /usr/share/grafana.
-    exe = Path(plan.argv[0])
-    packaged = Path("/usr/share/grafana")
-    if not (exe.parent.parent / "conf" / "defaults.ini").exists() and (packaged / "conf" / "defaults.ini").exists():
-        plan.argv.append(f"--homepath={packaged}")
-
-
-def _proxy(plan: ProcessPlan, address: Callable[[str], str]) -> None:
-    # The image points Caddy's storage (certificates, ACME account) at /data and /config.
-    plan.env.update({"XDG_DATA_HOME": str(plan.cwd / "data"), "XDG_CONFIG_HOME": str(plan.cwd / "config")})
-    ports = {name: int(number) for name, _, number in plan.listen}
-    for path, content in list(plan.files.items()):
-        if path.suffix != ".json":
-            continue
-        config = json.loads(content)
-        http = config.get("apps", {}).get("http", {})
-        # Redirects and certificates name the ports the world uses: the published ones.
-        if "https" in ports:
-            http["https_port"] = ports["https"]
-        if "http" in ports:
-            http["http_port"] = ports["http"]
-        plan.files[path] = json.dumps(config, indent=2, sort_keys=True) + "\n"
-
-
-_ADAPTERS: dict[str, Callable[[ProcessPlan, Callable[[str], str]], None]] = {
-    "proxy": _proxy,
-    "prometheus": _prometheus,
-    "alertmanager": _alertmanager,
-    "loki": _server_addresses(
-        {"server.http_listen_address": "http", "server.grpc_listen_address": "grpc"},
-    ),
-    "tempo": _server_addresses({"server.http_listen_address": "http", "server.grpc_listen_address": ""}),
-    "grafana": _grafana,
-}
-
 # Passed through from the user's environment; anything else (GF_*, OTEL_*...) could silently change
 # a component's configuration, as it cannot in a container.
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER")
@@ -249,12 +154,13 @@ def plan_processes(
             top = config_top(config.target)
             prefixes.append((top, config_dir / top.lstrip("/")))
         files: dict[Path, str] = {}
+        stored = component.stored_secrets()
         for entry in service.get("secrets", []):
             secret, secret_source = entry["source"], secret_sources.get(entry["source"], {})
             container_path = f"/run/secrets/{entry.get('target', secret)}"
-            if secret == GRAFANA_SECRET:
-                # Absolute: the process runs in its own directory, not the CLI's.
-                prefixes.append((container_path, secrets_dir.absolute() / GRAFANA_ADMIN_PASSWORD))
+            if secret in stored:
+                # Read where the project keeps it; absolute: the process runs in its own directory.
+                prefixes.append((container_path, secrets_dir.absolute() / stored[secret]))
             elif "file" in secret_source:
                 prefixes.append((container_path, resolve(base_dir, secret_source["file"])))
             else:
@@ -303,9 +209,7 @@ def plan_processes(
             paths=paths,
             config_dir=config_dir,
         )
-        adapter = _ADAPTERS.get(name)
-        if adapter:
-            adapter(plan, address)
+        component.adapt_process(plan, address)
         plan.config_hash = plan.compute_hash()
         plans[name] = plan
     return plans
