@@ -285,7 +285,8 @@ def test_make_up_runtime_process_starts_what_is_here_and_skips_the_rest(
 ) -> None:
     """The no-Docker path a newcomer walks: one command, what this machine has comes up, each missing
     component is one line saying why and how to get it, and the URLs printed are the ones that work."""
-    from stack.runtime.process.binaries import SPECS, find
+    from stack.components import REGISTRY
+    from stack.runtime.process.binaries import find
 
     binary("prometheus")
     binary("prometheus-alertmanager", "alertmanager")
@@ -313,7 +314,7 @@ def test_make_up_runtime_process_starts_what_is_here_and_skips_the_rest(
         assert [line.split()[2].rstrip(":") for line in skipped] == missing
         for line in skipped:
             component = line.split()[2].rstrip(":")
-            assert SPECS[component].get_it in line
+            assert REGISTRY[component].binary.get_it in line
         assert re.search(rf"^Alertmanager +http://localhost:{port}$", done.stdout, re.MULTILINE), done.stdout
         if "grafana" in missing:
             # No URL of a skipped component, and no pointer to it.

@@ -11,13 +11,19 @@ from stack.components.base import (
     SecretMount,
     bundled_config,
 )
-from stack.components.process import Address, LocalProcess
+from stack.components.process import Address, BinarySpec, LocalProcess
 from stack.settings import SecretRef, Settings
 
 
 class Alertmanager(Component):
     name = "alertmanager"
     title = "Alertmanager"
+    binary = BinarySpec(
+        # Debian's package names the binary prometheus-alertmanager.
+        (("alertmanager", ()), ("prometheus-alertmanager", ())),
+        "--version",
+        "`apt-get install prometheus-alertmanager`, or download it from https://prometheus.io/download/",
+    )
     has_shell = True
     ports = (PortSpec("http", 9093, "port"),)
     readiness = Probe("http", "/-/ready")

@@ -21,7 +21,7 @@ from stack.settings import ComponentSettings, Settings
 from stack.yamlio import deep_merge, dumps, load_file
 
 if TYPE_CHECKING:
-    from stack.components.process import Address, LocalProcess
+    from stack.components.process import Address, BinarySpec, LocalProcess
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,8 @@ class Component:
     state: dict[str, str] = {}
     # On Swarm: one task on every node (an agent), rather than one replica on the backend node.
     swarm_global: bool = False
+    # The program that runs it as a local process (the process runtime).
+    binary: BinarySpec
 
     def port_spec(self, name: str) -> PortSpec:
         for spec in self.ports:

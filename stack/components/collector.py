@@ -12,6 +12,7 @@ from stack.components.base import (
     SwarmTopology,
     bundled_config,
 )
+from stack.components.process import BinarySpec
 from stack.components.prometheus import otlp_metrics_endpoint
 from stack.settings import CollectorSettings, FrontendSettings, Settings
 from stack.units import parse_size
@@ -102,6 +103,12 @@ def _metrics_over_otlp(config: dict[str, Any], endpoint: str | None) -> None:
 class Collector(Component):
     name = "otel-collector"
     title = "OpenTelemetry Collector"
+    binary = BinarySpec(
+        (("otelcol-contrib", ()),),
+        "--version",
+        "`make collector` builds it from Go modules (needs Go), or download otelcol-contrib from "
+        "https://github.com/open-telemetry/opentelemetry-collector-releases/releases",
+    )
     ports = (
         PortSpec("otlp_grpc", 4317, "otlp_grpc_port"),
         PortSpec("otlp_http", 4318, "otlp_http_port"),

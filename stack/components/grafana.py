@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
-from stack.components.process import Address, LocalProcess
+from stack.components.process import Address, BinarySpec, LocalProcess
 from stack.net.address import http_url, shown_host
 from stack.secrets import GRAFANA_ADMIN_PASSWORD
 from stack.settings import GrafanaSettings
@@ -87,6 +87,11 @@ PACKAGED_HOME = Path("/usr/share/grafana")
 class Grafana(Component):
     name = "grafana"
     title = "Grafana"
+    binary = BinarySpec(
+        (("grafana", ("server",)), ("grafana-server", ())),
+        "--version",
+        "install Grafana from https://grafana.com/grafana/download (the standalone Linux binaries)",
+    )
     has_shell = True
     has_curl = True
     ports = (PortSpec("http", 3000, "port"),)

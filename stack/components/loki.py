@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
-from stack.components.process import Address, LocalProcess, set_listen_hosts
+from stack.components.process import Address, BinarySpec, LocalProcess, set_listen_hosts
 from stack.rules.packs import LOKI, render_pack
 from stack.settings import LokiSettings
 from stack.units import parse_duration
@@ -17,6 +17,11 @@ TENANT = "fake"
 class Loki(Component):
     name = "loki"
     title = "Loki"
+    binary = BinarySpec(
+        (("loki", ()), ("loki-linux-amd64", ()), ("loki-linux-arm64", ())),
+        "-version",
+        "download loki from https://github.com/grafana/loki/releases",
+    )
     ports = (PortSpec("http", 3100, "port"), PortSpec("grpc", 9096))
     readiness = Probe("http", "/ready")
     metrics = Probe("http", "/metrics")

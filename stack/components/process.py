@@ -9,6 +9,7 @@ directories, file references) each component adds in `Component.adapt_process`, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +22,19 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # `address(port name)` -> `host:port` the component's port listens on here (`[::1]:3000`).
 Address = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class BinarySpec:
+    """The program that runs a component as a local process, and how to get it."""
+
+    # Names tried in order, each with the arguments that come before the flags (Grafana's `server`).
+    names: tuple[tuple[str, tuple[str, ...]], ...]
+    version_flag: str
+    # How to get it: what a missing binary's message says.
+    get_it: str
+    # Its config and flags are rendered for the version of the binary found (RenderContext.versions).
+    renders_for_version: bool = False
 
 
 class LocalProcess(Protocol):

@@ -14,7 +14,7 @@ from stack.components.base import (
     SwarmTopology,
     bundled_config,
 )
-from stack.components.process import Address, LocalProcess
+from stack.components.process import Address, BinarySpec, LocalProcess
 from stack.rules.packs import memory_limit_group, render_pack
 from stack.rules.slo import render_slos
 from stack.settings import PrometheusSettings, Settings
@@ -53,6 +53,12 @@ SWARM_SERVICES_JOB = "swarm_services"
 class Prometheus(Component):
     name = "prometheus"
     title = "Prometheus"
+    binary = BinarySpec(
+        (("prometheus", ()),),
+        "--version",
+        "`apt-get install prometheus`, or download it from https://prometheus.io/download/",
+        renders_for_version=True,
+    )
     has_shell = True
     ports = (PortSpec("http", 9090, "port"),)
     readiness = Probe("http", "/-/ready")

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, SecretMount
-from stack.components.process import Address, LocalProcess
+from stack.components.process import Address, BinarySpec, LocalProcess
 from stack.settings import Settings
 from stack.yamlio import deep_merge
 
@@ -127,6 +127,12 @@ def caddy_config(ctx: RenderContext) -> dict[str, Any]:
 class Proxy(Component):
     name = "proxy"
     title = "TLS proxy (Caddy)"
+    binary = BinarySpec(
+        (("caddy", ()),),
+        "version",
+        "download caddy from https://caddyserver.com/download (binding ports below 1024 needs "
+        "`setcap cap_net_bind_service=+ep` on it, or other ports)",
+    )
     has_shell = True
     ports = (PortSpec("https", 443, "port"), PortSpec("http", 80, "http_port"), PortSpec("health", HEALTH_PORT))
     readiness = Probe("health", "/healthz")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
-from stack.components.process import Address, LocalProcess, set_listen_hosts
+from stack.components.process import Address, BinarySpec, LocalProcess, set_listen_hosts
 from stack.settings import TempoSettings
 from stack.units import go_duration, parse_duration
 
@@ -9,6 +9,11 @@ from stack.units import go_duration, parse_duration
 class Tempo(Component):
     name = "tempo"
     title = "Tempo"
+    binary = BinarySpec(
+        (("tempo", ()),),
+        "-version",
+        "download tempo from https://github.com/grafana/tempo/releases",
+    )
     ports = (PortSpec("http", 3200, "port"), PortSpec("otlp_grpc", 4317), PortSpec("otlp_http", 4318))
     readiness = Probe("http", "/ready")
     metrics = Probe("http", "/metrics")

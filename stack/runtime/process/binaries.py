@@ -11,65 +11,22 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from stack.components import REGISTRY
 from stack.components.base import image_version, version_in
+from stack.components.process import BinarySpec
 from stack.errors import RuntimeUnavailable
 from stack.fileio import atomic_write
 from stack.settings import Settings
 from stack.tools import run
 
 
-@dataclass(frozen=True)
-class BinarySpec:
-    # Names tried in order, each with the arguments that come before the flags (Grafana's `server`).
-    names: tuple[tuple[str, tuple[str, ...]], ...]
-    version_flag: str
-    get_it: str
-
-
-SPECS: dict[str, BinarySpec] = {
-    "otel-collector": BinarySpec(
-        (("otelcol-contrib", ()),),
-        "--version",
-        "`make collector` builds it from Go modules (needs Go), or download otelcol-contrib from "
-        "https://github.com/open-telemetry/opentelemetry-collector-releases/releases",
-    ),
-    "prometheus": BinarySpec(
-        (("prometheus", ()),),
-        "--version",
-        "`apt-get install prometheus`, or download it from https://prometheus.io/download/",
-    ),
-    "loki": BinarySpec(
-        (("loki", ()), ("loki-linux-amd64", ()), ("loki-linux-arm64", ())),
-        "-version",
-        "download loki from https://github.com/grafana/loki/releases",
-    ),
-    "tempo": BinarySpec(
-        (("tempo", ()),),
-        "-version",
-        "download tempo from https://github.com/grafana/tempo/releases",
-    ),
-    "grafana": BinarySpec(
-        (("grafana", ("server",)), ("grafana-server", ())),
-        "--version",
-        "install Grafana from https://grafana.com/grafana/download (the standalone Linux binaries)",
-    ),
-    "proxy": BinarySpec(
-        (("caddy", ()),),
-        "version",
-        "download caddy from https://caddyserver.com/download (binding ports below 1024 needs "
-        "`setcap cap_net_bind_service=+ep` on it, or other ports)",
-    ),
-    "alertmanager": BinarySpec(
-        # Debian's package names the binary prometheus-alertmanager.
-        (("alertmanager", ()), ("prometheus-alertmanager", ())),
-        "--version",
-        "`apt-get install prometheus-alertmanager`, or download it from https://prometheus.io/download/",
-    ),
-}
+def spec(component: str) -> BinarySpec:
+    """How `component` runs as a local process: its binary's names, version flag, how to get it."""
+    return REGISTRY[component].binary
 
 
 def binary_names(component: str) -> set[str]:
-    return {name for name, _ in SPECS[component].names} if component in SPECS else set()
+    return {name for name, _ in spec(component).names} if component in REGISTRY else set()
 
 
 @dataclass(frozen=True)
@@ -90,17 +47,13 @@ class Binary:
         if self.version_differs:
             consequence = (
                 f"its config and flags are rendered for {self.version}"
-                if self.component in RENDERED_FOR_VERSION
+                if spec(self.component).renders_for_version
                 else "the rendered config may use features it lacks"
             )
             return (
                 f"{self.component}: {self.path} is version {self.version}, stack.yaml pins {self.pinned}; {consequence}"
             )
         return None
-
-
-# Components whose config is rendered for the version of the binary that runs it (RenderContext.versions).
-RENDERED_FOR_VERSION = frozenset({"prometheus"})
 
 
 def pinned_version(image: str) -> str | None:
@@ -144,9 +97,9 @@ def find(component: str, bin_dir: Path | None) -> tuple[str, tuple[str, ...]] | 
     The Collector's own build (`make collector`, in the cache) comes before PATH: it holds exactly
     the components the rendered config uses.
     """
-    spec = SPECS[component]
+    names = spec(component).names
     if bin_dir is not None:
-        for name, prefix in spec.names:
+        for name, prefix in names:
             if _executable(bin_dir / name):
                 return str((bin_dir / name).resolve()), prefix
     if component == "otel-collector":
@@ -156,7 +109,7 @@ def find(component: str, bin_dir: Path | None) -> tuple[str, tuple[str, ...]] | 
         if built is not None:
             return str(built), ()
     for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        for name, prefix in spec.names:
+        for name, prefix in names:
             candidate = Path(directory or ".") / name
             if _executable(candidate):
                 return str(candidate), prefix
@@ -179,7 +132,7 @@ def locate(
             component,
             path,
             prefix,
-            read_version(path, SPECS[component].version_flag, known),
+            read_version(path, spec(component).version_flag, known),
             pinned_version(settings.component(component).image),
         )
     return found, missing
@@ -191,16 +144,16 @@ def _where(bin_dir: Path | None) -> str:
 
 def skipped_line(component: str, bin_dir: Path | None) -> str:
     """Why `component` is left out, and how to get it: one line."""
-    names = " or ".join(name for name, _ in SPECS[component].names)
-    return f"skipping {component}: no {names} in {_where(bin_dir)}; {SPECS[component].get_it}"
+    names = " or ".join(name for name, _ in spec(component).names)
+    return f"skipping {component}: no {names} in {_where(bin_dir)}; {spec(component).get_it}"
 
 
 def missing_binaries(missing: list[str], bin_dir: Path | None) -> RuntimeUnavailable:
     where = f"{bin_dir} or PATH" if bin_dir else "PATH (set process.bin_dir in stack.yaml to add a directory)"
     parts = []
     for component in missing:
-        names = " or ".join(name for name, _ in SPECS[component].names)
-        parts.append(f"{component} ({names}): {SPECS[component].get_it}")
+        names = " or ".join(name for name, _ in spec(component).names)
+        parts.append(f"{component} ({names}): {spec(component).get_it}")
     disable = ", ".join(f"components.{component}.enabled: false" for component in missing)
     return RuntimeUnavailable(
         f"process runtime: binaries not found in {where}: " + "; ".join(parts),
