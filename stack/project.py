@@ -64,7 +64,7 @@ def credentials(paths: Paths) -> Credentials:
 
     # Behind the TLS proxy, the URL users open is the public one.
     url = public_url(settings) or url
-    user = getattr(grafana, "admin_user", "admin")
+    user = settings.components.grafana.admin_user
     return Credentials(url, user, password, store.path(GRAFANA_ADMIN_PASSWORD))
 
 

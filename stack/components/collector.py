@@ -43,15 +43,11 @@ SWARM_SERVICE_ATTR = 'attributes.attrs["com.docker.swarm.service.name"]'
 
 
 def _collector_settings(ctx: RenderContext) -> CollectorSettings:
-    settings = ctx.settings.component("otel-collector")
-    assert isinstance(settings, CollectorSettings)
-    return settings
+    return ctx.settings.components.otel_collector
 
 
 def _frontend_settings(settings: Settings) -> FrontendSettings:
-    collector = settings.component("otel-collector")
-    assert isinstance(collector, CollectorSettings)
-    return collector.frontend
+    return settings.components.otel_collector.frontend
 
 
 # What a browser may send in one request: Faro batches a few dozen signals; more is abuse.

@@ -7,7 +7,6 @@ from stack.components.base import Component, ConfigFile, PortSpec, Probe, Render
 from stack.components.process import Address, BinarySpec, LocalProcess
 from stack.net.address import http_url, shown_host
 from stack.secrets import GRAFANA_ADMIN_PASSWORD
-from stack.settings import GrafanaSettings
 
 # Datasource uid -> the component behind it.
 DATASOURCE_COMPONENTS = {
@@ -115,8 +114,7 @@ class Grafana(Component):
         return {ADMIN_PASSWORD_SECRET: GRAFANA_ADMIN_PASSWORD}
 
     def environment(self, ctx: RenderContext) -> dict[str, str]:
-        settings = self.settings(ctx)
-        assert isinstance(settings, GrafanaSettings)
+        settings = ctx.settings.components.grafana
         env = {"GF_SECURITY_ADMIN_USER": settings.admin_user}
         from stack.components.proxy import public_url  # the registry imports this module
 

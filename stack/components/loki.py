@@ -6,7 +6,6 @@ from typing import Any
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
 from stack.components.process import Address, BinarySpec, LocalProcess, set_listen_hosts
 from stack.rules.packs import LOKI, render_pack
-from stack.settings import LokiSettings
 from stack.units import parse_duration
 
 # Loki's ruler reads rule files from <directory>/<tenant>/; without auth the tenant is "fake".
@@ -59,8 +58,7 @@ class Loki(Component):
         return ruler
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
-        settings = self.settings(ctx)
-        assert isinstance(settings, LokiSettings)
+        settings = ctx.settings.components.loki
         config = bundled_config("loki.yaml")
         config["server"]["http_listen_port"] = ctx.topology.port(self.name, "http")
         config["server"]["grpc_listen_port"] = ctx.topology.port(self.name, "grpc")

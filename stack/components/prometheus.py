@@ -17,7 +17,7 @@ from stack.components.base import (
 from stack.components.process import Address, BinarySpec, LocalProcess
 from stack.rules.packs import memory_limit_group, render_pack
 from stack.rules.slo import render_slos
-from stack.settings import PrometheusSettings, Settings
+from stack.settings import Settings
 from stack.units import parse_duration, parse_size
 from stack.yamlio import dumps
 
@@ -219,8 +219,7 @@ class Prometheus(Component):
         return files
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
-        settings = self.settings(ctx)
-        assert isinstance(settings, PrometheusSettings)
+        settings = ctx.settings.components.prometheus
         config = bundled_config("prometheus.yml")
         config["global"]["scrape_interval"] = settings.scrape_interval
         config["global"]["external_labels"]["stack"] = ctx.settings.project
@@ -305,8 +304,7 @@ def downgrade_for_promtool(config: dict[str, Any], version: Version) -> tuple[di
 def effective_retention(settings: Settings) -> str:
     """Prometheus' retention: the configured one, stretched to the longest SLO window, since an
     error budget over 30 days needs 30 days of data."""
-    retention = settings.component("prometheus")
-    assert isinstance(retention, PrometheusSettings)
+    retention = settings.components.prometheus
     longest = max(settings.slos, key=lambda slo: parse_duration(slo.window), default=None)
     if longest is not None and parse_duration(longest.window) > parse_duration(retention.retention):
         return longest.window

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
 from stack.components.process import Address, BinarySpec, LocalProcess, set_listen_hosts
-from stack.settings import TempoSettings
 from stack.units import go_duration, parse_duration
 
 
@@ -24,8 +23,7 @@ class Tempo(Component):
         set_listen_hosts(process, address, {"server.http_listen_address": "http", "server.grpc_listen_address": ""})
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
-        settings = self.settings(ctx)
-        assert isinstance(settings, TempoSettings)
+        settings = ctx.settings.components.tempo
         config = bundled_config("tempo.yaml")
         config["server"]["http_listen_port"] = ctx.topology.port(self.name, "http")
         protocols = config["distributor"]["receivers"]["otlp"]["protocols"]

@@ -149,9 +149,15 @@ def remote_safety(document: dict[str, Any]) -> Check:
 
 def disk_needed(settings: Settings) -> int:
     need = IMAGES_SIZE
+    components = settings.components
+    retention = {
+        "prometheus": components.prometheus.retention,
+        "loki": components.loki.retention,
+        "tempo": components.tempo.retention,
+    }
     for name, per_day in PER_DAY.items():
         if name in settings.enabled():
-            days = parse_duration(getattr(settings.component(name), "retention", "1d")) / 86400
+            days = parse_duration(retention[name]) / 86400
             need += int(per_day * days)
     return need
 

@@ -45,7 +45,7 @@ def _grafana_live(settings: Settings, paths: Paths, runtime: Runtime) -> Iterabl
             "set GF_AUTH_ANONYMOUS_ENABLED=false (stack's default) and `stack up`",
             component="grafana",
         )
-    admin_user = getattr(settings.component("grafana"), "admin_user", "admin")
+    admin_user = settings.components.grafana.admin_user
     for user in dict.fromkeys((admin_user, "admin")):
         reply = runtime.http("grafana", "http", "/api/user", headers=_basic(user, "admin"))
         if reply.status == 200:

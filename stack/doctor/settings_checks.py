@@ -95,7 +95,7 @@ def _check_grafana(settings: Settings, paths: Paths, project: RenderedProject) -
             detail=exc.message,
         )
         return
-    admin_user = getattr(settings.component("grafana"), "admin_user", "admin")
+    admin_user = settings.components.grafana.admin_user
     if password is not None and (
         len(password) < MIN_PASSWORD_LENGTH or password.lower() in WEAK_PASSWORDS or password == admin_user
     ):

@@ -428,7 +428,7 @@ def admin_auth(paths: Paths, settings: Settings) -> Auth:
             f"no Grafana admin password in {store.path(GRAFANA_ADMIN_PASSWORD)}",
             hint="run `stack up` (it generates one) or `stack credentials`",
         )
-    user = getattr(settings.component("grafana"), "admin_user", "admin")
+    user = settings.components.grafana.admin_user
     return Auth(
         user=user,
         password=password,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 
-from stack.settings.components import COMPONENT_NAMES, FrontendSettings
+from stack.settings.components import COMPONENT_NAMES
 from stack.settings.errors import dotted
 from stack.settings.fields import is_loopback
 from stack.settings.models import Settings
@@ -22,8 +22,8 @@ def _published_ports(settings: Settings) -> list[tuple[KeyPath, int]]:
                 value = getattr(comp, field_name)
                 if value is not None:
                     found.append((("components", name, field_name), value))
-        frontend = getattr(comp, "frontend", None)
-        if isinstance(frontend, FrontendSettings) and frontend.enabled:
+        frontend = settings.components.otel_collector.frontend
+        if name == "otel-collector" and frontend.enabled:
             found.append((("components", name, "frontend", "port"), frontend.port))
     return found
 
