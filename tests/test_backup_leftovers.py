@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from stack.backup.archive import private_tempdir
+from stack.backup.tempdirs import private_tempdir
 from tests.conftest import invoke
 from tests.test_process_cli import project  # noqa: F401  (the fixture)
 from tests.test_process_runtime import open_runtime
@@ -84,7 +84,7 @@ def test_ctrl_c_during_the_prometheus_snapshot_leaves_no_snapshot(project: Path)
 
 HOLDER = """
 import sys, time
-from stack.backup.archive import private_tempdir
+from stack.backup.tempdirs import private_tempdir
 with private_tempdir(sys.argv[1]) as scratch:
     (scratch / "grafana.db").write_bytes(b"\\0" * 1024 * 1024)
     print(scratch, flush=True)

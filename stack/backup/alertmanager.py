@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stack.backup.archive import ArchiveWriter, SectionSpool
+from stack.backup.archive import ArchiveWriter
 from stack.backup.errors import BadArchive
+from stack.backup.spool import SectionSpool
 from stack.backup.steps import Step, StepContext, expect_ok
 
 SECTION = "alertmanager/api"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stack.backup.archive import ArchiveWriter, SectionSpool
+from stack.backup.archive import ArchiveWriter
+from stack.backup.spool import SectionSpool
 from stack.backup.steps import Step, StepContext, state_path
 
 

@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from stack.backup.archive import ArchiveWriter, SectionSpool, private_tempdir
+from stack.backup.archive import ArchiveWriter
 from stack.backup.errors import BadArchive
 from stack.backup.grafana_api import get, q, stack_client
+from stack.backup.spool import SectionSpool
 from stack.backup.steps import Step, StepContext, state_path
+from stack.backup.tempdirs import private_tempdir
 from stack.grafana.client import GrafanaClient
 from stack.polling import poll_until
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore

@@ -12,8 +12,9 @@ import json
 import re
 from pathlib import Path
 
-from stack.backup.archive import ArchiveWriter, SectionSpool
+from stack.backup.archive import ArchiveWriter
 from stack.backup.errors import BackupError
+from stack.backup.spool import SectionSpool
 from stack.backup.steps import Step, StepContext, expect_ok, state_path
 from stack.fileio import atomic_write
 from stack.paths import Paths

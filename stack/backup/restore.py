@@ -12,14 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stack.backup.archive import ReadReport, SectionSpool, private_tempdir, read_archive
 from stack.backup.errors import BackupError
 from stack.backup.events import Events
 from stack.backup.manifest import Manifest
+from stack.backup.reader import ReadReport, read_archive
 from stack.backup.ready import wait_ready
 from stack.backup.registry import ARCHIVE_ROOTS, SECRETS, STEPS
 from stack.backup.secretfiles import restore_secrets
+from stack.backup.spool import SectionSpool
 from stack.backup.steps import StepContext
+from stack.backup.tempdirs import private_tempdir
 from stack.errors import EXIT_INTERRUPTED, SettingsError, StackError
 from stack.interrupts import Interrupted, InterruptGuard
 from stack.lifecycle import Provisioner

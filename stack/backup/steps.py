@@ -9,8 +9,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from stack.backup.archive import ArchiveWriter, SectionSpool
+from stack.backup.archive import ArchiveWriter
 from stack.backup.errors import BackupError
+from stack.backup.spool import SectionSpool
 from stack.components import get_component
 from stack.paths import Paths
 from stack.runtime.base import HttpReply, Runtime

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stack.backup.archive import ProgressFn, ReadReport, read_archive
+from stack.backup.reader import ReadReport, read_archive
 from stack.backup.registry import ARCHIVE_ROOTS
+from stack.backup.streams import ProgressFn
 
 
 def _no_progress(_: int) -> None:
