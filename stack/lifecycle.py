@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from stack.components import REGISTRY
 from stack.errors import SettingsError, StackError, UsageError
@@ -30,6 +30,7 @@ from stack.health import (
 from stack.imageref import ImageRef
 from stack.paths import Paths
 from stack.project import render_to_disk
+from stack.runtime.abilities import ChecksStart, PullsImages, RendersItself, Warns
 from stack.runtime.base import Runtime, ServiceState
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 from stack.settings import Settings
@@ -37,15 +38,6 @@ from stack.settings import Settings
 # Provisioning is plugged in by whoever runs `up` (the CLI passes stack.grafana's), so that this
 # module does not depend on Grafana's client and ProcessRuntime users get the same step.
 Provisioner = Callable[[Paths, Settings, Runtime], Any]
-
-
-@runtime_checkable
-class PullsImages(Protocol):
-    """A runtime that pulls images itself, with progress (Docker); others have nothing to pull."""
-
-    def missing_images(self) -> list[str]: ...
-
-    def pull_images(self, images: list[str], on_progress: Callable[[Any], None] | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -168,7 +160,7 @@ def up(
     runtime.check()
     refuse_before_start(paths, settings, runtime)
     # Findings that do not stop the start (the process runtime's binary versions, for one).
-    for warning in getattr(runtime, "warnings", []):
+    for warning in runtime.warnings if isinstance(runtime, Warns) else []:
         step(f"Warning: {warning}")
     if provisioner is not None and settings.component("grafana").enabled:
         # A broken dashboard of the user's is a settings error: said now, not after every container
@@ -176,7 +168,7 @@ def up(
         from stack.dashboards import selected_dashboards
 
         selected_dashboards(settings, paths.base_dir)
-    if not getattr(runtime, "renders_itself", False):
+    if not (isinstance(runtime, RendersItself) and runtime.renders_itself):
         step("Rendering the project")
         render_to_disk(paths, settings)
     if pull and isinstance(runtime, PullsImages):
@@ -233,9 +225,8 @@ def refuse_before_start(paths: Paths, settings: Settings, runtime: Runtime) -> N
             + "; ".join(missing),
             hint="export the variables or create the files (chmod 600) named in stack.yaml, then run it again",
         )
-    check_start = getattr(runtime, "check_start", None)
-    if callable(check_start):
-        check_start()
+    if isinstance(runtime, ChecksStart):
+        runtime.check_start()
 
 
 @dataclass(frozen=True)

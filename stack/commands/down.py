@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from stack.commands.options import open_runtime, runtime_options
+from stack.runtime.abilities import StopTimeout
 
 
 @click.command("down")
@@ -31,7 +32,7 @@ def command(
             err=True,
         )
     if timeout is None:
-        timeout = float(getattr(opened.runtime, "stop_timeout", 30))
+        timeout = float(opened.runtime.stop_timeout) if isinstance(opened.runtime, StopTimeout) else 30.0
     result = lifecycle.down(opened.runtime, volumes=volumes, timeout=timeout)
     if result.volumes_deleted:
         click.echo(f"Stopped {opened.settings.project}; its data was deleted.")

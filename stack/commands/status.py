@@ -8,6 +8,7 @@ import sys
 import click
 
 from stack.commands.options import open_runtime, runtime_options
+from stack.runtime.abilities import ShowsPlacement
 
 
 def _uptime(seconds: float | None) -> str:
@@ -37,7 +38,7 @@ def command(ctx: click.Context, runtime_name: str | None, host: str | None, *, a
     opened = open_runtime(ctx, runtime_name, host)
     report = lifecycle.status(opened.settings, opened.runtime)
     # Swarm: each service's tasks, node by node.
-    placement = opened.runtime.placement() if hasattr(opened.runtime, "placement") else None
+    placement = opened.runtime.placement() if isinstance(opened.runtime, ShowsPlacement) else None
     if as_json:
         document = report.as_dict()
         if placement is not None:
@@ -69,9 +70,9 @@ def command(ctx: click.Context, runtime_name: str | None, host: str | None, *, a
             tasks = Table(box=None, pad_edge=False, title="tasks per node", title_justify="left")
             for column in ("component", "node", "state", "error"):
                 tasks.add_column(column, overflow="fold")
-            for name, rows in placement.items():
-                for row in rows:
-                    tasks.add_row(escape(name), escape(row["node"]), escape(row["state"]), escape(row["error"]))
+            for name, task_rows in placement.items():
+                for task in task_rows:
+                    tasks.add_row(escape(name), escape(task["node"]), escape(task["state"]), escape(task["error"]))
             Console(highlight=False).print(tasks)
     if not report.ok:
         sys.exit(1)
