@@ -66,9 +66,9 @@ doctor: install
 
 # Debian's packages give the real promtool, amtool, prometheus and alertmanager the tests run,
 # caddy (the TLS proxy's config is run for real), OpenSSH (the deploy tunnel runs against a real sshd),
-# and the Docker engine the docker-marked tests start on a private socket (tests/engine.py), with
-# busybox-static for the shell and wget of the images they build (tests/images.py), and Debian's
-# python3.11 that runs the Grafana, Loki and Tempo stand-ins inside their images (tests/standins/).
+# and the Docker engine the docker-marked tests start on a private socket (tests/support/engine.py), with
+# busybox-static for the shell and wget of the images they build (tests/support/images.py), and Debian's
+# python3.11 that runs the Grafana, Loki and Tempo stand-ins inside their images (tests/support/standins/).
 TEST_PACKAGES := prometheus prometheus-alertmanager caddy openssh-client openssh-server docker.io iptables busybox-static python3.11
 test-deps:
 	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null \
@@ -90,7 +90,7 @@ collector: install
 	$(BIN)/python scripts/collector/build.py
 
 # Grafana's LogQL and TraceQL grammars (npm), which the tests parse every shipped log and trace query
-# with (tests/querycheck.py); reinstalled only when the lock file changes. Debian's nodejs/npm when
+# with (tests/support/querycheck.py); reinstalled only when the lock file changes. Debian's nodejs/npm when
 # this machine has no Node.js.
 QUERYCHECK := scripts/querycheck
 QUERYCHECK_STAMP := $(QUERYCHECK)/node_modules/.package-lock.json

@@ -120,7 +120,7 @@ def build(manifest: Path | None = None, *, force: bool = False) -> BuildResult:
     with tempfile.TemporaryDirectory(prefix="otelcol-build-", dir=target.parent) as tmp:
         work = Path(tmp)
         document["dist"]["output_path"] = str(work / "dist")
-        # Static: the binary then runs in an image with no C library (tests/images.py).
+        # Static: the binary then runs in an image with no C library (tests/support/images.py).
         document["dist"]["cgo_enabled"] = False
         document["dist"]["go"] = go  # the builder would look for `go` on PATH only
         config = work / "manifest.yaml"

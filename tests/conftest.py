@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from stack.cli import cli
 from stack.paths import Paths
 from stack.resources import repo_root
-from tests.engine import REQUIRE_DOCKER, Engine, engine_problem, running_engine
+from tests.support.engine import REQUIRE_DOCKER, Engine, engine_problem, running_engine
 
 REPO = repo_root()
 SHARED_SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
@@ -50,7 +50,7 @@ def require_tool(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[Engine]:
-    """One real engine for the whole session (tests/engine.py), stopped and removed at the end."""
+    """One real engine for the whole session (tests/support/engine.py), stopped and removed at the end."""
     problem = engine_problem()
     if problem is not None:
         if REQUIRE_DOCKER:

@@ -30,8 +30,8 @@ from stack.backup.restore import restore_backup  # noqa: E402
 from stack.paths import Paths  # noqa: E402
 from stack.settings import Settings  # noqa: E402
 from stack.units import parse_size  # noqa: E402
-from tests.backup_helpers import prometheus_service  # noqa: E402
-from tests.local_runtime import LocalRuntime  # noqa: E402
+from tests.support.backup_helpers import prometheus_service  # noqa: E402
+from tests.support.local_runtime import LocalRuntime  # noqa: E402
 
 SIZE = parse_size(os.environ.get("BENCH_BACKUP_SIZE", "1G"))
 CACHE = Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "stack-bench"))

@@ -34,7 +34,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from stack import collector_build
 from stack.settings import parse_settings
-from tests import realbin, realcollector
+from tests.support import realbin, realcollector
 
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 LOAD_SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "10"))

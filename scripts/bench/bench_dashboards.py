@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from stack.dashboard_queries import interpolate, queries  # noqa: E402  (after the path set-up)
 from stack.dashboards import load_dashboards  # noqa: E402
-from tests.dashboard_series import build_tsdb, scaled, series_count  # noqa: E402
-from tests.realbin import prometheus  # noqa: E402
-from tests.test_dashboard_queries import MACROS, RANGE_SECONDS, STEP_SECONDS, _values  # noqa: E402
+from tests.grafana.test_dashboard_queries import MACROS, RANGE_SECONDS, STEP_SECONDS, _values  # noqa: E402
+from tests.support.dashboard_series import build_tsdb, scaled, series_count  # noqa: E402
+from tests.support.realbin import prometheus  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 # How many copies of each app service the data set holds: 1 is the test data set.

@@ -26,8 +26,8 @@ import requests  # noqa: E402
 from stack.deploy.facts import Facts, read_host_facts  # noqa: E402
 from stack.deploy.ssh import open_tunnel, run_remote  # noqa: E402
 from stack.hosttarget import parse_target  # noqa: E402
-from tests.httpservers import http_server  # noqa: E402
-from tests.sshd import sshd  # noqa: E402
+from tests.support.httpservers import http_server  # noqa: E402
+from tests.support.sshd import sshd  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 

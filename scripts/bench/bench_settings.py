@@ -20,7 +20,7 @@ from stack.settings import load_settings
 from stack.yamlio import MAX_BYTES, loads
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
-FULL = Path(__file__).parents[2] / "tests" / "data" / "stack-full.yaml"
+FULL = Path(__file__).parents[2] / "tests" / "support" / "data" / "stack-full.yaml"
 BOMB = "".join(
     f"{name}: &{name} [{', '.join([f'*{prev}' if prev else 'x'] * 9)}]\n"
     for prev, name in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True)

@@ -25,12 +25,12 @@ import pytest  # noqa: E402
 from stack.lifecycle import status  # noqa: E402
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore  # noqa: E402
 from stack.settings import parse_settings  # noqa: E402
-from tests import realbin  # noqa: E402
-from tests.fake_docker import install, recorded  # noqa: E402
-from tests.fake_engine import fake_engine  # noqa: E402
-from tests.fake_grafana import fake_grafana  # noqa: E402
-from tests.httpservers import http_server  # noqa: E402
-from tests.urlruntime import UrlRuntime  # noqa: E402
+from tests.support import realbin  # noqa: E402
+from tests.support.fake_docker import install, recorded  # noqa: E402
+from tests.support.fake_engine import fake_engine  # noqa: E402
+from tests.support.fake_grafana import fake_grafana  # noqa: E402
+from tests.support.httpservers import http_server  # noqa: E402
+from tests.support.urlruntime import UrlRuntime  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 

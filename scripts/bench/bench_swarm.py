@@ -1,5 +1,5 @@
-"""Swarm figures, on a real engine made here (tests/engine.py) as a one-node swarm, then with two worker
-engines in network namespaces (tests/swarm_nodes.py) as a three-node swarm:
+"""Swarm figures, on a real engine made here (tests/support/engine.py) as a one-node swarm, then with two worker
+engines in network namespaces (tests/support/swarm_nodes.py) as a three-node swarm:
 
 - `stack up --runtime swarm` from nothing to every component ready;
 - `stack up` again with nothing changed (the converge check: no task is replaced);
@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.engine import Engine, engine_problem, running_engine  # noqa: E402
-from tests.images import collector_image  # noqa: E402
-from tests.realbin import free_port  # noqa: E402
-from tests.swarm_nodes import multi_node_swarm  # noqa: E402
-from tests.swarm_support import eventually, one_node_swarm, query, swarm_settings  # noqa: E402
+from tests.support.engine import Engine, engine_problem, running_engine  # noqa: E402
+from tests.support.images import collector_image  # noqa: E402
+from tests.support.realbin import free_port  # noqa: E402
+from tests.support.swarm_nodes import multi_node_swarm  # noqa: E402
+from tests.support.swarm_support import eventually, one_node_swarm, query, swarm_settings  # noqa: E402
 
 STACK = Path(sys.executable).parent / "stack"
 SCRAPE_SECONDS = 2  # swarm_settings' scrape_interval

@@ -1,0 +1,171 @@
+"""`runtime: swarm` on a one-node swarm made on the session's real engine (`swarm init` there, `swarm
+leave --force` after): deploy, the global Collector, Swarm discovery, converge, status, logs, backup,
+restore, down, and the failure paths as one line.
+
+The Collector is the stack's own build (tests/support/images.py); Prometheus and Alertmanager are the real
+Debian binaries. Grafana, Loki and Tempo have no image here: they are off.
+Prometheus' port is published, on 127.0.0.1, so that the test can query it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stack.backup.retention import archives_of
+from stack.paths import Paths
+from stack.project import load
+from tests.conftest import invoke
+from tests.support.engine import Engine
+from tests.support.images import collector_image
+from tests.support.realbin import free_port
+from tests.support.swarm_support import eventually, one_node_swarm, query, swarm_settings
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def swarm_node(docker_engine: Engine) -> Iterator[str]:
+    with one_node_swarm(docker_engine) as node:
+        yield node
+
+
+def running_tasks(engine: Engine, project: str) -> dict[str, set[str]]:
+    """The running task ids of each service of the stack: what an update would change."""
+    names = engine.docker(
+        "service", "ls", "--format", "{{.Name}}", "--filter", f"label=com.docker.stack.namespace={project}"
+    )
+    found = {}
+    for name in names.stdout.split():
+        ids = engine.docker("service", "ps", "-q", "--filter", "desired-state=running", name).stdout.split()
+        found[name.removeprefix(f"{project}_")] = set(ids)
+    return found
+
+
+def test_an_engine_that_is_no_swarm_manager_is_one_line(project_dir: Path, engine: Engine) -> None:
+    # First in this module: the engine is not a swarm node yet.
+    assert engine.docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == "inactive"
+    swarm_settings(
+        project_dir, engine, collector_image="unused:1", alertmanager_port=free_port(), collector_port=free_port()
+    )
+    for command in (["up"], ["status"], ["down", "--yes"]):
+        result = invoke(*command)
+        assert result.exit_code == 1, result.output
+        assert "is not part of a swarm" in result.output and "docker swarm init" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_swarm_up_discovery_converge_status_logs_backup_restore_down(
+    project_dir: Path, paths: Paths, engine: Engine, swarm_node: str
+) -> None:
+    prometheus_port, alertmanager_port, health_port = free_port(), free_port(), free_port()
+    settings = {
+        "collector_image": collector_image(engine),
+        "alertmanager_port": alertmanager_port,
+        "collector_port": health_port,
+        "prometheus_port": prometheus_port,
+    }
+    project = swarm_settings(project_dir, engine, **settings)
+    hostname = engine.docker("info", "--format", "{{.Name}}").stdout.strip()
+    try:
+        up = invoke("up", "--timeout", "120")
+        assert up.exit_code == 0, up.output
+        tasks = running_tasks(engine, project)
+        assert set(tasks) == {"otel-collector", "prometheus", "alertmanager"}
+        mode = engine.docker("service", "inspect", f"{project}_otel-collector", "--format", "{{json .Spec.Mode}}")
+        assert "Global" in mode.stdout
+
+        def discovered() -> None:
+            found = query(prometheus_port, 'up{job="otel-collector"} == 1')
+            assert [sample["metric"]["node"] for sample in found] == [hostname]
+
+        eventually(discovered)
+
+        status = invoke("status", "--json")
+        assert status.exit_code == 0, status.output
+        report = json.loads(status.stdout)
+        assert all(component["ready"] for component in report["components"])
+        assert [row["node"] for row in report["tasks"]["otel-collector"]] == [hostname]
+        doctor = json.loads(invoke("doctor", "--json").stdout)
+        assert "swarm" in doctor["checked"]
+        assert [f["id"] for f in doctor["findings"] if f["id"].startswith("swarm-")] == []
+        logs = invoke("logs", "prometheus", "--tail", "50")
+        assert logs.exit_code == 0, logs.output
+        assert "Server is ready to receive web requests" in logs.output
+
+        again = invoke("up", "--timeout", "120")
+        assert again.exit_code == 0, again.output
+        assert running_tasks(engine, project) == tasks
+
+        overrides = ", overrides: {processors: {memory_limiter: {check_interval: 2s}}}"
+        swarm_settings(project_dir, engine, **settings, collector_extra=overrides)
+        changed = invoke("up", "--timeout", "120")
+        assert changed.exit_code == 0, changed.output
+        after = running_tasks(engine, project)
+        assert after["prometheus"] == tasks["prometheus"] and after["alertmanager"] == tasks["alertmanager"]
+        assert after["otel-collector"] and after["otel-collector"] != tasks["otel-collector"]
+
+        eventually(lambda: query(prometheus_port, 'count_over_time(up{job="prometheus"}[1m]) > 3') or _fail())
+        backed_up = invoke("backup")
+        assert backed_up.exit_code == 0, backed_up.output
+        (archive,) = archives_of(paths.backups_dir, load(paths).project)
+        restored = invoke("restore", str(archive), "--yes")
+        assert restored.exit_code == 0, restored.output
+        eventually(lambda: query(prometheus_port, 'up{job="prometheus"}') or _fail())
+
+        down = invoke("down", "--yes")
+        assert down.exit_code == 0, down.output
+        assert running_tasks(engine, project) == {}
+        volumes = engine.docker("volume", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={project}")
+        assert f"{project}_prometheus-data" in volumes.stdout.split()
+    finally:
+        final = invoke("down", "--volumes", "--yes")
+        assert final.exit_code == 0, final.output
+    volumes = engine.docker("volume", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={project}")
+    assert volumes.stdout.split() == []
+
+
+def _fail() -> None:
+    raise AssertionError("not yet")
+
+
+def test_a_port_taken_on_the_node_is_one_line(project_dir: Path, engine: Engine, swarm_node: str) -> None:
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    swarm_settings(
+        project_dir,
+        engine,
+        collector_image=collector_image(engine),
+        alertmanager_port=port,
+        collector_port=free_port(),
+    )
+    try:
+        up = invoke("up", "--timeout", "60")
+        assert up.exit_code != 0
+        assert "alertmanager" in up.output and "failed" in up.output
+        assert "address already in use" in up.output or "port" in up.output
+        assert "Traceback" not in up.output
+    finally:
+        taken.close()
+        assert invoke("down", "--volumes", "--yes").exit_code == 0
+
+
+def test_the_backend_label_missing_is_one_line(project_dir: Path, engine: Engine, swarm_node: str) -> None:
+    swarm_settings(
+        project_dir,
+        engine,
+        collector_image=collector_image(engine),
+        alertmanager_port=free_port(),
+        collector_port=free_port(),
+        backend_label="stack.role=nowhere",
+    )
+    up = invoke("up", "--timeout", "30")
+    assert up.exit_code == 1, up.output
+    assert "no swarm node has the label stack.role=nowhere" in up.output
+    assert "docker node update --label-add stack.role=nowhere" in up.output
