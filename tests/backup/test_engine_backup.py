@@ -9,7 +9,6 @@ the project's network, and its data through the Engine API's archive calls.
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.parse
 from pathlib import Path
@@ -22,24 +21,7 @@ from stack.project import load
 from stack.runtime.select import get_runtime
 from tests.conftest import invoke
 from tests.support.engine import Engine
-from tests.support.images import alertmanager_image, prometheus_image
-from tests.support.realbin import free_port
-
-
-def write_engine_settings(project_dir: Path, engine: Engine, prefix: str) -> str:
-    """Prometheus (unpublished, scraping every second) and Alertmanager on a free port."""
-    project = f"{prefix}-{os.getpid()}"
-    (project_dir / "stack.yaml").write_text(
-        f"project: {project}\n"
-        "components:\n"
-        f"  prometheus: {{image: {prometheus_image(engine)}, scrape_interval: 1s}}\n"
-        f"  alertmanager: {{image: {alertmanager_image(engine)}, port: {free_port()}}}\n"
-        "  otel-collector: {enabled: false}\n"
-        "  loki: {enabled: false}\n"
-        "  tempo: {enabled: false}\n"
-        "  grafana: {enabled: false}\n"
-    )
-    return project
+from tests.support.enginestack import write_engine_settings
 
 
 def add_scrape_job(engine: Engine, project: str, job: str) -> None:

@@ -2,7 +2,7 @@
 over a real SSH server on 127.0.0.1 through an alias of the ssh config: preflight, tunnel, every
 component ready, Grafana provisioned; then `status`, `doctor` and `down` with the same `--host`.
 
-It needs an image of every component on the test engine (tests/runtime/docker/test_docker_e2e.py full_stack_settings):
+It needs an image of every component on the test engine (tests/support/enginestack.py full_stack_settings):
 until Grafana, Loki and Tempo have one, it skips naming them. Prometheus and Alertmanager alone run
 every --host command over SSH in tests/deploy/test_engine_remote.py.
 """
@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import invoke
-from tests.runtime.docker.test_docker_e2e import full_stack_settings
 from tests.support.engine import Engine
-from tests.support.realbin import free_port
+from tests.support.enginestack import full_stack_settings
 from tests.support.sshd import alias, ssh_config_on_path, sshd
 
 
@@ -25,8 +24,7 @@ from tests.support.sshd import alias, ssh_config_on_path, sshd
 def test_deploy_over_ssh_to_a_real_engine(
     project_dir: Path, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ports = {name: free_port() for name in ("grafana", "loki", "tempo", "alertmanager", "health", "grpc", "http")}
-    full_stack_settings(engine, project_dir, ports)
+    full_stack_settings(engine, project_dir)
     with sshd(tmp_path, environment=engine.env()) as server:
         ssh_config_on_path(tmp_path, monkeypatch, alias("stack-deploy-e2e", server))
         # Only the server's sessions reach the engine.

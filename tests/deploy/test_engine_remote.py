@@ -14,7 +14,6 @@ images built from Debian's binaries (tests/support/images.py).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,8 +26,7 @@ from stack.backup.retention import archives_of
 from tests.backup.test_backup_archive import GOOD, build
 from tests.conftest import require_tool
 from tests.support.engine import Engine
-from tests.support.images import alertmanager_image, prometheus_image
-from tests.support.realbin import free_port
+from tests.support.enginestack import write_engine_settings
 from tests.support.sshd import SshServer, alias, ssh_config_on_path, sshd
 
 KNOWN_HOSTS_OFF = "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
@@ -83,24 +81,9 @@ def remote(
             yield Remote("ssh://stack-behind", (server, jump))
 
 
-def write_remote_settings(project_dir: Path, engine: Engine) -> str:
-    project = f"stack-remote-{os.getpid()}"
-    (project_dir / "stack.yaml").write_text(
-        f"project: {project}\n"
-        "components:\n"
-        f"  prometheus: {{image: {prometheus_image(engine)}, scrape_interval: 1s}}\n"
-        f"  alertmanager: {{image: {alertmanager_image(engine)}, port: {free_port()}}}\n"
-        "  otel-collector: {enabled: false}\n"
-        "  loki: {enabled: false}\n"
-        "  tempo: {enabled: false}\n"
-        "  grafana: {enabled: false}\n"
-    )
-    return project
-
-
 @pytest.mark.docker
 def test_every_host_command_on_the_real_engine_over_ssh(project_dir: Path, engine: Engine, remote: Remote) -> None:
-    project = write_remote_settings(project_dir, engine)
+    project = write_engine_settings(project_dir, engine, "stack-remote")
     host = remote.host
     try:
         # --force: a developer machine may be short of the disk or memory a server should have.

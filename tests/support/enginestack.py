@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import Result
 
 from tests.conftest import invoke
 from tests.support.engine import Engine
 from tests.support.images import alertmanager_image, collector_image, prometheus_image
+from tests.support.realbin import free_port
 
 # Components with no image on this machine: disabled unless a test gives them one.
 NO_IMAGE = ("otel-collector", "loki", "tempo", "grafana")
@@ -163,3 +165,52 @@ def full_stack_images(engine: Engine) -> dict[str, str]:
         "alertmanager": alertmanager_image(engine),
         "otel-collector": collector_image(engine),
     }
+
+
+# The published ports of the full stack: one per component, and the Collector's health, OTLP gRPC and HTTP.
+FULL_STACK_PORTS = ("grafana", "loki", "tempo", "alertmanager", "health", "grpc", "http")
+
+
+def full_stack_settings(
+    engine: Engine, project_dir: Path, extra: str = "", images: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Every component, on the test engine, with its port free on 127.0.0.1 (returned by name, as
+    FULL_STACK_PORTS); skipped while an image is absent.
+
+    Grafana, Loki and Tempo have no binary on this machine: a test that needs the real ones cannot run
+    until the engine has an image for each; `images` gives their stand-ins instead.
+    """
+    ports = {name: free_port() for name in FULL_STACK_PORTS}
+    images = images or full_stack_images(engine)
+    absent = absent_images(engine, list(images.values()))
+    if absent:
+        pytest.skip(f"no image on the test engine for {', '.join(absent)} (nothing is pulled in the tests)")
+    (project_dir / "stack.yaml").write_text(
+        f"project: stack-e2e-{os.getpid()}\n"
+        "components:\n"
+        f"  prometheus: {{image: {images['prometheus']}}}\n"
+        f"  grafana: {{image: {images['grafana']}, port: {ports['grafana']}}}\n"
+        f"  loki: {{image: {images['loki']}, port: {ports['loki']}}}\n"
+        f"  tempo: {{image: {images['tempo']}, port: {ports['tempo']}}}\n"
+        f"  alertmanager: {{image: {images['alertmanager']}, port: {ports['alertmanager']}}}\n"
+        f"  otel-collector: {{image: {images['otel-collector']}, port: {ports['health']}, "
+        f"otlp_grpc_port: {ports['grpc']}, otlp_http_port: {ports['http']}}}\n" + extra
+    )
+    return ports
+
+
+def write_engine_settings(project_dir: Path, engine: Engine, prefix: str) -> str:
+    """Prometheus (unpublished, scraping every second) and Alertmanager on a free port; returns the
+    compose project's name (`prefix`-pid)."""
+    project = f"{prefix}-{os.getpid()}"
+    (project_dir / "stack.yaml").write_text(
+        f"project: {project}\n"
+        "components:\n"
+        f"  prometheus: {{image: {prometheus_image(engine)}, scrape_interval: 1s}}\n"
+        f"  alertmanager: {{image: {alertmanager_image(engine)}, port: {free_port()}}}\n"
+        "  otel-collector: {enabled: false}\n"
+        "  loki: {enabled: false}\n"
+        "  tempo: {enabled: false}\n"
+        "  grafana: {enabled: false}\n"
+    )
+    return project

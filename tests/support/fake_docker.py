@@ -9,13 +9,17 @@ one repeats), which is how a container that exits during start-up is played back
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.httpservers import http_server
 
 SCRIPT = f"""#!{sys.executable}
 import fcntl, json, os, sys
@@ -123,3 +127,38 @@ def install(home: Path, monkeypatch: pytest.MonkeyPatch, engine_url: str = "") -
     fake = FakeDocker(home, engine_url)
     fake.scenario()
     return fake
+
+
+# The components of the default stack, in stack.yaml's order.
+COMPONENTS = ("otel-collector", "prometheus", "loki", "tempo", "alertmanager", "grafana")
+
+
+def all_running(*, up: bool = True) -> list[dict[str, Any]]:
+    """Rules for a stack whose every container runs as recorded (`compose up` succeeding first, with `up`)."""
+    return [
+        *([{"when": ["compose", "up"]}] if up else []),
+        {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+        {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+    ]
+
+
+def only_enabled(project_dir: Path, ports: dict[str, int]) -> None:
+    """stack.yaml with only these components enabled, each published on its port on 127.0.0.1: the readiness
+    checks reach whatever listens there (a small HTTP server, a fake Grafana); the others are disabled."""
+    disabled = "".join(f"  {name}: {{enabled: false}}\n" for name in COMPONENTS if name not in ports)
+    enabled = "".join(f"  {name}: {{port: {port}}}\n" for name, port in ports.items())
+    (project_dir / "stack.yaml").write_text("components:\n" + disabled + enabled)
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+@contextlib.contextmanager
+def loki_only(project_dir: Path, fake_docker: FakeDocker, *rules: dict[str, Any]) -> Iterator[str]:
+    """The smallest stack `up` brings to ready on the fake docker: Loki alone, answered by a real HTTP server
+    on 127.0.0.1 saying ready, every recorded container running (`rules` are tried first). Yields Loki's URL."""
+    with http_server(lambda m, p, b: (200, b"ready")) as loki:
+        only_enabled(project_dir, {"loki": port_of(loki)})
+        fake_docker.scenario(*rules, *all_running())
+        yield loki

@@ -20,9 +20,8 @@ import requests
 
 from tests.conftest import invoke
 from tests.support.engine import Engine
-from tests.support.enginestack import absent_images, full_stack_images
+from tests.support.enginestack import full_stack_images, full_stack_settings
 from tests.support.images import grafana_standin_image, loki_standin_image, tempo_standin_image
-from tests.support.realbin import free_port
 
 # Read at import: the project_dir fixture clears STACK_* variables before a test body runs.
 REQUIRE_DOCKER = os.environ.get("STACK_REQUIRE_DOCKER") == "1"
@@ -104,43 +103,17 @@ def _send_span(otlp_http: str, trace_id: str) -> None:
     assert reply.status_code == 200, reply.text
 
 
-def full_stack_settings(
-    engine: Engine, project_dir: Path, ports: dict[str, int], extra: str = "", images: dict[str, str] | None = None
-) -> None:
-    """Every component, on the test engine, with its port on 127.0.0.1; skipped while an image is absent.
-
-    Grafana, Loki and Tempo have no binary on this machine: a test that needs the real ones cannot run
-    until the engine has an image for each; `images` gives their stand-ins instead.
-    """
-    images = images or full_stack_images(engine)
-    absent = absent_images(engine, list(images.values()))
-    if absent:
-        pytest.skip(f"no image on the test engine for {', '.join(absent)} (nothing is pulled in the tests)")
-    (project_dir / "stack.yaml").write_text(
-        f"project: stack-e2e-{os.getpid()}\n"
-        "components:\n"
-        f"  prometheus: {{image: {images['prometheus']}}}\n"
-        f"  grafana: {{image: {images['grafana']}, port: {ports['grafana']}}}\n"
-        f"  loki: {{image: {images['loki']}, port: {ports['loki']}}}\n"
-        f"  tempo: {{image: {images['tempo']}, port: {ports['tempo']}}}\n"
-        f"  alertmanager: {{image: {images['alertmanager']}, port: {ports['alertmanager']}}}\n"
-        f"  otel-collector: {{image: {images['otel-collector']}, port: {ports['health']}, "
-        f"otlp_grpc_port: {ports['grpc']}, otlp_http_port: {ports['http']}}}\n" + extra
-    )
-
-
 @pytest.mark.docker
 def test_the_stack_end_to_end_with_standins_for_grafana_loki_and_tempo(project_dir: Path, engine: Engine) -> None:
     """The real Prometheus, Alertmanager and Collector; Grafana, Loki and Tempo are stand-ins
     (tests/support/standins/): what is real is the Docker path between them, not those three."""
-    ports = {name: free_port() for name in ("grafana", "loki", "tempo", "alertmanager", "health", "grpc", "http")}
     images = {
         **full_stack_images(engine),
         "grafana": grafana_standin_image(engine),
         "loki": loki_standin_image(engine),
         "tempo": tempo_standin_image(engine),
     }
-    full_stack_settings(engine, project_dir, ports, images=images)
+    ports = full_stack_settings(engine, project_dir, images=images)
     try:
         result = invoke("up", "--timeout", "300")
         assert result.exit_code == 0, result.output

@@ -18,7 +18,7 @@ from stack.runtime.base import Runtime
 from stack.runtime.docker import DockerRuntime, PullProgress, explain, parse_compose_ps
 from stack.settings import Settings, parse_settings
 from tests.conftest import invoke
-from tests.support.fake_docker import FakeDocker, install, recorded
+from tests.support.fake_docker import FakeDocker, all_running, install, loki_only, only_enabled, port_of, recorded
 from tests.support.fake_engine import FakeEngine, fake_engine
 from tests.support.httpservers import http_server
 
@@ -329,13 +329,7 @@ def test_up_with_a_container_exiting_during_start_up(project_dir: Path, fake_doc
         "mapping values are not allowed in this context\n"
     )
     with http_server(lambda m, p, b: (200, b"ready")) as loki:
-        loki_port = int(loki.rsplit(":", 1)[1])
-        write_settings(
-            project_dir,
-            "components:\n"
-            + "".join(f"  {n}: {{enabled: false}}\n" for n in ("otel-collector", "prometheus", "tempo", "alertmanager"))
-            + f"  loki: {{port: {loki_port}}}\n  grafana: {{port: 1}}\n",
-        )
+        only_enabled(project_dir, {"loki": port_of(loki), "grafana": 1})
         fake_docker.scenario(
             {"when": ["compose", "up"]},
             {
@@ -362,11 +356,7 @@ def test_up_with_a_container_exiting_during_start_up(project_dir: Path, fake_doc
     assert (project_dir / ".stack" / "compose.yaml").exists()
     # The same outcome for scripts.
     with http_server(lambda m, p, b: (200, b"ready")) as loki:
-        text = (project_dir / "stack.yaml").read_text()
-        write_settings(
-            project_dir,
-            text.rsplit("  loki:", 1)[0] + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n  grafana: {{port: 1}}\n",
-        )
+        only_enabled(project_dir, {"loki": port_of(loki), "grafana": 1})
         fake_docker.scenario(
             {"when": ["compose", "up"]},
             {"when": ["compose", "ps"], "stdout": recorded("ps-grafana-exited.jsonl")},
@@ -417,16 +407,8 @@ def test_status_against_ready_components(project_dir: Path, fake_docker: FakeDoc
         http_server(lambda m, p, b: (200, b"ready")) as loki,
         http_server(lambda m, p, b: (200, b'{"database":"ok","version":"13.2.0"}')) as grafana,
     ):
-        write_settings(
-            project_dir,
-            "components:\n"
-            + "".join(f"  {n}: {{enabled: false}}\n" for n in ("otel-collector", "prometheus", "tempo", "alertmanager"))
-            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n  grafana: {{port: {grafana.rsplit(':', 1)[1]}}}\n",
-        )
-        fake_docker.scenario(
-            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
-            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
-        )
+        only_enabled(project_dir, {"loki": port_of(loki), "grafana": port_of(grafana)})
+        fake_docker.scenario(*all_running(up=False))
         result = invoke("status", "--json")
         assert result.exit_code == 0, result.output
         shown = json.loads(result.stdout)
@@ -448,21 +430,7 @@ def test_no_docker_environment_leaks(paths: Paths) -> None:
 
 
 def test_up_success_prints_the_urls_and_where_the_credentials_are(project_dir: Path, fake_docker: FakeDocker) -> None:
-    with http_server(lambda m, p, b: (200, b"ready")) as loki:
-        write_settings(
-            project_dir,
-            "components:\n"
-            + "".join(
-                f"  {n}: {{enabled: false}}\n"
-                for n in ("otel-collector", "prometheus", "tempo", "alertmanager", "grafana")
-            )
-            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n",
-        )
-        fake_docker.scenario(
-            {"when": ["compose", "up"]},
-            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
-            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
-        )
+    with loki_only(project_dir, fake_docker) as loki:
         result = invoke("up")
         shown = invoke("up", "--json")
     assert result.exit_code == 0, result.output
@@ -480,17 +448,8 @@ def test_up_provisions_grafana_and_a_second_up_writes_nothing(project_dir: Path,
 
     with http_server(lambda m, p, b: (200, b"ready")) as loki, fake_grafana() as grafana:
         SecretStore(project_dir / ".stack-secrets").put(GRAFANA_ADMIN_PASSWORD, grafana.admin_password)
-        write_settings(
-            project_dir,
-            "components:\n"
-            + "".join(f"  {n}: {{enabled: false}}\n" for n in ("otel-collector", "prometheus", "tempo", "alertmanager"))
-            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n  grafana: {{port: {grafana.url.rsplit(':', 1)[1]}}}\n",
-        )
-        fake_docker.scenario(
-            {"when": ["compose", "up"]},
-            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
-            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
-        )
+        only_enabled(project_dir, {"loki": port_of(loki), "grafana": port_of(grafana.url)})
+        fake_docker.scenario(*all_running())
         first = invoke("up")
         assert first.exit_code == 0, first.output
         assert set(grafana.datasources) == {"loki"}
@@ -581,21 +540,7 @@ def test_up_pulls_what_is_missing_before_compose(
     project_dir: Path, fake_docker: FakeDocker, engine: FakeEngine
 ) -> None:
     engine.images.clear()
-    with http_server(lambda m, p, b: (200, b"ready")) as loki:
-        write_settings(
-            project_dir,
-            "components:\n"
-            + "".join(
-                f"  {n}: {{enabled: false}}\n"
-                for n in ("otel-collector", "prometheus", "tempo", "alertmanager", "grafana")
-            )
-            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n",
-        )
-        fake_docker.scenario(
-            {"when": ["compose", "up"]},
-            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
-            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
-        )
+    with loki_only(project_dir, fake_docker) as loki:
         result = invoke("up")
     assert result.exit_code == 0, result.output
     assert "Pulling 1 image" in result.stderr
@@ -604,11 +549,7 @@ def test_up_pulls_what_is_missing_before_compose(
     # `--no-pull` asks the engine nothing and tells compose never to pull.
     engine.journal.clear()
     with http_server(lambda m, p, b: (200, b"ready")) as loki:
-        write_settings(
-            project_dir,
-            (project_dir / "stack.yaml").read_text().rsplit("  loki:", 1)[0]
-            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n",
-        )
+        only_enabled(project_dir, {"loki": port_of(loki)})
         assert invoke("up", "--no-pull").exit_code == 0
     assert not [entry for entry in engine.journal if entry[1].startswith("/images")]
     assert fake_docker.compose_calls("up")[-1][-2:] == ["--pull", "never"]
@@ -761,20 +702,8 @@ def test_up_says_the_stack_is_ready_when_only_provisioning_fails(project_dir: Pa
 
     with fake_grafana() as grafana:
         SecretStore(project_dir / ".stack-secrets").put(GRAFANA_ADMIN_PASSWORD, "changed-in-the-ui-since")
-        write_settings(
-            project_dir,
-            "components:\n"
-            + "".join(
-                f"  {n}: {{enabled: false}}\n"
-                for n in ("otel-collector", "prometheus", "loki", "tempo", "alertmanager")
-            )
-            + f"  grafana: {{port: {grafana.url.rsplit(':', 1)[1]}}}\n",
-        )
-        fake_docker.scenario(
-            {"when": ["compose", "up"]},
-            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
-            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
-        )
+        only_enabled(project_dir, {"grafana": port_of(grafana.url)})
+        fake_docker.scenario(*all_running())
         result = invoke("up")
     assert result.exit_code == 1
     last = result.stderr.splitlines()[-1]
@@ -789,22 +718,9 @@ def test_up_says_the_stack_is_ready_when_only_provisioning_fails(project_dir: Pa
 def test_up_still_works_when_the_engine_api_is_out_of_reach(project_dir: Path, fake_docker: FakeDocker) -> None:
     from tests.support.realbin import free_port
 
-    with http_server(lambda m, p, b: (200, b"ready")) as loki:
-        write_settings(
-            project_dir,
-            "components:\n"
-            + "".join(
-                f"  {n}: {{enabled: false}}\n"
-                for n in ("otel-collector", "prometheus", "tempo", "alertmanager", "grafana")
-            )
-            + f"  loki: {{port: {loki.rsplit(':', 1)[1]}}}\n",
-        )
-        fake_docker.scenario(
-            {"when": ["context", "inspect"], "stdout": f"tcp://127.0.0.1:{free_port()}\n"},
-            {"when": ["compose", "up"]},
-            {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
-            {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
-        )
+    with loki_only(
+        project_dir, fake_docker, {"when": ["context", "inspect"], "stdout": f"tcp://127.0.0.1:{free_port()}\n"}
+    ):
         result = invoke("up")
     assert result.exit_code == 0, result.output
     assert "Pulling" not in result.stderr

@@ -20,9 +20,8 @@ import pytest
 import requests
 
 from tests.conftest import invoke
-from tests.runtime.docker.test_docker_e2e import full_stack_settings
 from tests.support.engine import Engine
-from tests.support.realbin import free_port
+from tests.support.enginestack import full_stack_settings
 
 SERVICE = "signals-e2e"
 
@@ -72,9 +71,8 @@ def _eventually(probe: Callable[[], Any], what: str, timeout: float = 120) -> An
 
 @pytest.mark.docker
 def test_signals_arrive_where_they_belong(project_dir: Path, engine: Engine) -> None:
-    ports = {name: free_port() for name in ("grafana", "loki", "tempo", "alertmanager", "health", "grpc", "http")}
     slos = f"slos:\n  - name: e2e\n    objective: 99\n    sli: {{kind: availability, selector: 'job=\"{SERVICE}\"'}}\n"
-    full_stack_settings(engine, project_dir, ports, slos)
+    ports = full_stack_settings(engine, project_dir, slos)
     try:
         result = invoke("up", "--timeout", "300")
         assert result.exit_code == 0, result.output
