@@ -16,10 +16,11 @@ from stack.project import render_to_disk
 from stack.runtime.docker import DockerRuntime
 from stack.secrets import GRAFANA_PASSWORD_ENV
 from stack.settings import load_settings
-from tests.fake_docker import FakeDocker, install
-from tests.fake_engine import fake_engine
+from tests.support import DATA
+from tests.support.fake_docker import FakeDocker, install
+from tests.support.fake_engine import fake_engine
 
-TLS = Path(__file__).parent / "data" / "tls"
+TLS = DATA / "tls"
 SECRETS = (GRAFANA_PASSWORD_ENV, "STACK_PROXY_TLS_CERT", "STACK_PROXY_TLS_KEY")
 
 
