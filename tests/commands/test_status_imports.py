@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import require_tool
-from tests.engine import Engine
+from tests.support.engine import Engine
 
 # Libraries and packages that no `status --json` needs, on any runtime.
 NEVER = (
