@@ -165,7 +165,7 @@ def up(
     if provisioner is not None and settings.component("grafana").enabled:
         # A broken dashboard of the user's is a settings error: said now, not after every container
         # has started and become ready.
-        from stack.dashboards import selected_dashboards
+        from stack.grafana.dashboards import selected_dashboards
 
         selected_dashboards(settings, paths.base_dir)
     if not (isinstance(runtime, RendersItself) and runtime.renders_itself):

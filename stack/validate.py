@@ -15,8 +15,8 @@ import yaml
 from stack.components.base import ConfigFile, RenderContext, version_in
 from stack.components.grafana import datasources
 from stack.components.versions import VERSION_HINT
-from stack.dashboards import folders, is_bundled, selected_dashboards, unknown_datasources
 from stack.errors import StackError
+from stack.grafana.dashboards import folders, is_bundled, selected_dashboards, unknown_datasources
 from stack.paths import Paths
 from stack.render import RenderedProject
 from stack.settings import Settings

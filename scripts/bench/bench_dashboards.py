@@ -23,8 +23,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from stack.dashboard_queries import interpolate, queries  # noqa: E402  (after the path set-up)
-from stack.dashboards import load_dashboards  # noqa: E402
+from stack.grafana.dashboard_queries import interpolate, queries  # noqa: E402  (after the path set-up)
+from stack.grafana.dashboards import load_dashboards  # noqa: E402
 from tests.grafana.test_dashboard_queries import MACROS, RANGE_SECONDS, STEP_SECONDS, _values  # noqa: E402
 from tests.support.dashboard_series import build_tsdb, scaled, series_count  # noqa: E402
 from tests.support.realbin import prometheus  # noqa: E402

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from stack.dashboards import load_dashboards  # noqa: E402
+from stack.grafana.dashboards import load_dashboards  # noqa: E402
 from stack.grafana.provision import provision_stack  # noqa: E402
 from stack.paths import Paths  # noqa: E402
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore  # noqa: E402

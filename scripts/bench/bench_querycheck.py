@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from stack import querysyntax  # noqa: E402 (after the path is set)
-from stack.dashboard_queries import DEFAULT_MACROS, interpolate, queries  # noqa: E402
-from stack.dashboards import load_dashboards  # noqa: E402
+from stack.grafana.dashboard_queries import DEFAULT_MACROS, interpolate, queries  # noqa: E402
+from stack.grafana.dashboards import load_dashboards  # noqa: E402
 from stack.render import render_project  # noqa: E402
 from stack.settings import Settings  # noqa: E402
 from stack.validate import check_loki_rules  # noqa: E402

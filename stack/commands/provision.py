@@ -102,7 +102,7 @@ def command(
             )
             if url
         }
-        from stack.dashboards import load_dashboards
+        from stack.grafana.dashboards import load_dashboards
 
         # Types given no URL are bound to that Grafana's own datasources; packs needing a type found
         # nowhere are left out (their panels would only show errors), and the notes say so.

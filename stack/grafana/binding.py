@@ -8,8 +8,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from stack.dashboards import PROVISIONED_DATASOURCES, Dashboard, for_datasources, is_bundled
 from stack.grafana.client import GrafanaClient
+from stack.grafana.dashboards import PROVISIONED_DATASOURCES, Dashboard, for_datasources, is_bundled
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from urllib.parse import quote
 from stack.components.base import RenderContext
 from stack.components.grafana import alertmanagers_choice
 from stack.components.grafana import datasources as rendered_datasources
-from stack.dashboards import Dashboard, Folder, load_dashboards, selected_dashboards
 from stack.grafana.client import Auth, Counter, GrafanaClient, GrafanaError, RuntimeTransport, Transport, UrlTransport
+from stack.grafana.dashboards import Dashboard, Folder, load_dashboards, selected_dashboards
 from stack.grafana.token import ensure_token
 from stack.paths import Paths
 from stack.runtime.base import Runtime

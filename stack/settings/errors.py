@@ -8,7 +8,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from stack.dashboards import unknown_pack_hint
+from stack.grafana.dashboards import unknown_pack_hint
 from stack.settings.fields import MAX_PROJECT_LENGTH
 from stack.settings.models import Settings
 from stack.yamlio import KeyPath, LoadedYaml

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from stack.dashboards import bundled_packs
+from stack.grafana.dashboards import bundled_packs
 from stack.settings.components import (
     COMPONENT_NAMES,
     OPTIONAL_COMPONENT_NAMES,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from stack.dashboard_queries import Query, interpolate, or_variants, queries, variable_names
-from stack.dashboards import Dashboard, load_dashboards
+from stack.grafana.dashboard_queries import Query, interpolate, or_variants, queries, variable_names
+from stack.grafana.dashboards import Dashboard, load_dashboards
 from tests.conftest import require_tool
 from tests.support.dashboard_series import CATALOG, build_tsdb
 from tests.support.metrics_catalog import (

@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from stack.dashboard_queries import datasource_variables, iter_panels, queries, resolve_datasource, variable_names
-from stack.dashboards import Dashboard, Folder, bundled_packs, folders, load_dashboards, selected_dashboards
 from stack.errors import SettingsError
+from stack.grafana.dashboard_queries import (
+    datasource_variables,
+    iter_panels,
+    queries,
+    resolve_datasource,
+    variable_names,
+)
+from stack.grafana.dashboards import Dashboard, Folder, bundled_packs, folders, load_dashboards, selected_dashboards
 from stack.resources import bundled
 from stack.settings import Settings, load_settings, parse_settings
 from stack.yamlio import load_file

@@ -15,8 +15,8 @@ import yaml
 
 from stack.components.base import RenderContext
 from stack.components.prometheus import Prometheus
-from stack.dashboard_queries import interpolate, queries
-from stack.dashboards import load_dashboards
+from stack.grafana.dashboard_queries import interpolate, queries
+from stack.grafana.dashboards import load_dashboards
 from stack.settings import parse_settings
 from stack.units import parse_duration
 from tests.conftest import require_tool

@@ -16,7 +16,7 @@ import pytest
 import requests
 from click.testing import Result
 
-from stack.dashboards import selected_dashboards
+from stack.grafana.dashboards import selected_dashboards
 from stack.paths import Paths
 from stack.project import load
 from tests.support.engine import Engine

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stack.dashboards import load_dashboards
 from stack.grafana.client import Auth, GrafanaClient, UrlTransport
+from stack.grafana.dashboards import load_dashboards
 from stack.grafana.provision import contains, fingerprint, provision
 from tests.support.fake_grafana import fake_grafana
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stack.dashboards import Dashboard, load_dashboards
 from stack.errors import StackError
 from stack.grafana.client import Auth, GrafanaClient, GrafanaError, UrlTransport
+from stack.grafana.dashboards import Dashboard, load_dashboards
 from stack.grafana.provision import (
     external_datasources,
     provision,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stack.dashboards import load_dashboards
+from stack.grafana.dashboards import load_dashboards
 from tests.conftest import invoke
 from tests.support.fake_grafana import FakeGrafana, fake_grafana
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 import yaml
 
-from stack.dashboard_queries import interpolate, or_variants
+from stack.grafana.dashboard_queries import interpolate, or_variants
 from stack.rules.slo import error_ratio_expr
 from stack.settings import parse_settings
 from tests.conftest import require_tool

@@ -128,7 +128,7 @@ def test_the_stack_end_to_end_with_standins_for_grafana_loki_and_tempo(project_d
         # Grafana-managed alerts go to the stack's Alertmanager only (alerting.grafana_alerts default).
         sent_to = requests.get(f"{grafana}/api/v1/ngalert/admin_config", auth=auth, timeout=10).json()
         assert sent_to["alertmanagersChoice"] == "external"
-        from stack.dashboards import selected_dashboards
+        from stack.grafana.dashboards import selected_dashboards
         from stack.paths import Paths
         from stack.project import load
 

@@ -458,7 +458,7 @@ def test_up_provisions_grafana_and_a_second_up_writes_nothing(project_dir: Path,
         assert second.exit_code == 0, second.output
         assert grafana.writes() == []
     # The datasource, and the bundled dashboards with a panel for it (Loki), with their folders.
-    from stack.dashboards import folders, selected_dashboards
+    from stack.grafana.dashboards import folders, selected_dashboards
     from stack.settings import load_settings
 
     boards = selected_dashboards(load_settings(project_dir / "stack.yaml"), project_dir)
@@ -645,7 +645,7 @@ def test_grafana_on_a_remote_engine_is_reached_with_curl_fed_on_stdin(paths: Pat
 def test_provisioning_through_a_remote_engine_writes_nothing_the_second_time(
     paths: Paths, fake_docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stack.dashboards import load_dashboards
+    from stack.grafana.dashboards import load_dashboards
     from stack.grafana.provision import provision_stack
     from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
     from tests.support.fake_grafana import fake_grafana
