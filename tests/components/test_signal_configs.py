@@ -309,7 +309,7 @@ def test_datasources_are_linked_to_each_other() -> None:
 
 
 def test_trace_to_logs_is_a_custom_query_that_logs_drilldown_can_follow() -> None:
-    from stack.grafana.provision import api_datasource
+    from stack.grafana.push_datasources import api_datasource
 
     source = next(d for d in _config(Settings(), "grafana")["datasources"] if d["uid"] == "tempo")
     logs = source["jsonData"]["tracesToLogsV2"]

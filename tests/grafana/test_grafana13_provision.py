@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from stack.grafana.client import Auth, GrafanaClient, UrlTransport
+from stack.grafana.compare import contains
 from stack.grafana.dashboards import load_dashboards
-from stack.grafana.provision import contains, fingerprint, provision
+from stack.grafana.provision import provision
+from stack.grafana.push_dashboards import fingerprint
 from tests.support.fake_grafana import fake_grafana
 
 

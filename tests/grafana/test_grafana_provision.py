@@ -94,7 +94,7 @@ def test_datasources_are_wired_and_unescaped_for_the_api(paths: Paths) -> None:
 
 def test_file_provisioned_datasources_are_left_alone(paths: Paths) -> None:
     with fake_grafana() as grafana:
-        from stack.grafana.provision import api_datasource
+        from stack.grafana.push_datasources import api_datasource
 
         for source in stack_datasources(Settings()):
             grafana.provisioned_datasource(api_datasource(source))
@@ -310,7 +310,7 @@ def test_errors_are_stack_errors() -> None:
     ],
 )
 def test_what_counts_as_unchanged(existing: dict[str, object], desired: dict[str, object], same: bool) -> None:
-    from stack.grafana.provision import contains
+    from stack.grafana.compare import contains
 
     assert contains(existing, desired) is same
 
@@ -367,7 +367,7 @@ def test_a_grafana_refusing_external_delivery_is_a_clear_error(paths: Paths) -> 
     """A file-provisioned Alertmanager datasource from an older render (handling off) that Grafana
     has not reloaded yet: Grafana answers 400, and the error says what to do."""
     with fake_grafana() as grafana:
-        from stack.grafana.provision import api_datasource
+        from stack.grafana.push_datasources import api_datasource
 
         for source in stack_datasources(Settings()):
             grafana.provisioned_datasource(api_datasource(source))
@@ -393,7 +393,7 @@ def test_someone_elses_grafana_keeps_its_alert_delivery() -> None:
 
 def test_a_non_admin_token_cannot_change_alert_delivery() -> None:
     with fake_grafana() as grafana:
-        from stack.grafana.provision import ADMIN_CONFIG
+        from stack.grafana.alert_delivery import ADMIN_CONFIG
 
         client = GrafanaClient(UrlTransport(grafana.url), Auth(token=grafana.add_token("Editor"), source="an Editor"))
         with pytest.raises(GrafanaError) as caught:
