@@ -32,7 +32,7 @@ from stack.paths import Paths
 from stack.project import render_to_disk
 from stack.runtime.abilities import ChecksStart, PullsImages, RendersItself, Warns
 from stack.runtime.base import Runtime, ServiceState
-from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
+from stack.secrets import SecretStore
 from stack.settings import Settings
 
 # Provisioning is plugged in by whoever runs `up` (the CLI passes stack.grafana's), so that this
@@ -46,14 +46,6 @@ class Endpoint:
     url: str
     # Why there is no URL, and where to look instead (`url` is then empty).
     note: str = ""
-
-
-# Prometheus' web port is never published on Docker: its admin API (snapshots) answers on it too.
-PROMETHEUS_UNPUBLISHED = "not published (its admin API shares the port): query it in Grafana > Explore"
-# Without Grafana there is no Explore to point at: say how to reach it, and what that costs.
-PROMETHEUS_UNPUBLISHED_NO_GRAFANA = (
-    "not published (its admin API shares the port): set components.prometheus.port to reach it, admin API included"
-)
 
 
 @dataclass(frozen=True)
@@ -100,42 +92,35 @@ class UpResult:
         }
 
 
-def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
-    """The URLs users and their applications need: Grafana, the backends, the OTLP endpoints."""
-    found: list[Endpoint] = []
-    wanted = [
-        ("grafana", "http", "Grafana", ""),
-        ("prometheus", "http", "Prometheus", ""),
-        ("alertmanager", "http", "Alertmanager", ""),
-        ("loki", "http", "Loki", ""),
-        ("tempo", "http", "Tempo", ""),
-        ("otel-collector", "otlp_grpc", "OTLP gRPC (apps)", ""),
-        ("otel-collector", "otlp_http", "OTLP HTTP (apps)", ""),
-        ("otel-collector", "frontend", "OTLP HTTP (browsers, Faro)", ""),
-    ]
-    enabled = set(settings.enabled())
-    for component, port, label, path in wanted:
-        if component not in enabled:
-            continue
-        url = runtime.base_url(component, port)
-        if url:
-            found.append(Endpoint(label, url + path))
-    from stack.components.proxy import public_url
+def provisioned(components: list[str]) -> bool:
+    """Whether any of `components` is one the provisioner provisions (Grafana)."""
+    return any(name in REGISTRY and REGISTRY[name].provisioned for name in components)
 
-    public = public_url(settings)
-    if public:
-        # Behind the TLS proxy (profile: server), the address users open first.
-        found.insert(0, Endpoint("Grafana (TLS)", public))
-    return found
+
+def endpoints(settings: Settings, runtime: Runtime) -> list[Endpoint]:
+    """The URLs users and their applications need: Grafana, the backends, the OTLP endpoints (each
+    component declares its own, and where it is listed)."""
+    public: list[Endpoint] = []
+    ranked: list[tuple[int, Endpoint]] = []
+    for name in settings.enabled():
+        component = REGISTRY[name]
+        public += [Endpoint(label, url) for label, url in component.public_urls(settings)]
+        for spec in component.endpoints:
+            url = runtime.base_url(name, spec.port)
+            if url:
+                ranked.append((spec.rank, Endpoint(spec.label, url)))
+    return public + [endpoint for _rank, endpoint in sorted(ranked, key=lambda row: row[0])]
 
 
 def unpublished(settings: Settings, runtime: Runtime) -> list[Endpoint]:
     """The enabled components users look for that have no URL on purpose, with where to look instead."""
-    enabled = settings.enabled()
-    if "prometheus" in enabled and runtime.base_url("prometheus", "http") is None:
-        note = PROMETHEUS_UNPUBLISHED if "grafana" in enabled else PROMETHEUS_UNPUBLISHED_NO_GRAFANA
-        return [Endpoint("Prometheus", "", note=note)]
-    return []
+    found = []
+    for name in settings.enabled():
+        component = REGISTRY[name]
+        note = component.unpublished_note(settings)
+        if note and runtime.base_url(name, component.shown_port()) is None:
+            found.append(Endpoint(component.title, "", note=note))
+    return found
 
 
 def up(
@@ -162,7 +147,7 @@ def up(
     # Findings that do not stop the start (the process runtime's binary versions, for one).
     for warning in runtime.warnings if isinstance(runtime, Warns) else []:
         step(f"Warning: {warning}")
-    if provisioner is not None and settings.component("grafana").enabled:
+    if provisioner is not None and provisioned(settings.enabled()):
         # A broken dashboard of the user's is a settings error: said now, not after every container
         # has started and become ready.
         from stack.grafana.dashboards import selected_dashboards
@@ -188,7 +173,7 @@ def up(
     report = wait_until_ready(runtime, components, timeout=timeout, on_update=on_readiness)
     diagnoses = [diagnose(runtime, failed, report.states.get(failed.component)) for failed in report.failed]
     provisioning = None
-    if report.ok and provisioner is not None and "grafana" in components:
+    if report.ok and provisioner is not None and provisioned(components):
         step("Provisioning Grafana")
         try:
             provisioning = provisioner(paths, settings, runtime)
@@ -199,7 +184,8 @@ def up(
                 hint=(exc.hint + "; then run `stack provision`") if exc.hint else "then run `stack provision`",
             ) from None
     store = SecretStore.for_paths(paths)
-    credentials_file = store.path(GRAFANA_ADMIN_PASSWORD) if "grafana" in components else None
+    passwords = [password for name in components if (password := REGISTRY[name].admin_password)]
+    credentials_file = store.path(passwords[0]) if passwords else None
     return UpResult(
         readiness=report,
         diagnoses=diagnoses,
@@ -296,7 +282,6 @@ def status(settings: Settings, runtime: Runtime, *, probe_timeout: float = 2.0) 
 
     def one(name: str) -> ComponentStatus:
         state = states.get(name, ServiceState(name=name, state="missing"))
-        readiness = REGISTRY[name].readiness
         if state.running:
             found = probe(runtime, name, timeout=probe_timeout)
             ready, detail, version = found.ready, found.detail, found.version
@@ -314,7 +299,7 @@ def status(settings: Settings, runtime: Runtime, *, probe_timeout: float = 2.0) 
             detail=detail,
             # The process runtime runs the binary it finds, whatever the image tag in the settings says.
             version=version or _image_version(state.image or (None if runtime.name == "process" else pinned)),
-            url=runtime.base_url(name, readiness.port if name != "otel-collector" else "otlp_http"),
+            url=runtime.base_url(name, REGISTRY[name].shown_port()),
             uptime_seconds=uptime,
         )
 

@@ -12,7 +12,6 @@ from stack.components.base import ConfigFile, RenderContext, bundled_config
 from stack.components.grafana import ADMIN_PASSWORD_SECRET
 from stack.errors import OutputError
 from stack.fileio import atomic_write, check_writable_dir
-from stack.secrets import GRAFANA_PASSWORD_ENV
 from stack.settings import Settings
 from stack.units import format_mib, parse_size
 from stack.yamlio import dumps
@@ -58,8 +57,6 @@ def _service(name: str, base: dict[str, Any], ctx: RenderContext, configs: list[
     if environment:
         service["environment"] = {key: escape_compose(str(value)) for key, value in sorted(environment.items())}
     secrets = [{"source": secret.name, "target": secret.name} for secret in component.secrets(ctx)]
-    if name == "grafana":
-        secrets.insert(0, {"source": GRAFANA_SECRET, "target": GRAFANA_SECRET})
     if secrets:
         service["secrets"] = secrets
     user = component.user(ctx)
@@ -122,9 +119,6 @@ def render_project(settings: Settings, ctx: RenderContext | None = None) -> Rend
         project.compose["volumes"] = volumes
     if top_configs:
         project.compose["configs"] = top_configs
-    if "grafana" in services:
-        # The value comes from the runtime's environment when compose runs; never from this file.
-        top_secrets = {GRAFANA_SECRET: {"environment": GRAFANA_PASSWORD_ENV}, **top_secrets}
     if top_secrets:
         project.compose["secrets"] = top_secrets
     return project

@@ -24,7 +24,7 @@ from stack.backup.steps import StepContext
 from stack.backup.tempdirs import private_tempdir
 from stack.errors import EXIT_INTERRUPTED, SettingsError, StackError
 from stack.interrupts import Interrupted, InterruptGuard
-from stack.lifecycle import Provisioner
+from stack.lifecycle import Provisioner, provisioned
 from stack.paths import Paths
 from stack.runtime.base import Runtime
 from stack.settings import Settings
@@ -184,7 +184,7 @@ def restore_backup(
                     notes.extend(ctx.notes)
                     status[name] = "restored"
                     events.component_done(name, _section_size(verified.manifest, name), time.monotonic() - began)
-            if provisioner is not None and "grafana" in plan.components:
+            if provisioner is not None and provisioned(plan.components):
                 status["grafana provisioning"] = "not done (run `stack provision`)"
                 events.component_started("provision")
                 events.phase("provision", "re-provisioning")

@@ -4,6 +4,7 @@ from stack.alerting import alertmanager_document, receiver_secrets
 from stack.components.base import (
     Component,
     ConfigFile,
+    EndpointSpec,
     PortSpec,
     Probe,
     RenderContext,
@@ -27,6 +28,7 @@ class Alertmanager(Component):
     has_shell = True
     ports = (PortSpec("http", 9093, "port"),)
     readiness = Probe("http", "/-/ready")
+    endpoints = (EndpointSpec("http", "Alertmanager", 20),)
     metrics = Probe("http", "/metrics")
     state = {"data": "/alertmanager"}
 

@@ -43,6 +43,25 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class ReadyAnswer:
+    """What a 200 answer of the readiness probe says (some components answer 200 before they are usable)."""
+
+    ready: bool
+    detail: str = "ok"
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """A URL users or their applications need, listed after `up` when the port is reachable."""
+
+    port: str
+    label: str
+    # Where it is listed: the UI users open first, then the backends, then where applications send.
+    rank: int
+
+
+@dataclass(frozen=True)
 class ConfigFile:
     """A file the component reads: compose `configs:` entry `name`, mounted at `target`."""
 
@@ -170,6 +189,30 @@ class Component:
     swarm_global: bool = False
     # The program that runs it as a local process (the process runtime).
     binary: BinarySpec
+    # The URLs `up` lists for this component, and the port whose URL `status` shows (the readiness
+    # probe's unless set).
+    endpoints: tuple[EndpointSpec, ...] = ()
+    status_port: str | None = None
+    # Provisioned over its HTTP API once ready (the `provisioner` of `up` and `restore`).
+    provisioned: bool = False
+    # The secret-store name of the admin password the stack generates for it (`up` names the file).
+    admin_password: str | None = None
+
+    def shown_port(self) -> str:
+        """The port whose URL `status` shows."""
+        return self.status_port or self.readiness.port
+
+    def ready_answer(self, body: bytes) -> ReadyAnswer:
+        """Whether a 200 answer of the readiness probe (its body) means ready."""
+        return ReadyAnswer(True)
+
+    def public_urls(self, settings: Settings) -> list[tuple[str, str]]:
+        """(label, URL) of addresses users open that are no published port of a component, listed first."""
+        return []
+
+    def unpublished_note(self, settings: Settings) -> str:
+        """Why the port `status` shows has no URL on purpose, and where to look instead ("" if that is no choice)."""
+        return ""
 
     def port_spec(self, name: str) -> PortSpec:
         for spec in self.ports:

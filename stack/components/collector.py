@@ -6,6 +6,7 @@ from stack.components.base import (
     Component,
     ComposeTopology,
     ConfigFile,
+    EndpointSpec,
     PortSpec,
     Probe,
     RenderContext,
@@ -116,6 +117,13 @@ class Collector(Component):
     readiness = Probe("health", "/")
     metrics = Probe("metrics", "/metrics")
     swarm_global = True
+    endpoints = (
+        EndpointSpec("otlp_grpc", "OTLP gRPC (apps)", 50),
+        EndpointSpec("otlp_http", "OTLP HTTP (apps)", 51),
+        EndpointSpec("frontend", "OTLP HTTP (browsers, Faro)", 52),
+    )
+    # Where applications send: more use to a reader of `status` than the health port.
+    status_port = "otlp_http"
 
     def document(self, ctx: RenderContext) -> dict[str, Any]:
         """The Collector's config as data, before the user's overrides."""

@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.components.base import (
+    Component,
+    ConfigFile,
+    EndpointSpec,
+    PortSpec,
+    Probe,
+    ReadyAnswer,
+    RenderContext,
+    SecretMount,
+    bundled_config,
+)
 from stack.components.process import Address, BinarySpec, LocalProcess
 from stack.net.address import http_url, shown_host
-from stack.secrets import GRAFANA_ADMIN_PASSWORD
+from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV
 
 # Datasource uid -> the component behind it.
 DATASOURCE_COMPONENTS = {
@@ -18,6 +29,12 @@ DATASOURCE_COMPONENTS = {
 PROVISIONING_DIR = "/etc/grafana/provisioning"
 # The compose secret Grafana reads its admin password from (/run/secrets/<it>).
 ADMIN_PASSWORD_SECRET = "grafana_admin_password"
+
+
+def admin_password_secret() -> SecretMount:
+    """The admin password as a compose secret: its value comes from the environment of the compose
+    child when compose runs (stack.secrets.compose_environment), never from a rendered file."""
+    return SecretMount(ADMIN_PASSWORD_SECRET, {"environment": GRAFANA_PASSWORD_ENV})
 
 
 def _points_at(item: Any, gone: set[str]) -> bool:
@@ -97,6 +114,22 @@ class Grafana(Component):
     readiness = Probe("http", "/api/health")
     metrics = Probe("http", "/metrics")
     state = {"data": "/var/lib/grafana"}
+    endpoints = (EndpointSpec("http", "Grafana", 0),)
+    provisioned = True
+    admin_password = GRAFANA_ADMIN_PASSWORD
+
+    def ready_answer(self, body: bytes) -> ReadyAnswer:
+        # /api/health answers 200 before the database is usable on some versions; check the field.
+        try:
+            health: dict[str, Any] = json.loads(body)
+        except ValueError:
+            return ReadyAnswer(False, "answer is not JSON")
+        if health.get("database") != "ok":
+            return ReadyAnswer(False, f"database {health.get('database', 'unknown')}")
+        return ReadyAnswer(True, "ok", health.get("version"))
+
+    def secrets(self, ctx: RenderContext) -> list[SecretMount]:
+        return [admin_password_secret()]
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
         document = {"apiVersion": 1, "datasources": datasources(ctx)}

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.components.base import Component, ConfigFile, EndpointSpec, PortSpec, Probe, RenderContext, bundled_config
 from stack.components.process import Address, BinarySpec, LocalProcess, set_listen_hosts
 from stack.rules.packs import LOKI, render_pack
 from stack.units import parse_duration
@@ -23,6 +23,7 @@ class Loki(Component):
     )
     ports = (PortSpec("http", 3100, "port"), PortSpec("grpc", 9096))
     readiness = Probe("http", "/ready")
+    endpoints = (EndpointSpec("http", "Loki", 30),)
     metrics = Probe("http", "/metrics")
     state = {"data": "/loki"}
 

@@ -8,6 +8,7 @@ from packaging.version import Version
 from stack.components.base import (
     Component,
     ConfigFile,
+    EndpointSpec,
     PortSpec,
     Probe,
     RenderContext,
@@ -48,6 +49,10 @@ PROMOTED_RESOURCE_ATTRIBUTES = (
 # mounted read-only), and the job of the app services that opt in with the label `dev.stack.scrape`.
 SWARM_SOCKET = "/var/run/docker.sock"
 SWARM_SERVICES_JOB = "swarm_services"
+UNPUBLISHED = "not published (its admin API shares the port): query it in Grafana > Explore"
+UNPUBLISHED_NO_GRAFANA = (
+    "not published (its admin API shares the port): set components.prometheus.port to reach it, admin API included"
+)
 
 
 class Prometheus(Component):
@@ -64,6 +69,14 @@ class Prometheus(Component):
     readiness = Probe("http", "/-/ready")
     metrics = Probe("http", "/metrics")
     state = {"data": "/prometheus"}
+    endpoints = (EndpointSpec("http", "Prometheus", 10),)
+
+    def unpublished_note(self, settings: Settings) -> str:
+        # Never published on Docker unless asked: its admin API (snapshots) answers on the same port.
+        if settings.component("grafana").enabled:
+            return UNPUBLISHED
+        # Without Grafana there is no Explore to point at: say how to reach it, and what that costs.
+        return UNPUBLISHED_NO_GRAFANA
 
     def adapt_process(self, process: LocalProcess, address: Address) -> None:
         process.argv.append(f"--web.listen-address={address('http')}")

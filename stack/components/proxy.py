@@ -136,6 +136,12 @@ class Proxy(Component):
     has_shell = True
     ports = (PortSpec("https", 443, "port"), PortSpec("http", 80, "http_port"), PortSpec("health", HEALTH_PORT))
     readiness = Probe("health", "/healthz")
+
+    def public_urls(self, settings: Settings) -> list[tuple[str, str]]:
+        # Behind the TLS proxy (profile: server), the address users open first.
+        url = public_url(settings)
+        return [("Grafana (TLS)", url)] if url else []
+
     metrics = Probe("health", METRICS_PATH)
     state = {"data": "/data", "config": "/config"}
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from stack.components.base import Component, ConfigFile, PortSpec, Probe, RenderContext, bundled_config
+from stack.components.base import Component, ConfigFile, EndpointSpec, PortSpec, Probe, RenderContext, bundled_config
 from stack.components.process import Address, BinarySpec, LocalProcess, set_listen_hosts
 from stack.units import go_duration, parse_duration
 
@@ -15,6 +15,7 @@ class Tempo(Component):
     )
     ports = (PortSpec("http", 3200, "port"), PortSpec("otlp_grpc", 4317), PortSpec("otlp_http", 4318))
     readiness = Probe("http", "/ready")
+    endpoints = (EndpointSpec("http", "Tempo", 40),)
     metrics = Probe("http", "/metrics")
     state = {"data": "/var/tempo"}
 

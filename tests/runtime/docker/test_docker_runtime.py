@@ -884,7 +884,8 @@ def test_replace_state_gives_the_container_back_when_the_volume_cannot_be_remove
 
 def test_up_says_where_to_look_at_an_unpublished_prometheus(capsys: pytest.CaptureFixture[str]) -> None:
     from stack.commands.display import endpoints
-    from stack.lifecycle import PROMETHEUS_UNPUBLISHED, Endpoint
+    from stack.components.prometheus import UNPUBLISHED as PROMETHEUS_UNPUBLISHED
+    from stack.lifecycle import Endpoint
 
     endpoints([Endpoint("Grafana", "http://127.0.0.1:3000"), Endpoint("Prometheus", "", PROMETHEUS_UNPUBLISHED)], None)
     assert capsys.readouterr().out == (
@@ -894,7 +895,8 @@ def test_up_says_where_to_look_at_an_unpublished_prometheus(capsys: pytest.Captu
 
 
 def test_endpoints_name_an_unpublished_prometheus() -> None:
-    from stack.lifecycle import PROMETHEUS_UNPUBLISHED, Endpoint, unpublished
+    from stack.components.prometheus import UNPUBLISHED as PROMETHEUS_UNPUBLISHED
+    from stack.lifecycle import Endpoint, unpublished
     from tests.support.urlruntime import UrlRuntime
 
     assert unpublished(Settings(), UrlRuntime({"grafana": "http://127.0.0.1:3000"})) == [
@@ -904,7 +906,8 @@ def test_endpoints_name_an_unpublished_prometheus() -> None:
 
 
 def test_without_grafana_an_unpublished_prometheus_is_not_sent_to_grafana_explore() -> None:
-    from stack.lifecycle import PROMETHEUS_UNPUBLISHED_NO_GRAFANA, Endpoint, unpublished
+    from stack.components.prometheus import UNPUBLISHED_NO_GRAFANA as PROMETHEUS_UNPUBLISHED_NO_GRAFANA
+    from stack.lifecycle import Endpoint, unpublished
     from tests.support.urlruntime import UrlRuntime
 
     settings = Settings.model_validate({"components": {"grafana": {"enabled": False}}})
