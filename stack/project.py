@@ -6,20 +6,26 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from stack.components.grafana import unknown_dashboard_pack
 from stack.errors import OutputError, UsageError
 from stack.fileio import atomic_write
 from stack.net.address import http_url, shown_host
 from stack.paths import Paths, settings_file_problem
 from stack.render import RenderedProject, render_project, write_project
+from stack.rules.packs import unknown_threshold
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
-from stack.settings import Settings, load_settings
+from stack.settings import Settings, SettingsCheck, load_settings
 
 STARTER = Path(__file__).parent / "starter.yaml"
+
+# The names in stack.yaml that only the bundled files know, checked by the modules that read them
+# (settings sits below those). Every command loads settings through `load` or passes these.
+SETTINGS_CHECKS: tuple[SettingsCheck, ...] = (unknown_threshold, unknown_dashboard_pack)
 
 
 def load(paths: Paths) -> Settings:
     """The validated settings at `paths` (the defaults when there is no settings file)."""
-    return load_settings(paths.settings_source())
+    return load_settings(paths.settings_source(), checks=SETTINGS_CHECKS)
 
 
 @dataclass(frozen=True)

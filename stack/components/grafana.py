@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stack.components.base import (
     Component,
@@ -17,7 +18,11 @@ from stack.components.base import (
 )
 from stack.components.process import Address, BinarySpec, LocalProcess
 from stack.net.address import http_url, shown_host
+from stack.resources import bundled
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV
+
+if TYPE_CHECKING:
+    from stack.settings import Problem, Settings
 
 # Datasource uid -> the component behind it.
 DATASOURCE_COMPONENTS = {
@@ -29,6 +34,29 @@ DATASOURCE_COMPONENTS = {
 PROVISIONING_DIR = "/etc/grafana/provisioning"
 # The compose secret Grafana reads its admin password from (/run/secrets/<it>).
 ADMIN_PASSWORD_SECRET = "grafana_admin_password"
+
+
+def bundled_packs() -> list[str]:
+    """Names of the bundled dashboard packs (provisioning/dashboards/<pack>/, each a Grafana folder)."""
+    root = bundled("provisioning") / "dashboards"
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def unknown_pack_hint(name: str) -> str:
+    """A did-you-mean for a pack name that is not bundled."""
+    packs = bundled_packs()
+    close = difflib.get_close_matches(name, packs, n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'?" if close else f"bundled packs: {', '.join(packs)}"
+
+
+def unknown_dashboard_pack(settings: Settings) -> Problem | None:
+    """The first name under `dashboards.packs` that is not a bundled pack (a SettingsCheck, run by
+    stack.project when settings load: settings cannot read the bundled tree's layout)."""
+    known = bundled_packs()
+    for index, name in enumerate(settings.dashboards.packs or ()):
+        if name not in known:
+            return ("dashboards", "packs", index), f"{name!r} is not a dashboard pack", unknown_pack_hint(name)
+    return None
 
 
 def admin_password_secret() -> SecretMount:

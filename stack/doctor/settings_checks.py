@@ -18,6 +18,7 @@ from stack.doctor.findings import Finding, Report, Severity
 from stack.errors import StackError
 from stack.imageref import ImageRef
 from stack.paths import Paths
+from stack.project import SETTINGS_CHECKS
 from stack.render import RenderedProject, render_project
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore, tls_file_paths
 from stack.settings import (
@@ -66,7 +67,7 @@ def load_for_doctor(paths: Paths) -> tuple[Settings, list[Finding]]:
                     )
                 )
                 del block["image"]  # judge the rest with the default pin
-    settings = parse_settings(data, loaded=loaded, source=source, security=False)
+    settings = parse_settings(data, loaded=loaded, source=source, security=False, checks=SETTINGS_CHECKS)
     return settings, findings
 
 

@@ -3,22 +3,26 @@
 A pack file (`configs/prometheus/rules/<pack>.yml`, or `configs/loki/rules/<pack>.yml` for the
 LogQL packs Loki's ruler evaluates) is a rule file plus a `pack:` header
 listing its thresholds with their defaults. In the rules, `%{name}` stands for a threshold and
-`%{runbook}` for the alert's runbook URL. This module must not import stack.settings (which
-imports it to check threshold names).
+`%{runbook}` for the alert's runbook URL. `unknown_threshold` checks the thresholds stack.yaml
+names against the packs (a SettingsCheck, run by stack.project when settings load).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from stack.resources import bundled
 from stack.yamlio import dumps
+
+if TYPE_CHECKING:
+    from stack.settings import Problem, Settings
 
 _PLACEHOLDER = re.compile(r"%\{([a-z_][a-z0-9_]*)\}")
 RUNBOOK = "runbook"
@@ -63,6 +67,19 @@ def pack_names(engine: str = PROMETHEUS) -> list[str]:
 
 def pack_thresholds(name: str, engine: str = PROMETHEUS) -> dict[str, Threshold]:
     return load_pack(name, engine).thresholds
+
+
+def unknown_threshold(settings: Settings) -> Problem | None:
+    """The first threshold under `rules.<pack>.thresholds` that its pack does not have."""
+    engines = {**dict.fromkeys(settings.rules.packs(), PROMETHEUS), **dict.fromkeys(settings.rules.loki_packs(), LOKI)}
+    for pack, chosen in {**settings.rules.packs(), **settings.rules.loki_packs()}.items():
+        known = pack_thresholds(pack, engines[pack])
+        for key in chosen.thresholds:
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
+                hint = f"did you mean '{close[0]}'?" if close else f"known thresholds: {', '.join(known)}"
+                return ("rules", pack, "thresholds", key), "unknown threshold", hint
+    return None
 
 
 def format_number(value: float) -> str:

@@ -8,7 +8,7 @@ The package: `fields` (constrained values), `components` (one model per componen
 `checks` (across keys), `load` (the file to `Settings`). Import from here.
 """
 
-from stack.settings.checks import PLAIN_HTTP_HINT, plain_http_exposure
+from stack.settings.checks import PLAIN_HTTP_HINT, Problem, SettingsCheck, plain_http_exposure
 from stack.settings.components import (
     COMPONENT_NAMES,
     OPTIONAL_COMPONENT_NAMES,
@@ -82,6 +82,7 @@ __all__ = [
     "GrafanaSettings",
     "LokiSettings",
     "PagerDutyReceiver",
+    "Problem",
     "ProcessSettings",
     "PrometheusSettings",
     "ProxySettings",
@@ -92,6 +93,7 @@ __all__ = [
     "SecretRef",
     "ServerSettings",
     "Settings",
+    "SettingsCheck",
     "SlackReceiver",
     "SliSettings",
     "SloSettings",

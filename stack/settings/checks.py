@@ -1,16 +1,25 @@
 """Checks across keys, made once every key is valid on its own: ports published twice, the TLS
-proxy's needs, Grafana exposed over plain HTTP, thresholds, SLO names and receivers."""
+proxy's needs, Grafana exposed over plain HTTP, SLO names and receivers.
+
+Names only the bundled files know (rule-pack thresholds, dashboard packs) are checked by the
+modules that read those files, passed to `parse_settings` as `SettingsCheck`s (stack.project).
+"""
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
+from collections.abc import Callable
 
 from stack.settings.components import COMPONENT_NAMES
 from stack.settings.errors import dotted
 from stack.settings.fields import is_loopback
 from stack.settings.models import Settings
 from stack.yamlio import KeyPath, LoadedYaml
+
+# What is wrong, as the key path to blame, the message and a hint.
+Problem = tuple[KeyPath, str, str | None]
+# A check run once the settings are valid and consistent: the problem it finds, or None.
+SettingsCheck = Callable[[Settings], Problem | None]
 
 
 def _published_ports(settings: Settings) -> list[tuple[KeyPath, int]]:
@@ -119,16 +128,6 @@ def consistency(settings: Settings, loaded: LoadedYaml, *, security: bool = True
 
 
 def _signals_consistency(settings: Settings) -> tuple[KeyPath, str, str] | None:
-    from stack.rules.packs import LOKI, PROMETHEUS, pack_thresholds  # reads the packs only when settings load
-
-    engines = {**dict.fromkeys(settings.rules.packs(), PROMETHEUS), **dict.fromkeys(settings.rules.loki_packs(), LOKI)}
-    for pack, chosen in {**settings.rules.packs(), **settings.rules.loki_packs()}.items():
-        known = pack_thresholds(pack, engines[pack])
-        for key in chosen.thresholds:
-            if key not in known:
-                close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
-                hint = f"did you mean '{close[0]}'?" if close else f"known thresholds: {', '.join(known)}"
-                return ("rules", pack, "thresholds", key), "unknown threshold", hint
     names: set[str] = set()
     for index, slo in enumerate(settings.slos):
         if slo.name in names:

@@ -8,7 +8,6 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from stack.grafana.dashboards import unknown_pack_hint
 from stack.settings.fields import MAX_PROJECT_LENGTH
 from stack.settings.models import Settings
 from stack.yamlio import KeyPath, LoadedYaml
@@ -114,8 +113,6 @@ def describe(error: Any, loaded: LoadedYaml) -> tuple[KeyPath, str, str | None]:
             hint = "use a plain login such as admin"
         elif "project name" in message:
             hint = f"use at most {MAX_PROJECT_LENGTH} characters"
-        elif "is not a dashboard pack" in message:
-            hint = unknown_pack_hint(str(given))
         elif "cors_origins" in message:
             hint = "e.g. cors_origins: [https://app.example.com]"
         elif "host name" in message:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,18 +10,24 @@ from pydantic import ValidationError
 
 from stack.errors import SettingsError
 from stack.paths import settings_file_problem
-from stack.settings.checks import consistency
+from stack.settings.checks import Problem, SettingsCheck, consistency
 from stack.settings.errors import describe, dotted, where
 from stack.settings.models import Settings
 from stack.yamlio import LoadedYaml, YamlLimitError, YamlSyntaxError, load_file
 
 
 def parse_settings(
-    data: Any, *, loaded: LoadedYaml | None = None, source: Path | None = None, security: bool = True
+    data: Any,
+    *,
+    loaded: LoadedYaml | None = None,
+    source: Path | None = None,
+    security: bool = True,
+    checks: Sequence[SettingsCheck] = (),
 ) -> Settings:
     """Validate a settings mapping; raise SettingsError naming the file, line and key path.
 
     `security=False` lets insecure but well-formed settings through, for `stack doctor` to report on.
+    `checks` run last, in order: the names that only higher layers know (stack.project.SETTINGS_CHECKS).
     """
     loaded = loaded or LoadedYaml(data=data)
     where_file = str(source) if source else "stack.yaml"
@@ -34,7 +41,9 @@ def parse_settings(
     except ValidationError as exc:
         path, message, hint = describe(exc.errors()[0], loaded)
         raise SettingsError(f"{where(source, loaded, path)}: {dotted(path)}: {message}", hint=hint) from None
-    problem = consistency(settings, loaded, security=security)
+    problem: Problem | None = consistency(settings, loaded, security=security)
+    for check in checks:
+        problem = problem or check(settings)
     if problem:
         path, message, hint = problem
         raise SettingsError(f"{where(source, loaded, path)}: {dotted(path)}: {message}", hint=hint)
@@ -62,7 +71,7 @@ def read_settings_file(path: Path) -> LoadedYaml:
         raise SettingsError(f"{path}: cannot be read: {exc.strerror or exc}") from None
 
 
-def load_settings(path: Path | None, *, security: bool = True) -> Settings:
+def load_settings(path: Path | None, *, security: bool = True, checks: Sequence[SettingsCheck] = ()) -> Settings:
     """Settings from `path`, or the defaults when `path` is None or does not exist.
 
     A name taken by something other than a regular file is an error (see settings_file_problem).
@@ -75,4 +84,4 @@ def load_settings(path: Path | None, *, security: bool = True) -> Settings:
     if not path.exists():
         return Settings()
     loaded = read_settings_file(path)
-    return parse_settings(loaded.data, loaded=loaded, source=path, security=security)
+    return parse_settings(loaded.data, loaded=loaded, source=path, security=security, checks=checks)

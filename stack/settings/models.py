@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from stack.grafana.dashboards import bundled_packs
 from stack.settings.components import (
     COMPONENT_NAMES,
     OPTIONAL_COMPONENT_NAMES,
@@ -28,23 +28,21 @@ class ScrapeTarget(StrictModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
-def _pack(value: str) -> str:
-    if value not in bundled_packs():
-        raise ValueError(f"{value!r} is not a dashboard pack")
-    return value
-
-
-def _all_packs() -> list[str]:
-    return bundled_packs()
-
-
 class DashboardSettings(StrictModel):
-    packs: list[Annotated[str, AfterValidator(_pack)]] = Field(
-        default_factory=_all_packs, description="Bundled dashboard packs to provision (default: all)."
-    )
+    # None: every bundled pack. The names are checked against the bundled ones after loading
+    # (stack.components.grafana.unknown_dashboard_pack, run by stack.project), which knows them.
+    packs: list[str] | None = Field(default=None, description="Bundled dashboard packs to provision (default: all).")
     dirs: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, description="Directories of the user's own dashboard JSON, relative to stack.yaml."
     )
+
+    @field_validator("packs", mode="before")
+    @classmethod
+    def _a_list(cls, value: Any) -> Any:
+        # Only the default means "all": a `packs:` left empty in stack.yaml is refused as before.
+        if value is None:
+            raise PydanticCustomError("list_type", "Input should be a valid list")
+        return value
 
 
 class TlsSettings(StrictModel):

@@ -73,17 +73,8 @@ def _status_imports(project: Path, env: dict[str, str] | None = None) -> tuple[i
     return found["code"], set(found["modules"]), done.stdout
 
 
-# The dashboard loader (and its package's docstring-only __init__): settings still checks pack names
-# while loading (a known breach in pyproject.toml); Grafana's client and provisioning stay out.
-SETTINGS_NEEDS = ("stack.grafana", "stack.grafana.dashboards")
-
-
 def _loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
-    return sorted(
-        name
-        for name in modules
-        if name not in SETTINGS_NEEDS and any(name == p or name.startswith(p + ".") for p in packages)
-    )
+    return sorted(name for name in modules if any(name == p or name.startswith(p + ".") for p in packages))
 
 
 def _write_settings(project: Path, runtime: str, enabled: tuple[str, ...]) -> None:

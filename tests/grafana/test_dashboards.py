@@ -19,6 +19,7 @@ from stack.grafana.dashboard_queries import (
     variable_names,
 )
 from stack.grafana.dashboards import Dashboard, Folder, bundled_packs, folders, load_dashboards, selected_dashboards
+from stack.project import SETTINGS_CHECKS
 from stack.resources import bundled
 from stack.settings import Settings, load_settings, parse_settings
 from stack.yamlio import load_file
@@ -234,9 +235,18 @@ def test_missing_directory_and_unknown_pack(tmp_path: Path) -> None:
 # --- the `dashboards:` settings key ----------------------------------------------------------------
 
 
-def test_default_settings_select_every_pack() -> None:
-    assert Settings().dashboards.packs == bundled_packs()
+def test_default_settings_select_every_pack(tmp_path: Path) -> None:
+    # None: every bundled pack, resolved by the code that knows them.
+    assert Settings().dashboards.packs is None
     assert Settings().dashboards.dirs == []
+    every = {dashboard.uid for dashboard in load_dashboards(bundled_packs())}
+    assert {dashboard.uid for dashboard in selected_dashboards(Settings(), tmp_path)} == every
+
+
+def test_an_empty_packs_key_is_refused_not_taken_for_every_pack() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({"dashboards": {"packs": None}})
+    assert caught.value.one_line() == "stack.yaml (defaults): dashboards.packs: expected a list, got None"
 
 
 def test_settings_select_packs_and_directories(tmp_path: Path) -> None:
@@ -250,7 +260,7 @@ def test_settings_select_packs_and_directories(tmp_path: Path) -> None:
 def test_unknown_pack_in_stack_yaml_is_a_one_line_error(project_dir: Path) -> None:
     (project_dir / "stack.yaml").write_text("dashboards:\n  packs:\n    - stack-health\n    - slo\n")
     with pytest.raises(SettingsError) as caught:
-        load_settings(project_dir / "stack.yaml")
+        load_settings(project_dir / "stack.yaml", checks=SETTINGS_CHECKS)
     assert caught.value.one_line() == (
         f"{project_dir / 'stack.yaml'}:4: dashboards.packs[1]: 'slo' is not a dashboard pack "
         "(hint: did you mean 'slos'?)"

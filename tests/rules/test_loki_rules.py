@@ -15,6 +15,7 @@ from stack import querysyntax
 from stack.components.alertmanager import Alertmanager
 from stack.components.base import ConfigFile, RenderContext
 from stack.errors import SettingsError
+from stack.project import SETTINGS_CHECKS
 from stack.render import RenderedProject, render_project
 from stack.resources import repo_root
 from stack.rules.packs import LOKI, load_pack
@@ -78,7 +79,7 @@ def test_thresholds_reach_the_rules_and_unknown_ones_are_refused() -> None:
     assert "[72h] offset 1h" in exprs["NewExceptionType"]
     assert "> 3 * (\n" in exprs["ErrorLogRateSpike"]
     with pytest.raises(SettingsError) as caught:
-        parse_settings({"rules": {"errors": {"thresholds": {"spike_factr": 3}}}})
+        parse_settings({"rules": {"errors": {"thresholds": {"spike_factr": 3}}}}, checks=SETTINGS_CHECKS)
     assert caught.value.one_line().endswith(
         ": rules.errors.thresholds.spike_factr: unknown threshold (hint: did you mean 'spike_factor'?)"
     )
