@@ -24,7 +24,9 @@ from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV
 if TYPE_CHECKING:
     from stack.settings import Problem, Settings
 
-# Datasource uid -> the component behind it.
+# The datasources the stack provisions (provisioning/datasources/datasources.yaml): uid -> the
+# component behind it. Each uid is also the datasource's plugin type, so the stack's datasource of
+# a type (what a dashboard's {"type": t} reference or `${DS_...}` input wants) has uid t.
 DATASOURCE_COMPONENTS = {
     "prometheus": "prometheus",
     "loki": "loki",

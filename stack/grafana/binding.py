@@ -8,8 +8,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from stack.components.grafana import DATASOURCE_COMPONENTS
 from stack.grafana.client import GrafanaClient
-from stack.grafana.dashboards import PROVISIONED_DATASOURCES, Dashboard, for_datasources, is_bundled
+from stack.grafana.dashboards import Dashboard, for_datasources, is_bundled
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ def _rebind(value: Any, uids: dict[str, str]) -> Any:
     """Every `{"type": t, "uid": <the stack's uid for t>}` reference pointed at the bound uid."""
     if isinstance(value, dict):
         kind = value.get("type")
-        if kind in uids and value.get("uid") == PROVISIONED_DATASOURCES.get(kind) and set(value) <= {"type", "uid"}:
+        # The stack's datasource of a type has that type as its uid (DATASOURCE_COMPONENTS).
+        if kind in uids and value.get("uid") == kind and set(value) <= {"type", "uid"}:
             return {**value, "uid": uids[kind]}
         return {key: _rebind(item, uids) for key, item in value.items()}
     if isinstance(value, list):
@@ -71,7 +73,7 @@ def plan_external(client: GrafanaClient, dashboards: list[Dashboard], given: set
     """The dashboards to push to a Grafana elsewhere: datasources `given` a URL are pushed with the
     stack's uids; for every other type the Grafana's own datasource is used; a pack that needs a type
     found nowhere is skipped, and the notes say which and why."""
-    wanted = set(PROVISIONED_DATASOURCES) - given
+    wanted = set(DATASOURCE_COMPONENTS) - given
     bound = existing_datasources(client, wanted) if wanted else {}
     available = given | set(bound)
     kept = for_datasources(dashboards, available)
@@ -82,7 +84,7 @@ def plan_external(client: GrafanaClient, dashboards: list[Dashboard], given: set
         if kind != "alertmanager"
     ]
     # Per missing type, the packs left out for want of it.
-    missing = set(PROVISIONED_DATASOURCES) - available
+    missing = set(DATASOURCE_COMPONENTS) - available
     needs: dict[str, list[str]] = {}
     for dashboard in dashboards:
         if not is_bundled(dashboard) or dashboard.uid in kept_uids:

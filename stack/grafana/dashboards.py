@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stack.components.grafana import bundled_packs, unknown_pack_hint
+from stack.components.grafana import DATASOURCE_COMPONENTS, bundled_packs, unknown_pack_hint
 from stack.errors import SettingsError
 from stack.fileio import UnreadableFile, read_bounded
 from stack.resources import bundled
@@ -22,10 +22,8 @@ if TYPE_CHECKING:
 
 # Grafana's rule for uids (folders and dashboards): at most 40 letters, digits, '-' or '_'.
 _UID = re.compile(r"[A-Za-z0-9_-]{1,40}")
-# Plugin type of a datasource -> uid of the datasource the stack provisions for it.
 # The largest bundled dashboard is ~100 KiB; exported ones with big panels stay under a few MiB.
 DASHBOARD_MAX_BYTES = 32 * 1024**2
-PROVISIONED_DATASOURCES = {"prometheus": "prometheus", "loki": "loki", "tempo": "tempo", "alertmanager": "alertmanager"}
 
 
 @dataclass(frozen=True)
@@ -97,12 +95,13 @@ def _resolve_inputs(model: dict[str, Any], path: Path) -> dict[str, Any]:
         if not isinstance(item, dict) or item.get("type") != "datasource":
             continue
         plugin, name = item.get("pluginId"), item.get("name")
-        if plugin not in PROVISIONED_DATASOURCES:
+        if plugin not in DATASOURCE_COMPONENTS:
             raise SettingsError(
                 f"{path}: input {name!r} needs a {plugin!r} datasource, which the stack does not provision",
-                hint=f"the stack provides: {', '.join(PROVISIONED_DATASOURCES)}",
+                hint=f"the stack provides: {', '.join(DATASOURCE_COMPONENTS)}",
             )
-        text = text.replace(f"${{{name}}}", PROVISIONED_DATASOURCES[plugin])
+        # The stack's datasource of a type has that type as its uid.
+        text = text.replace(f"${{{name}}}", plugin)
     return json.loads(text)
 
 
@@ -292,7 +291,7 @@ def is_bundled(dashboard: Dashboard) -> bool:
 def for_datasources(dashboards: list[Dashboard], available: set[str]) -> list[Dashboard]:
     """The bundled dashboards trimmed to the datasource types in `available` (the user's own are
     left as they are)."""
-    missing = set(PROVISIONED_DATASOURCES) - available
+    missing = set(DATASOURCE_COMPONENTS) - available
     trimmed = []
     for dashboard in dashboards:
         kept = without_datasources(dashboard, missing) if is_bundled(dashboard) else dashboard
@@ -314,8 +313,7 @@ def selected_dashboards(settings: Settings, base_dir: Path, extra_dirs: list[Pat
     """The dashboards `settings` selects: its packs (without the panels of disabled components'
     datasources), its directories and `extra_dirs`."""
     loaded = load_dashboards(settings.dashboards.packs, [*user_dirs(settings, base_dir), *(extra_dirs or [])])
-    # The datasource of each type is provisioned by the component of the same name.
-    available = {kind for kind in PROVISIONED_DATASOURCES if settings.component(kind).enabled}
+    available = {uid for uid, component in DATASOURCE_COMPONENTS.items() if settings.component(component).enabled}
     return for_datasources(loaded, available)
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from stack.components import REGISTRY
+from stack.components.grafana import DATASOURCE_COMPONENTS
 from stack.errors import SettingsError
 from stack.grafana.dashboard_queries import (
     datasource_variables,
@@ -396,3 +398,9 @@ def test_check_names_stale_changed_and_missing_files(tmp_path: Path) -> None:
     )
     builder.write(output)
     assert builder.differences(output) == []
+
+
+def test_the_provisioned_datasources_are_the_grafana_components_table() -> None:
+    # Dashboards name the stack's datasource of a type by uid == type; each is its component's.
+    assert provisioned_datasources() == {uid: uid for uid in DATASOURCE_COMPONENTS}
+    assert set(DATASOURCE_COMPONENTS.values()) <= set(REGISTRY)
