@@ -28,9 +28,10 @@ from stack.health import (
     wait_until_ready,
 )
 from stack.imageref import ImageRef
+from stack.net.http import preload
 from stack.paths import Paths
 from stack.project import render_to_disk
-from stack.runtime.abilities import ChecksStart, PullsImages, RendersItself, Warns
+from stack.runtime.abilities import ChecksStart, ChecksWhileListing, PullsImages, RendersItself, Warns
 from stack.runtime.base import Runtime, ServiceState
 from stack.secrets import SecretStore
 from stack.settings import Settings
@@ -275,9 +276,16 @@ def _image_version(image: str | None) -> str | None:
 
 def status(settings: Settings, runtime: Runtime, *, probe_timeout: float = 2.0) -> StatusReport:
     """Each enabled component: container state, readiness (probed now, in parallel), version, URL, uptime."""
-    runtime.check()
+    # The probes' HTTP library is imported while the runtime is asked, not after.
+    with ThreadPoolExecutor(max_workers=1) as loading:
+        loading.submit(preload)
+        if isinstance(runtime, ChecksWhileListing):
+            listed = runtime.checked_ps()
+        else:
+            runtime.check()
+            listed = runtime.ps()
     components = settings.enabled()
-    states = {state.name: state for state in runtime.ps()}
+    states = {state.name: state for state in listed}
     now = datetime.now(UTC)
 
     def one(name: str) -> ComponentStatus:

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stack.components.grafana import unknown_dashboard_pack
 from stack.errors import OutputError, UsageError
 from stack.fileio import atomic_write
 from stack.net.address import http_url, shown_host
 from stack.paths import Paths, settings_file_problem
-from stack.render import RenderedProject, render_project, write_project
 from stack.rules.packs import unknown_threshold
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 from stack.settings import Settings, SettingsCheck, load_settings
+
+if TYPE_CHECKING:
+    from stack.render import RenderedProject
 
 STARTER = Path(__file__).parent / "starter.yaml"
 
@@ -37,6 +40,9 @@ class RenderResult:
 
 def render_to_disk(paths: Paths, settings: Settings | None = None) -> RenderResult:
     """Render the project into `paths.render_dir`, generating the Grafana password the first time."""
+    # Here rather than at the top: commands that only load the settings (`status`) render nothing.
+    from stack.render import render_project, write_project
+
     settings = settings or load(paths)
     project: RenderedProject = render_project(settings)
     compose_file = write_project(project, paths.render_dir)

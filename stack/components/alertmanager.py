@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from stack.alerting import alertmanager_document, receiver_secrets
 from stack.components.base import (
     Component,
     ConfigFile,
@@ -36,12 +35,17 @@ class Alertmanager(Component):
         process.argv.append(f"--web.listen-address={address('http')}")
 
     def configs(self, ctx: RenderContext) -> list[ConfigFile]:
+        # Imported when rendering only: `stack status` reads the registry and renders nothing.
+        from stack.alerting import alertmanager_document
+
         config = alertmanager_document(ctx.settings.alerting, bundled_config("alertmanager.yml"))
         return [
             ConfigFile("alertmanager-config", "/etc/alertmanager/alertmanager.yml", self.with_overrides(ctx, config))
         ]
 
     def secrets(self, ctx: RenderContext) -> list[SecretMount]:
+        from stack.alerting import receiver_secrets
+
         return [SecretMount(secret.name, secret.compose_source()) for secret in receiver_secrets(ctx.settings.alerting)]
 
     def requirements(self, settings: Settings) -> list[Requirement]:

@@ -3,13 +3,17 @@ typed runtime back, instead of probing attributes by name.
 
 Every runtime follows `Runtime` (base.py); these are the extras. A runtime has an ability by having
 the members, nothing to inherit or register (the process runtime has `Warns`, `ChecksStart`,
-`RendersItself` and `StopTimeout`; Docker `PullsImages`; Swarm `RendersItself` and `ShowsPlacement`).
+`RendersItself` and `StopTimeout`; Docker `PullsImages` and `ChecksWhileListing`; Swarm
+`RendersItself` and `ShowsPlacement`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from stack.runtime.base import ServiceState
 
 
 @runtime_checkable
@@ -54,3 +58,11 @@ class ShowsPlacement(Protocol):
     """Runs tasks on several nodes (Swarm) and can say which node runs what: {service: [task rows]}."""
 
     def placement(self) -> dict[str, list[dict[str, str]]]: ...
+
+
+@runtime_checkable
+class ChecksWhileListing(Protocol):
+    """Can run `check()` and `ps()` at the same time, raising the check's error first as if run in
+    turn (Docker: both are child processes, and `status` pays for both every time)."""
+
+    def checked_ps(self) -> list[ServiceState]: ...

@@ -36,6 +36,10 @@ NEVER = (
     "stack.validate",
 )
 
+# Rendering: on Docker, status reads the component registry but renders no compose file nor config
+# (the process runtime's plan still imports the renderer).
+RENDERING = ("stack.render", "stack.alerting")
+
 # Runs the CLI as the console script does, then writes the names of the imported modules to argv[1].
 PROBE = """
 import json, sys
@@ -111,6 +115,7 @@ def test_status_on_the_docker_runtime_asks_the_real_engine_with_a_lean_import_se
     assert {row["state"] for row in json.loads(stdout)["components"]} == {"missing"}
     assert _loaded(modules, NEVER) == []
     assert _loaded(modules, ("stack.runtime.process", "stack.runtime.swarm", "psutil")) == []
+    assert _loaded(modules, RENDERING) == []
 
 
 def test_status_with_no_engine_answering_fails_without_importing_docker_libraries(project_dir: Path) -> None:

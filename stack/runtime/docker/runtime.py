@@ -106,6 +106,18 @@ class DockerRuntime:
         found = self.cli.run(self.cli.docker("container", "inspect", *ids), action="docker inspect")
         return list(json.loads(found or "[]"))
 
+    def checked_ps(self) -> list[ServiceState]:
+        """`check()` then `ps()`, in one wait instead of two: ps only reads, so it runs beside the
+        check's children; a failed check is still the error raised (the listing is then dropped)."""
+        if self._checked:
+            return self.ps()
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            listed = pool.submit(self.ps)
+            self.check()
+            return listed.result()
+
     def ps(self) -> list[ServiceState]:
         rows = self.ps_rows()
         ids = [row["ID"] for row in rows if row.get("ID")]

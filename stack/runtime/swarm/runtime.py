@@ -277,6 +277,11 @@ class SwarmRuntime(DockerRuntime):
     def start(self, services: list[str]) -> None:
         self._scale(services, 1)
 
+    def checked_ps(self) -> list[ServiceState]:
+        # In turn, unlike the compose runtime it builds on: both share one SDK client, made on first use.
+        self.check()
+        return self.ps()
+
     def ps(self) -> list[ServiceState]:
         services = self.services()
         tasks = self.tasks()

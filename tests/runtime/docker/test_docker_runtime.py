@@ -128,6 +128,27 @@ def test_compose_plugin_missing_or_too_old(project_dir: Path, fake_docker: FakeD
     )
 
 
+def test_status_reports_the_check_failure_though_ps_ran_beside_it(project_dir: Path, fake_docker: FakeDocker) -> None:
+    # status runs `compose ps` beside the check's two calls: the check's failure is still the one said.
+    ps = {"when": ["compose", "ps"], "stderr": "compose ps: this error must not be shown\n", "rc": 1}
+    fake_docker.scenario({"when": ["version", "--format"], "stderr": ENGINE_DOWN, "rc": 1}, ps)
+    result = invoke("status", "--json")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.startswith("Error: no Docker engine answers at unix:///var/run/docker.sock (hint: ")
+    fake_docker.scenario(
+        {"when": ["version", "--format"], "stdout": "24.0.5\n"},
+        {"when": ["compose", "version", "--short"], "stdout": "v2.20.2\n"},
+        {"when": ["compose", "ps"], "stdout": recorded("ps-all-running.jsonl")},
+        {"when": ["container", "inspect"], "stdout": recorded("inspect-all-running.json")},
+        engine_ok=False,
+    )
+    result = invoke("status", "--json")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "Error: docker compose v2.20.2 is too old (stack needs >= 2.23.1) (hint: upgrade the docker compose plugin)\n"
+    )
+
+
 def test_docker_cli_missing(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(project_dir))
     result = invoke("status")
