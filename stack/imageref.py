@@ -38,6 +38,11 @@ class ImageRef:
         return text
 
     @property
+    def tagged(self) -> str:
+        """The reference without its digest: `caddy:2@sha256:ab` -> `caddy:2` (Swarm pins by digest)."""
+        return f"{self.repository}:{self.tag}" if self.tag else self.repository
+
+    @property
     def version(self) -> Version | None:
         """The tag as a version when it is one (`v3.1.0`, `2.8`); None for `latest`, `2-alpine` or no tag."""
         if not self.tag:

@@ -54,6 +54,7 @@ def test_image_references_split(text: str, repository: str, tag: str | None, dig
     ref = ImageRef.parse(text)
     assert (ref.repository, ref.tag, ref.digest) == (repository, tag, digest)
     assert str(ref) == text
+    assert ref.tagged == text.partition("@")[0]
 
 
 def test_image_reference_short_form_and_version() -> None:

@@ -18,6 +18,7 @@ from typing import IO, Any
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from stack.errors import StackError
+from stack.imageref import ImageRef
 from stack.paths import Paths
 from stack.render import LABEL_PREFIX
 from stack.runtime.base import HttpReply, ServiceState
@@ -351,7 +352,7 @@ class SwarmRuntime(DockerRuntime):
             raise SwarmError(f"{service} is running: its state cannot be replaced", hint=f"stack stop {service}")
         key = next((key for key, mounted in REGISTRY[service].state.items() if mounted == path), None)
         spec = self.services().get(service, {}).get("Spec", {})
-        image = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "").split("@", 1)[0]
+        image = ImageRef.parse(spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")).tagged
         if key is None or not image:
             raise SwarmError(f"{service}: {path} is not a volume of its service: its state cannot be replaced")
         volume = f"{self.settings.project}_{service}-{key}"

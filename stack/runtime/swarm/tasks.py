@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from stack.errors import StackError
+from stack.imageref import ImageRef
 from stack.runtime.base import ServiceState
 from stack.runtime.docker.states import parse_time
 
@@ -37,7 +38,7 @@ def service_state(name: str, service: dict[str, Any] | None, tasks: list[dict[st
     if service is None:
         return ServiceState(name=name, state="missing")
     image = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
-    image = image.split("@", 1)[0] or None
+    image = ImageRef.parse(image).tagged or None
     wanted = [task for task in tasks if task.get("DesiredState") == "running"]
     running = [task for task in wanted if task.get("Status", {}).get("State") == "running"]
     replicas = service.get("Spec", {}).get("Mode", {}).get("Replicated", {}).get("Replicas")
