@@ -9,14 +9,12 @@ from typing import Any
 from stack import __version__
 from stack.components import REGISTRY
 from stack.components.base import ConfigFile, RenderContext, bundled_config
-from stack.components.grafana import ADMIN_PASSWORD_SECRET
 from stack.errors import OutputError
 from stack.fileio import atomic_write, check_writable_dir
 from stack.settings import Settings
 from stack.units import format_mib, parse_size
 from stack.yamlio import dumps
 
-GRAFANA_SECRET = ADMIN_PASSWORD_SECRET
 LABEL_PREFIX = "dev.stack"
 
 

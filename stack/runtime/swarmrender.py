@@ -24,8 +24,8 @@ from stack.components.base import RenderContext, SwarmTopology
 from stack.errors import OutputError, SettingsError
 from stack.fileio import atomic_write, check_writable_dir
 from stack.paths import Paths
-from stack.render import GRAFANA_SECRET, LABEL_PREFIX, render_project
-from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
+from stack.render import LABEL_PREFIX, render_project
+from stack.secrets import SecretStore
 from stack.settings import Settings
 from stack.yamlio import dumps
 
@@ -142,16 +142,19 @@ def render_swarm(settings: Settings, paths: Paths) -> SwarmProject:
         swarm.stack["volumes"] = compose["volumes"]
     if configs:
         swarm.stack["configs"] = configs
-    if "grafana" in compose["services"]:
-        store = SecretStore.for_paths(paths)
-        password = store.ensure(GRAFANA_ADMIN_PASSWORD)
-        swarm.stack["secrets"] = {
-            GRAFANA_SECRET: {
-                "file": str(store.path(GRAFANA_ADMIN_PASSWORD).resolve()),
-                "name": f"{settings.project}_{GRAFANA_SECRET}_{digest(password)}",
+    # The secrets the project generates (Grafana's admin password) come from its 0600 store.
+    store = SecretStore.for_paths(paths)
+    secrets: dict[str, Any] = {}
+    for name in compose["services"]:
+        for secret, stored in REGISTRY[name].stored_secrets().items():
+            value = store.ensure(stored)
+            secrets[secret] = {
+                "file": str(store.path(stored).resolve()),
+                "name": f"{settings.project}_{secret}_{digest(value)}",
                 "labels": label,
             }
-        }
+    if secrets:
+        swarm.stack["secrets"] = secrets
     return swarm
 
 
