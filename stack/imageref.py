@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
+from stack.versions import release
+
 # Docker Hub spellings of a reference that stack.yaml writes without them.
 _HUB_PREFIXES = ("docker.io/library/", "docker.io/", "index.docker.io/library/", "index.docker.io/")
 
@@ -51,6 +53,12 @@ class ImageRef:
             return Version(self.tag)
         except InvalidVersion:
             return None
+
+    @property
+    def release(self) -> str | None:
+        """The x.y.z the tag starts with: `prom/prometheus:v3.14.0` -> `3.14.0`, `caddy:2.8.4-alpine` ->
+        `2.8.4`; None for `latest`, `2.8`, or no tag (a digest alone)."""
+        return release(self.tag)
 
     def pin_problem(self) -> str | None:
         """Why this reference does not pin an image (no tag, or `latest`), None when it does."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from stack.components.base import ConfigFile, RenderContext, version_in
+from stack.components.base import ConfigFile, RenderContext
 from stack.components.grafana import datasources
 from stack.components.versions import VERSION_HINT
 from stack.errors import StackError
@@ -21,6 +21,7 @@ from stack.paths import Paths
 from stack.render import RenderedProject
 from stack.settings import Settings
 from stack.tools import run, which
+from stack.versions import version_in
 
 
 class Status(StrEnum):

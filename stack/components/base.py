@@ -7,7 +7,6 @@ a component means adding a module and a row there.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -104,22 +103,6 @@ class ComposeTopology:
         return get_component(component).port_spec(port).container
 
 
-_TAG_VERSION = re.compile(r"v?(\d+\.\d+\.\d+)")
-_VERSION_IN_TEXT = re.compile(r"\bv?(\d+\.\d+\.\d+)")
-
-
-def version_in(text: str) -> str | None:
-    """The first x.y.z in a program's `--version` output."""
-    found = _VERSION_IN_TEXT.search(text)
-    return found.group(1) if found else None
-
-
-def image_version(image: str) -> str | None:
-    """`prom/prometheus:v3.14.0` -> `3.14.0` (None for a digest or a tag that is no version)."""
-    found = _TAG_VERSION.match(ImageRef.parse(image).tag or "")
-    return found.group(1) if found else None
-
-
 @dataclass(frozen=True)
 class SwarmTopology(ComposeTopology):
     """A Swarm stack: service names on the stack's overlay network, as in compose; components that
@@ -139,7 +122,7 @@ class RenderContext:
 
     def version(self, component: str) -> Version | None:
         """The version `component`'s configs are rendered for: the binary's, else the image tag's."""
-        text = self.versions.get(component) or image_version(self.settings.component(component).image)
+        text = self.versions.get(component) or ImageRef.parse(self.settings.component(component).image).release
         return Version(text) if text else None
 
     def address(self, component: str, port: str) -> str:

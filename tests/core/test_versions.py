@@ -6,7 +6,7 @@ import pytest
 from packaging.version import Version
 
 from stack.imageref import ImageRef
-from stack.versions import MIN_COMPOSE, at_least, parse_version
+from stack.versions import MIN_COMPOSE, at_least, parse_version, version_in
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,41 @@ def test_image_pins() -> None:
     assert ImageRef.parse("caddy").pin_problem() == "has no tag; pin a version"
     assert ImageRef.parse("localhost:5000/caddy").pin_problem() == "has no tag; pin a version"
     assert ImageRef.parse("caddy:latest").pin_problem() == "uses 'latest'; pin a version"
+
+
+@pytest.mark.parametrize(
+    ("image", "release"),
+    [
+        ("prom/prometheus:v3.14.0", "3.14.0"),
+        ("otel/opentelemetry-collector-contrib:0.160.0", "0.160.0"),
+        ("caddy:2.8.4-alpine", "2.8.4"),
+        ("grafana/grafana:12.1.0-pre", "12.1.0"),
+        ("x:3.1.0-rc1", "3.1.0"),
+        ("x:1.2.3.4", "1.2.3"),
+        ("bitnami/x:3.14.0-debian-12-r3", "3.14.0"),
+        ("localhost:5000/prom/prometheus:v3.1.0@sha256:ab", "3.1.0"),
+        ("caddy:2.8", None),
+        ("caddy:2-alpine", None),
+        ("caddy:latest", None),
+        ("caddy", None),
+        ("grafana/grafana@sha256:abc", None),
+    ],
+)
+def test_the_release_an_image_tag_pins(image: str, release: str | None) -> None:
+    """What the process runtime compares a binary with, and what configs are rendered for."""
+    assert ImageRef.parse(image).release == release
+
+
+@pytest.mark.parametrize(
+    ("output", "found"),
+    [
+        ("prometheus, version 2.42.0+ds (branch: debian/sid)", "2.42.0"),
+        ("caddy v2.6.2 h1:abc", "2.6.2"),
+        ("otelcol-contrib version 0.160.0", "0.160.0"),
+        ("version 1.2", None),
+        ("build abc1.2.3", None),
+        ("", None),
+    ],
+)
+def test_the_version_a_program_prints(output: str, found: str | None) -> None:
+    assert version_in(output) == found

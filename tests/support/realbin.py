@@ -30,7 +30,7 @@ def free_port() -> int:
 def prometheus_version() -> str:
     """The version of the Prometheus these tests run (Debian's, 2.x): what configs sent to it are
     rendered for, as the process runtime renders for its binary."""
-    from stack.components.base import version_in
+    from stack.versions import version_in
 
     done = subprocess.run([binary("prometheus"), "--version"], capture_output=True, text=True, check=True)
     found = version_in(done.stdout + done.stderr)

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from stack.components import REGISTRY
-from stack.components.base import image_version, version_in
 from stack.components.process import BinarySpec
 from stack.errors import RuntimeUnavailable
 from stack.fileio import atomic_write
+from stack.imageref import ImageRef
 from stack.settings import Settings
 from stack.tools import run
+from stack.versions import version_in
 
 
 def spec(component: str) -> BinarySpec:
@@ -58,7 +59,7 @@ class Binary:
 
 def pinned_version(image: str) -> str | None:
     """`prom/prometheus:v3.14.0` -> `3.14.0` (None for a digest or a tag that is no version)."""
-    return image_version(image)
+    return ImageRef.parse(image).release
 
 
 @cache
