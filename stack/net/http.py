@@ -54,13 +54,22 @@ def request(
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 5,
+    fresh: bool = False,
 ) -> HttpReply:
     """Send one request; raise TimeoutError when no answer comes within `timeout` seconds and
-    ConnectionError (its message a short reason, e.g. `connection refused`) when none can."""
+    ConnectionError (its message a short reason, e.g. `connection refused`) when none can.
+
+    `fresh`: on a connection of its own, closed after the answer, for an address whose server may
+    have been replaced since the last request (a Swarm task behind a published port): a kept-alive
+    connection would still lead to the one that is gone."""
     import requests
 
     try:
-        reply = session().request(method, url, data=body, headers=dict(headers or {}), timeout=timeout)
+        if fresh:
+            with requests.Session() as one_off:
+                reply = one_off.request(method, url, data=body, headers=dict(headers or {}), timeout=timeout)
+        else:
+            reply = session().request(method, url, data=body, headers=dict(headers or {}), timeout=timeout)
     except requests.Timeout:
         raise TimeoutError(f"no answer within {timeout:g} s") from None
     except requests.RequestException as exc:

@@ -116,3 +116,51 @@ def test_parallel_requests_from_many_threads_all_get_their_answer() -> None:
         for thread in threads:
             thread.join()
     assert results == {n: f"/{n}".encode() for n in range(8)}
+
+
+@pytest.fixture
+def keep_alive_server() -> Iterator[tuple[str, list[int]]]:
+    """An HTTP/1.1 server that keeps connections open; yields its URL and the client port of each
+    connection it accepted."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    accepted: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            accepted.append(self.client_address[1])
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", accepted
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_requests_keep_their_connection_alive_unless_fresh(keep_alive_server: tuple[str, list[int]]) -> None:
+    url, accepted = keep_alive_server
+    session().close()  # whatever this thread's session kept from earlier tests
+    assert request("GET", url).ok and request("GET", url).ok
+    assert len(accepted) == 1
+    # A fresh request never rides a kept connection, nor leaves one behind for the next.
+    for _ in range(3):
+        assert request("GET", url, fresh=True).body == b"ok"
+    assert len(accepted) == 4
+    assert request("GET", url).ok
+    assert len(accepted) == 4

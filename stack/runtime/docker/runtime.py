@@ -19,6 +19,7 @@ from typing import IO, Any
 from stack.components import REGISTRY
 from stack.errors import RuntimeUnavailable, StackError
 from stack.net.address import http_url, url_host
+from stack.net.http import request
 from stack.paths import Paths
 from stack.runtime.base import ContainerHealth, HttpReply, ServiceState
 from stack.runtime.docker import inside
@@ -174,15 +175,12 @@ class DockerRuntime:
     ) -> HttpReply:
         base = self.base_url(service, port)
         if base:
-            import requests
-
+            # Fresh: Swarm replaces a task behind the same published port, and a kept-alive
+            # connection would still reach the task that is gone.
             try:
-                reply = requests.request(method, base + path, data=body, headers=dict(headers or {}), timeout=timeout)
-            except requests.Timeout:
-                raise TimeoutError(f"{base}{path}: no answer in {timeout:g} s") from None
-            except requests.ConnectionError as exc:
-                raise ConnectionError(f"{base}{path}: {exc}") from None
-            return HttpReply(reply.status_code, reply.content, dict(reply.headers))
+                return request(method, base + path, body=body, headers=headers, timeout=timeout, fresh=True)
+            except (TimeoutError, ConnectionError) as exc:
+                raise type(exc)(f"{base}{path}: {exc}") from None
         return self._http_inside(service, port, path, method=method, body=body, headers=headers, timeout=timeout)
 
     def _http_inside(
