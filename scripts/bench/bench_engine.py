@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from stack.net.ports import free_port  # noqa: E402
 from tests.support.engine import Engine, engine_problem, running_engine  # noqa: E402
 from tests.support.images import alertmanager_image, prometheus_image  # noqa: E402
 
@@ -33,14 +34,6 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 REUP_GOAL = 2.0
 STACK = [sys.executable, "-m", "stack"]
 DISABLED = ("otel-collector", "loki", "tempo", "grafana")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_settings(directory: Path, project: str, runtime: str, images: dict[str, str]) -> None:

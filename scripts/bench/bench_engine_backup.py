@@ -28,9 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from stack.net.ports import free_port  # noqa: E402
 from tests.support.engine import engine_problem, running_engine  # noqa: E402 - after the path set-up above
 from tests.support.images import alertmanager_image, prometheus_image  # noqa: E402
-from tests.support.realbin import free_port  # noqa: E402
 from tests.support.sshd import alias, ssh_wrapper, sshd  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,14 +25,10 @@ from pathlib import Path
 
 import requests
 
+from stack.net.ports import free_port
+
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 STACK = [sys.executable, "-m", "stack"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings(port: int) -> str:

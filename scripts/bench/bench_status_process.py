@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from stack.net.ports import free_port
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 STACK = [sys.executable, "-m", "stack"]
@@ -31,12 +32,6 @@ GOAL_MS = 150
 # As a user runs it: with the bytecode Python writes on the first run (a CI or sandbox setting that
 # forbids it would make every run compile every module of stack again).
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings_text() -> str:

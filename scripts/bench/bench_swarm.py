@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from stack.net.ports import free_port  # noqa: E402
 from tests.support.engine import Engine, engine_problem, running_engine  # noqa: E402
 from tests.support.images import collector_image  # noqa: E402
-from tests.support.realbin import free_port  # noqa: E402
 from tests.support.swarm_nodes import multi_node_swarm  # noqa: E402
 from tests.support.swarm_support import eventually, one_node_swarm, query, swarm_settings  # noqa: E402
 

@@ -18,13 +18,13 @@ import pytest
 import requests
 
 from stack.backup.retention import archives_of
+from stack.net.ports import free_port
 from stack.paths import Paths
 from stack.project import load
 from stack.runtime.select import get_runtime
 from tests.conftest import invoke
 from tests.support.engine import Engine
 from tests.support.enginestack import absent_images, full_stack_images
-from tests.support.realbin import free_port
 
 
 def _prometheus_up_samples(paths: Paths, start: int, end: int) -> list[list[object]]:

@@ -14,6 +14,7 @@ import yaml
 
 from stack.backup.retention import archives_of
 from stack.health import wait_until_ready
+from stack.net.ports import free_port
 from stack.paths import Paths
 from stack.project import load
 from stack.runtime.process.runtime import ProcessRuntime
@@ -21,7 +22,7 @@ from stack.runtime.select import get_runtime
 from stack.settings import COMPONENT_NAMES
 from tests.conftest import invoke
 from tests.support.backup_helpers import LATE_METRIC, query_range, write_late_series
-from tests.support.realbin import binary, free_port
+from tests.support.realbin import binary
 
 
 def _runtime(directory: Path) -> ProcessRuntime:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stack.net.ports import free_port
 from tests.conftest import invoke
 from tests.runtime.process.test_process_runtime import _settings_text, processes_under
-from tests.support.realbin import binary, free_port
+from tests.support.realbin import binary
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from stack.net.ports import free_port
 from tests.conftest import require_tool
 from tests.support.engine import Engine
 
@@ -54,12 +54,6 @@ with open(sys.argv[1], "w") as out:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _status_imports(project: Path, env: dict[str, str] | None = None) -> tuple[int, set[str], str]:
     """Exit code, imported modules and stdout of `stack status --json` run in `project`."""
     report = project / "imports.json"
@@ -84,7 +78,7 @@ def _loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
 def _write_settings(project: Path, runtime: str, enabled: tuple[str, ...]) -> None:
     lines = [f"project: status-imports\nruntime: {runtime}\ncomponents:"]
     for name in ("otel-collector", "prometheus", "loki", "tempo", "grafana", "alertmanager"):
-        lines.append(f"  {name}: {{port: {_free_port()}}}" if name in enabled else f"  {name}: {{enabled: false}}")
+        lines.append(f"  {name}: {{port: {free_port()}}}" if name in enabled else f"  {name}: {{enabled: false}}")
     (project / "stack.yaml").write_text("\n".join(lines) + "\n")
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from stack.net.ports import free_port
 from stack.render import render_project
 from stack.settings import parse_settings
-from tests.support import otel_app, realbin, realcollector
+from tests.support import otel_app, realcollector
 from tests.support.engine import Engine
 from tests.support.images import collector_image, prometheus_image
 from tests.support.otlp_sink import otlp_sink
@@ -100,7 +101,7 @@ def test_the_collector_image_runs_the_rendered_config_into_a_real_prometheus(tmp
     tag = collector_image(engine)
     assert tag.startswith("otel/opentelemetry-collector-contrib:0.160.0")
     suffix = str(os.getpid())
-    otlp_port, health_port = realbin.free_port(), realbin.free_port()
+    otlp_port, health_port = free_port(), free_port()
     with _network(engine, f"stack-col-{suffix}") as network:
         names = [f"prometheus-{suffix}", f"collector-{suffix}"]
         try:
@@ -177,9 +178,9 @@ def test_stack_up_and_smoke_on_the_real_engine(tmp_path: Path, engine: Engine) -
     components = {
         "otel-collector": {
             "image": collector_image(engine),
-            "otlp_grpc_port": realbin.free_port(),
-            "otlp_http_port": realbin.free_port(),
-            "port": realbin.free_port(),
+            "otlp_grpc_port": free_port(),
+            "otlp_http_port": free_port(),
+            "port": free_port(),
         },
         "prometheus": {"image": prometheus_image(engine), "scrape_interval": "5s"},
         "alertmanager": {"enabled": False},

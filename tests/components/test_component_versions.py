@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from stack.net.ports import free_port
 from tests.conftest import invoke
 from tests.runtime.process.test_process_runtime import _settings_text, processes_under
-from tests.support.realbin import binary, free_port
+from tests.support.realbin import binary
 
 HOOK_SECRET = {"receivers": {"hook": {"webhook": {"url": {"file": "hook-url.txt"}}}}, "page": "hook"}
 

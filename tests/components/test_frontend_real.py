@@ -16,8 +16,9 @@ import requests
 from tenacity import Retrying, retry_if_exception_message, stop_after_attempt
 
 from stack.components.collector import FRONTEND_RECEIVER
+from stack.net.ports import free_port
 from stack.settings import parse_settings
-from tests.support import DATA, realbin, realcollector
+from tests.support import DATA, realcollector
 from tests.support.otlp_sink import Sink, otlp_sink
 
 FARO = DATA / "faro"
@@ -42,7 +43,7 @@ def _start(stack: contextlib.ExitStack, workdir: Path) -> Frontend:
     )
     ports = realcollector.Ports.free()
     config = realcollector.local_config(settings, ports)
-    port = realbin.free_port()
+    port = free_port()
     config["receivers"][FRONTEND_RECEIVER]["protocols"]["http"]["endpoint"] = f"127.0.0.1:{port}"
     sink = stack.enter_context(otlp_sink(grpc_port=ports.tempo_grpc, http_port=ports.loki_http))
     collector = stack.enter_context(realcollector.run(config, ports, workdir))

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from stack.net.ports import free_port
 from stack.polling import poll_until
 from tests.runtime.process.test_process_runtime import _settings_text, open_runtime, processes_under
-from tests.support.realbin import binary, free_port
+from tests.support.realbin import binary
 
 DEPRECATED = re.compile(r"deprecat", re.IGNORECASE)
 SLO = {

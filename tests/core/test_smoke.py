@@ -15,6 +15,7 @@ import pytest
 import requests
 import yaml
 
+from stack.net.ports import free_port
 from stack.runtime.base import HttpReply
 from stack.settings import Settings, parse_settings
 from stack.smoke import Result, SmokeError, SmokeReport, smoke
@@ -168,7 +169,7 @@ def test_the_wrong_trace_coming_back_fails_at_once(tmp_path: Path) -> None:
 
 
 def test_the_collector_down_is_one_clear_error(tmp_path: Path) -> None:
-    port = realbin.free_port()
+    port = free_port()
     runtime = PortsRuntime({("otel-collector", "otlp_http"): port})
     with pytest.raises(SmokeError) as caught:
         smoke(parse_settings(SETTINGS), runtime, timeout=2)
@@ -196,7 +197,7 @@ def test_the_cli_prints_a_table_and_json_and_exits_1_on_failure(
         document = json.loads(as_json.stdout)
         assert document["ok"] is True and len(document["trace_id"]) == 32
         assert {check["result"] for check in document["checks"]} == {"passed"}
-        stack.runtime.ports[("tempo", "http")] = realbin.free_port()  # Tempo gone
+        stack.runtime.ports[("tempo", "http")] = free_port()  # Tempo gone
         failed = invoke("smoke", "--timeout", "1", "--json")
         assert failed.exit_code == 1
         [tempo] = [check for check in json.loads(failed.stdout)["checks"] if check["check"] == "trace by id"]

@@ -387,9 +387,9 @@ def test_ports_answering_from_outside_the_server(paths: Paths) -> None:
 
 
 def test_public_tls_as_a_browser_sees_it(paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stack.net.ports import free_port
     from stack.render import render_project
     from tests.settings.test_server_profile import _caddy, _caddy_config
-    from tests.support.realbin import free_port
 
     ports = {"http": free_port(), "https": free_port(), "health": free_port()}
     (TLS / "key.pem").chmod(0o600)

@@ -17,12 +17,12 @@ import requests
 from click.testing import Result
 
 from stack.grafana.dashboards import selected_dashboards
+from stack.net.ports import free_port
 from stack.paths import Paths
 from stack.project import load
 from tests.support.engine import Engine
 from tests.support.enginestack import EngineStack, prometheus_and_alertmanager, running_stack
 from tests.support.images import grafana_standin_image
-from tests.support.realbin import free_port
 
 pytestmark = pytest.mark.docker
 

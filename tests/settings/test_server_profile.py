@@ -20,6 +20,7 @@ import requests
 import yaml
 
 from stack.errors import StackError
+from stack.net.ports import free_port
 from stack.paths import Paths
 from stack.render import render_project
 from stack.secrets import compose_environment
@@ -29,7 +30,7 @@ from stack.validate import compose_schema_errors
 from stack.yamlio import loads
 from tests.conftest import invoke
 from tests.support import DATA
-from tests.support.realbin import binary, free_port
+from tests.support.realbin import binary
 
 TLS = DATA / "tls"
 SERVER = {"profile": "server", "server": {"hostname": "grafana.example.com"}}

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from stack.net.ports import free_port
 from tests.conftest import invoke
 from tests.support.engine import Engine
 from tests.support.images import alertmanager_image, collector_image, prometheus_image
-from tests.support.realbin import free_port
 
 # Components with no image on this machine: disabled unless a test gives them one.
 NO_IMAGE = ("otel-collector", "loki", "tempo", "grafana")

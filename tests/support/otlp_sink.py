@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from tests.support import realbin
+from stack.net.ports import free_port
 
 
 def value(any_value: AnyValue) -> Any:
@@ -209,7 +209,7 @@ def otlp_sink(
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(sink), server)
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(sink), server)
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(sink), server)
-    bound = server.add_insecure_port(f"127.0.0.1:{grpc_port or realbin.free_port()}")
+    bound = server.add_insecure_port(f"127.0.0.1:{grpc_port or free_port()}")
     server.start()
     http = ThreadingHTTPServer(("127.0.0.1", http_port or 0), _http_handler(sink, http_get))
     http.daemon_threads = True

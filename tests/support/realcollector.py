@@ -20,6 +20,7 @@ import yaml
 from stack.collector_build import CollectorBuildError, build, built_binary, go_binary
 from stack.components.base import RenderContext
 from stack.components.collector import Collector
+from stack.net.ports import free_port
 from stack.runtime.process.topology import LocalTopology
 from stack.settings import Settings
 from stack.yamlio import deep_merge
@@ -57,7 +58,7 @@ class Ports:
     @classmethod
     def free(cls, **given: int) -> Ports:
         names = cls.__dataclass_fields__
-        return cls(**{name: given.get(name) or realbin.free_port() for name in names})
+        return cls(**{name: given.get(name) or free_port() for name in names})
 
     def topology(self) -> Mapping[str, Mapping[str, int]]:
         return {
@@ -156,7 +157,7 @@ _LISTENERS = ("otlp_grpc", "otlp_http", "health", "metrics")
 
 
 def _other_listen_ports(config: dict[str, Any], ports: Ports) -> tuple[dict[str, Any], Ports]:
-    fresh = {name: realbin.free_port() for name in _LISTENERS}
+    fresh = {name: free_port() for name in _LISTENERS}
     text = yaml.safe_dump(config, sort_keys=False)
     for name in _LISTENERS:
         old = getattr(ports, name)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.realbin import free_port
+from stack.net.ports import free_port
 
 SSHD = "/usr/sbin/sshd"
 

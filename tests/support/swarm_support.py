@@ -14,9 +14,9 @@ from typing import Any
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from stack.net.ports import free_port
 from tests.support.engine import Engine
 from tests.support.images import alertmanager_image, prometheus_image
-from tests.support.realbin import free_port
 
 
 def free_udp_port() -> int:

@@ -737,7 +737,7 @@ def test_up_says_the_stack_is_ready_when_only_provisioning_fails(project_dir: Pa
 
 
 def test_up_still_works_when_the_engine_api_is_out_of_reach(project_dir: Path, fake_docker: FakeDocker) -> None:
-    from tests.support.realbin import free_port
+    from stack.net.ports import free_port
 
     with loki_only(
         project_dir, fake_docker, {"when": ["context", "inspect"], "stdout": f"tcp://127.0.0.1:{free_port()}\n"}

@@ -23,10 +23,10 @@ import pytest
 import requests
 from click.testing import Result
 
+from stack.net.ports import free_port
 from tests.support.engine import Engine
 from tests.support.enginestack import EngineStack, prometheus_and_alertmanager, running_stack
 from tests.support.images import binary_version
-from tests.support.realbin import free_port
 
 pytestmark = pytest.mark.docker
 

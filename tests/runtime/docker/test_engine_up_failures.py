@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from stack.net.ports import free_port
 from tests.support.engine import Engine
 from tests.support.enginestack import prometheus_and_alertmanager, running_stack
 from tests.support.images import exits_at_start_image, prometheus_image
-from tests.support.realbin import free_port
 
 pytestmark = pytest.mark.docker
 

@@ -15,9 +15,10 @@ import psutil
 import pytest
 import yaml
 
+from stack.net.ports import free_port
 from tests.conftest import invoke
 from tests.runtime.process.test_process_runtime import _settings_text, open_runtime, processes_under
-from tests.support.realbin import binary, free_port
+from tests.support.realbin import binary
 
 
 def _global_ipv6() -> str | None:

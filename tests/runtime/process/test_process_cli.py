@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 import yaml
 
+from stack.net.ports import free_port
 from stack.resources import repo_root
 from tests.conftest import invoke
 from tests.runtime.docker.test_docker_e2e import engine_problem
 from tests.runtime.process.test_process_runtime import _fake_binary, _settings_text, open_runtime, processes_under
 from tests.support.backup_helpers import query_range, write_known_series
-from tests.support.realbin import binary, free_port
+from tests.support.realbin import binary
 
 
 @pytest.fixture

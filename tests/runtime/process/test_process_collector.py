@@ -11,11 +11,12 @@ import pytest
 import yaml
 
 from stack.collector_build import built_binary
+from stack.net.ports import free_port
 from stack.polling import poll_until
 from tests.conftest import invoke
 from tests.runtime.process.test_process_runtime import _settings_text, open_runtime, processes_under
 from tests.support import otel_app, realcollector
-from tests.support.realbin import binary, free_port
+from tests.support.realbin import binary
 
 
 @pytest.fixture

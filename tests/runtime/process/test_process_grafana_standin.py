@@ -11,12 +11,12 @@ from pathlib import Path
 import requests
 import yaml
 
+from stack.net.ports import free_port
 from stack.secrets import GRAFANA_ADMIN_PASSWORD
 from stack.settings import COMPONENT_NAMES
 from tests.conftest import invoke
 from tests.runtime.process.test_process_runtime import processes_under
 from tests.support.grafana_standin import install, settings
-from tests.support.realbin import free_port
 
 
 def _project(directory: Path, port: int) -> None:

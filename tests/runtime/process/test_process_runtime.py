@@ -20,6 +20,7 @@ import yaml
 
 from stack.errors import EXIT_FAILURE, RuntimeUnavailable, StackError
 from stack.health import probe, startup_diagnosis
+from stack.net.ports import free_port
 from stack.paths import Paths
 from stack.polling import poll_until
 from stack.project import load
@@ -30,7 +31,7 @@ from stack.runtime.process.runtime import ProcessRuntime
 from stack.runtime.process.state import ProcessRecord, boot_id, start_ticks
 from stack.runtime.select import get_runtime
 from stack.settings import COMPONENT_NAMES
-from tests.support.realbin import binary, free_port
+from tests.support.realbin import binary
 
 
 def _settings_text(alertmanager_port: int, extra: dict[str, Any] | None = None) -> str:

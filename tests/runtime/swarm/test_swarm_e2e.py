@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from stack.backup.retention import archives_of
+from stack.net.ports import free_port
 from stack.paths import Paths
 from stack.project import load
 from tests.conftest import invoke
 from tests.support.engine import Engine
 from tests.support.images import collector_image
-from tests.support.realbin import free_port
 from tests.support.swarm_support import eventually, one_node_swarm, query, swarm_settings
 
 pytestmark = pytest.mark.docker

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from stack.net.ports import free_port
 from tests.conftest import invoke
 from tests.support.engine import Engine
 from tests.support.images import collector_image
-from tests.support.realbin import free_port
 from tests.support.swarm_nodes import Node, multi_node_swarm
 from tests.support.swarm_support import eventually, query, swarm_settings
 
