@@ -131,6 +131,7 @@ def verify(path: Path, as_json: bool) -> None:
             "components": {
                 name: {
                     "image": entry.image,
+                    "running_image": entry.running_image,
                     "sections": entry.sections,
                     "files": sizes.get(name, (0, 0))[0],
                     "size": sizes.get(name, (0, 0))[1],

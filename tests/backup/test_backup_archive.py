@@ -411,3 +411,21 @@ def test_links_are_followed_through_earlier_links() -> None:
     # A loop is refused, not followed forever.
     with pytest.raises(BadArchive, match="points outside"):
         check_symlink("p/s/x", "y", "p/s", where="t", links={"p/s/y": "x", "p/s/x": "y"})
+
+
+def test_verify_shows_the_image_that_ran_not_the_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The image that ran when the backup was made (an override or a registry mirror) is what a restore
+    # compares with; the pin is only what the settings asked for. Archive strings are never markup.
+    ran = "[fd00::2]:5000/prom/prometheus:v3.16.0"
+    components = {"prometheus": {"image": "prom/prometheus:v3.14.0", "running_image": ran, "sections": ["snapshot"]}}
+    archive = build(tmp_path / "ran.tar.zst", GOOD, manifest_for(GOOD, components=components))
+    monkeypatch.setenv("COLUMNS", "200")  # the whole row on one line
+    table = invoke("backup", "verify", str(archive))
+    assert table.exit_code == 0, table.output
+    assert ran in table.stdout
+    assert "v3.14.0" not in table.stdout
+    scripted = invoke("backup", "verify", str(archive), "--json")
+    assert scripted.exit_code == 0, scripted.output
+    shown = json.loads(scripted.stdout)["components"]["prometheus"]
+    assert shown["running_image"] == ran
+    assert shown["image"] == "prom/prometheus:v3.14.0"
