@@ -10,12 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
+from click.testing import CliRunner
 
 from stack.backup.create import create_backup
 from stack.backup.restore import restore_backup
+from stack.backup.verify import verify_backup
+from stack.cli import cli
 from stack.paths import Paths
 from stack.settings import Settings
+from tests.conftest import invoke
 from tests.support.httpservers import http_server
 from tests.support.local_runtime import LocalRuntime, LocalService
 from tests.support.realbin import alertmanager
@@ -78,6 +83,44 @@ def test_alertmanager_silences_round_trip(tmp_path: Path, paths: Paths) -> None:
         restore_backup(runtime, Settings(), paths, result.path, only=["alertmanager"])
         silences = requests.get(f"{service.server.url}/api/v2/silences", timeout=5).json()
         assert len([s for s in silences if s["status"]["state"] == "active"]) == 1
+    finally:
+        runtime.down()
+
+
+def test_the_restore_prompt_says_what_becomes_of_silences_and_it_does(
+    tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The words the user agrees to and what the restore does, on one real Alertmanager: a silence
+    made after the backup is named as expired, and is."""
+    service = alertmanager_service(tmp_path)
+    runtime = LocalRuntime(service)
+    # The seam: the runtime the commands open (Docker or processes in real use).
+    monkeypatch.setattr("stack.commands.options.get_runtime", lambda *args, **kwargs: runtime)
+    runtime.up()
+    try:
+        _silence(service.server.url, "DiskFull", 4)
+        made = invoke("backup", "--only", "alertmanager", "--json")
+        assert made.exit_code == 0, made.output
+        archive = json.loads(made.stdout)["path"]
+        created_at = verify_backup(Path(archive)).manifest.created_at
+        _silence(service.server.url, "MadeLater", 2)
+        both = {("DiskFull", "quiet DiskFull"), ("MadeLater", "quiet MadeLater")}
+        assert _active(service.server.url) == both
+
+        promise = (
+            "Will restore through its API: alertmanager's silences are put back as they were "
+            f"(those made since {created_at} are expired)"
+        )
+        declined = CliRunner().invoke(cli, ["restore", archive, "--only", "alertmanager"], input="n\n")
+        assert declined.exit_code == 1
+        assert promise in declined.stderr
+        assert _active(service.server.url) == both
+
+        agreed = CliRunner().invoke(cli, ["restore", archive, "--only", "alertmanager"], input="y\n")
+        assert agreed.exit_code == 0, agreed.output
+        assert promise in agreed.stderr
+        assert _active(service.server.url) == {("DiskFull", "quiet DiskFull")}
+        assert "1 made after the backup expired" in agreed.stderr
     finally:
         runtime.down()
 
