@@ -1,6 +1,6 @@
 """What an interrupted backup or restore leaves behind, cleaned: real child processes, signalled.
 
-- Ctrl-C while Prometheus writes its snapshot (Debian's real Prometheus, process runtime): the
+- Ctrl-C or SIGTERM while Prometheus writes its snapshot (Debian's real Prometheus, process runtime): the
   snapshot is removed before the command exits 130, and nothing else is left.
 - SIGKILL with a private temporary directory in use (a restore's spooled archive, a grafana.db
   copy): the next run sweeps it; a live process's directory is never touched.
@@ -14,7 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from stack.backup.tempdirs import private_tempdir
 from tests.conftest import invoke
@@ -44,7 +47,17 @@ main(sys.argv[2:])
 """
 
 
-def test_ctrl_c_during_the_prometheus_snapshot_leaves_no_snapshot(project: Path) -> None:  # noqa: F811
+@pytest.mark.parametrize(
+    "how",
+    [
+        # A terminal's Ctrl-C goes to the whole foreground process group.
+        lambda child: os.killpg(child.pid, signal.SIGINT),
+        # A service manager or `kill` sends SIGTERM to the process; backup handles it as Ctrl-C.
+        lambda child: os.kill(child.pid, signal.SIGTERM),
+    ],
+    ids=["sigint-to-the-group", "sigterm"],
+)
+def test_a_signal_during_the_prometheus_snapshot_leaves_no_snapshot(project: Path, how: Callable[..., None]) -> None:  # noqa: F811
     assert invoke("up").exit_code == 0
     runtime = open_runtime(project)
     snapshots = runtime.root / "prometheus" / "data" / "snapshots"
@@ -64,7 +77,7 @@ def test_ctrl_c_during_the_prometheus_snapshot_leaves_no_snapshot(project: Path)
         assert child.poll() is None, child.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    os.killpg(child.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+    how(child)
     _out, err = child.communicate(timeout=120)
 
     assert child.returncode == 130, err
