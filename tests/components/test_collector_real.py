@@ -7,13 +7,16 @@ with no warning in its start-up log (deprecated component names log one).
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import yaml
 
+from stack.net.ports import free_port
 from stack.render import render_project
 from stack.settings import load_settings, parse_settings
 from stack.validate import Status, check_collector
@@ -32,6 +35,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "every backend off": {
         "components": {"prometheus": OFF, "loki": OFF, "tempo": OFF, "grafana": OFF, "alertmanager": OFF}
     },
+    # A Prometheus 2.x (no OTLP receiver) gets remote write instead of OTLP.
+    "prometheus 2.x": {"components": {"prometheus": {"image": "prom/prometheus:v2.53.0"}}},
     "sampling": {"components": {"otel-collector": {"sampling_ratio": 0.25}}},
     "frontend on": {
         "components": {"otel-collector": {"frontend": {"enabled": True, "cors_origins": ["https://shop.example.com"]}}}
@@ -63,6 +68,28 @@ def _collector_built() -> None:
 def test_validate_accepts_every_rendered_collector_config(data: dict[str, Any]) -> None:
     check = check_collector(render_project(parse_settings(data)))
     assert check.status is Status.PASSED, check.detail
+
+
+KINDS = ("receivers", "processors", "exporters", "connectors", "extensions")
+
+
+def _component_types(config: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, type) of every component a Collector config names: `otlp_http/loki` is otlp_http."""
+    return {(kind, name.split("/", 1)[0]) for kind in KINDS for name in config.get(kind) or {}}
+
+
+def test_the_build_holds_exactly_the_components_the_rendered_configs_use() -> None:
+    """The manifest lists what some rendered config uses, no more (every one builds: validate shows it)."""
+    used: set[tuple[str, str]] = set()
+    for data in VARIANTS.values():
+        [config] = render_project(parse_settings(data)).configs["otel-collector"]
+        used |= _component_types(yaml.safe_load(config.content))
+    listed = yaml.safe_load(
+        subprocess.run([realcollector.binary(), "components"], capture_output=True, check=True).stdout
+    )
+    built = {(kind, item["name"]) for kind in KINDS for item in listed.get(kind) or []}
+    assert built == used, f"built but unused: {sorted(built - used)}; used but not built: {sorted(used - built)}"
+    assert listed["buildinfo"]["version"] == "0.160.0"
 
 
 def test_validate_refuses_a_broken_override_with_the_collectors_message(project_dir: Path) -> None:
@@ -134,6 +161,33 @@ def test_no_warning_at_start_up_with_the_container_config(tmp_path: Path) -> Non
     config = realcollector.container_config_here(settings, ports, tmp_path / "docker")
     assert {"otlp", "file_log/docker", "host_metrics"} <= set(config["receivers"])
     log = _start_up_log(config, ports, tmp_path)
+    bad = [line for line in log.splitlines() if _BAD.search(line)]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_warning_at_start_up_with_the_container_config_for_the_pinned_prometheus(tmp_path: Path) -> None:
+    """The config as it ships for the pinned Prometheus 3.x (metrics over OTLP to its own receiver,
+    not remote write): the other start-up tests render for Debian's 2.x, which runs here."""
+    (tmp_path / "docker" / "containers").mkdir(parents=True)
+    loki_http = free_port()
+    # Prometheus' OTLP receiver stand-in: the recording sink, which also takes /api/v1/otlp/v1/metrics.
+    ports = realcollector.Ports.free(loki_http=loki_http, prometheus=loki_http)
+    settings = parse_settings({"components": {"otel-collector": {"host_metrics": True}}})
+    config = realcollector.container_config_here(settings, ports, tmp_path / "docker", for_pinned_prometheus=True)
+    assert "prometheus_remote_write" not in config["exporters"]
+    assert {"metrics", "metrics/host"} <= {
+        name
+        for name, pipeline in config["service"]["pipelines"].items()
+        if "otlp_http/prometheus" in pipeline["exporters"]
+    }
+    with (
+        otlp_sink(grpc_port=ports.tempo_grpc, http_port=ports.loki_http) as sink,
+        realcollector.run(config, ports, tmp_path) as collector,
+    ):
+        # The host metrics' first scrape is exported at start-up: it reaches the OTLP path.
+        sink.wait_for(lambda: sink.metrics)
+        time.sleep(1.0)
+        log = collector.log
     bad = [line for line in log.splitlines() if _BAD.search(line)]
     assert not bad, "\n".join(bad)
 

@@ -146,7 +146,7 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
         return metrics_service_pb2.ExportMetricsServiceResponse()
 
 
-# OTLP/HTTP paths, with and without Loki's /otlp prefix.
+# OTLP/HTTP paths, with and without Loki's /otlp prefix (or Prometheus 3's /api/v1/otlp).
 _HTTP_KINDS = {
     "/v1/traces": ("traces", trace_service_pb2.ExportTraceServiceRequest, trace_service_pb2.ExportTraceServiceResponse),
     "/v1/logs": ("logs", logs_service_pb2.ExportLogsServiceRequest, logs_service_pb2.ExportLogsServiceResponse),
@@ -161,7 +161,7 @@ _HTTP_KINDS = {
 def _http_handler(sink: Sink, extra: Callable[[BaseHTTPRequestHandler], bool] | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            path = self.path.split("?")[0].removeprefix("/otlp")
+            path = self.path.split("?")[0].removeprefix("/api/v1/otlp").removeprefix("/otlp")
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             if self.headers.get("Content-Encoding") == "gzip":

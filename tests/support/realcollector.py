@@ -168,16 +168,21 @@ def _other_listen_ports(config: dict[str, Any], ports: Ports) -> tuple[dict[str,
     return yaml.safe_load(text), moved
 
 
-def container_config_here(settings: Settings, ports: Ports, docker_root: Path) -> dict[str, Any]:
+def container_config_here(
+    settings: Settings, ports: Ports, docker_root: Path, *, for_pinned_prometheus: bool = False
+) -> dict[str, Any]:
     """The config rendered for the Collector's container, pointed at this machine instead.
 
     Listeners and exporters go to `ports` on 127.0.0.1, the Docker log receiver reads the
     json-file logs under `docker_root` (an engine's data-root), and the host metrics read this
     machine's / rather than /hostfs: everything else is exactly what the container would run.
+    It is rendered for the Prometheus that runs here (Debian's 2.x: remote write), or with
+    `for_pinned_prometheus` for the image the settings pin (3.x: its own OTLP receiver).
     """
-    from stack.components.collector import DOCKER_LOGS_DIR
+    from stack.components.collector import DOCKER_LOGS_DIR, OTLP_PROMETHEUS_EXPORTER
 
-    ctx = RenderContext(settings=settings, versions={"prometheus": realbin.prometheus_version()})
+    versions = {} if for_pinned_prometheus else {"prometheus": realbin.prometheus_version()}
+    ctx = RenderContext(settings=settings, versions=versions)
     collector = Collector()
     config = deep_merge(collector.document(ctx), collector.settings(ctx).overrides)
     receivers, exporters = config["receivers"], config["exporters"]
@@ -197,6 +202,10 @@ def container_config_here(settings: Settings, ports: Ports, docker_root: Path) -
         exporters["otlp_grpc/tempo"]["endpoint"] = f"127.0.0.1:{ports.tempo_grpc}"
     if "otlp_http/loki" in exporters:
         exporters["otlp_http/loki"]["endpoint"] = f"http://127.0.0.1:{ports.loki_http}/otlp"
+    if OTLP_PROMETHEUS_EXPORTER in exporters:
+        exporters[OTLP_PROMETHEUS_EXPORTER]["metrics_endpoint"] = (
+            f"http://127.0.0.1:{ports.prometheus}/api/v1/otlp/v1/metrics"
+        )
     if "prometheus_remote_write" in exporters:
         exporters["prometheus_remote_write"]["http"]["endpoint"] = f"http://127.0.0.1:{ports.prometheus}/api/v1/write"
     return config
