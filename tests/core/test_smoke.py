@@ -63,8 +63,9 @@ class Stack:
     runtime: PortsRuntime
     grafana: GrafanaWithHealth
 
-    def smoke(self, timeout: float = 20) -> SmokeReport:
-        headers = {"Authorization": "Basic " + __import__("base64").b64encode(b"admin:s3cret-admin").decode()}
+    def smoke(self, timeout: float = 20, password: str = "s3cret-admin") -> SmokeReport:
+        token = __import__("base64").b64encode(f"admin:{password}".encode()).decode()
+        headers = {"Authorization": "Basic " + token}
         return smoke(self.settings, self.runtime, timeout=timeout, grafana_headers=lambda: headers)
 
 
@@ -73,7 +74,12 @@ SETTINGS: dict[str, Any] = {"components": {"alertmanager": {"enabled": False}}}
 
 @contextlib.contextmanager
 def running_stack(
-    tmp_path: Path, data: dict[str, Any] | None = None, *, tempo_answer: str | None = None, loki_drop: bool = False
+    tmp_path: Path,
+    data: dict[str, Any] | None = None,
+    *,
+    tempo_answer: str | None = None,
+    loki_drop: bool = False,
+    loki_answer: str | None = None,
 ) -> Iterator[Stack]:
     settings = parse_settings(data or SETTINGS)
     config = tmp_path / "prometheus.yml"
@@ -81,7 +87,7 @@ def running_stack(
     with contextlib.ExitStack() as stack:
         prometheus = stack.enter_context(realbin.prometheus(config, tmp_path / "prometheus"))
         tempo = stack.enter_context(tempo_standin(answer_with=tempo_answer))
-        loki = stack.enter_context(loki_standin(drop=loki_drop))
+        loki = stack.enter_context(loki_standin(drop=loki_drop, answer_with=loki_answer))
         grafana = stack.enter_context(fake_grafana(GrafanaWithHealth()))
         ports = realcollector.Ports.free(
             prometheus=prometheus.port,
@@ -168,6 +174,32 @@ def test_the_wrong_trace_coming_back_fails_at_once(tmp_path: Path) -> None:
     assert took < 8, "a wrong trace is a failure at once, not after the timeout"
 
 
+def test_another_log_line_under_the_trace_id_fails_at_once(tmp_path: Path) -> None:
+    with running_stack(tmp_path, loki_answer="someone else's line") as stack:
+        started = time.monotonic()
+        report = stack.smoke(timeout=10)
+        took = time.monotonic() - started
+    check = _by_check(report)["log by trace id"]
+    assert check.result is Result.FAILED
+    assert check.detail == (f'the log line with trace_id {report.trace_id} is not the one sent: "someone else\'s line"')
+    assert took < 8, "a wrong log line is a failure at once, not after the timeout"
+
+
+def test_grafana_refusing_the_credentials_fails_every_datasource_at_once(tmp_path: Path) -> None:
+    with running_stack(tmp_path) as stack:
+        started = time.monotonic()
+        report = stack.smoke(timeout=10, password="not-the-password")
+        took = time.monotonic() - started
+    datasources = [check for check in report.checks if check.component == "grafana"]
+    assert {check.check for check in datasources} == {"datasource Prometheus", "datasource Loki", "datasource Tempo"}
+    for check in datasources:
+        assert check.result is Result.FAILED
+        assert check.detail == "Grafana refused the credentials (HTTP 401)"
+    assert not report.ok
+    assert _by_check(report)["metric"].result is Result.PASSED
+    assert took < 8
+
+
 def test_the_collector_down_is_one_clear_error(tmp_path: Path) -> None:
     port = free_port()
     runtime = PortsRuntime({("otel-collector", "otlp_http"): port})
@@ -202,3 +234,16 @@ def test_the_cli_prints_a_table_and_json_and_exits_1_on_failure(
         assert failed.exit_code == 1
         [tempo] = [check for check in json.loads(failed.stdout)["checks"] if check["check"] == "trace by id"]
         assert tempo["result"] == "failed" and tempo["detail"].startswith("not there after 1 s: no answer")
+
+
+def test_the_cli_says_the_collector_is_down_in_one_line_and_exits_1(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project_dir / "stack.yaml").write_text(yaml.safe_dump(SETTINGS))
+    port = free_port()
+    runtime = PortsRuntime({("otel-collector", "otlp_http"): port})
+    monkeypatch.setattr("stack.commands.options.get_runtime", lambda *a, **k: runtime)
+    result = invoke("smoke", "--timeout", "2")
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"Error: the Collector at http://127.0.0.1:{port} did not accept the smoke ")

@@ -81,8 +81,9 @@ _LOKI_QUERY = re.compile(r'\{service_name="(?P<service>[^"]*)"\}\s*\|\s*trace_id
 
 
 @contextlib.contextmanager
-def loki_standin(*, drop: bool = False) -> Iterator[Sink]:
-    """`drop`: accept the logs and store nothing (a Loki that loses them)."""
+def loki_standin(*, drop: bool = False, answer_with: str | None = None) -> Iterator[Sink]:
+    """`drop`: accept the logs and store nothing (a Loki that loses them). `answer_with`: a line to
+    answer with instead of each matching record's body (the log found by trace id is not the one sent)."""
     holder: list[Sink] = []
 
     def get(handler: BaseHTTPRequestHandler) -> bool:
@@ -114,7 +115,8 @@ def loki_standin(*, drop: bool = False) -> Iterator[Sink]:
                         stream = streams.setdefault(
                             match["service"], {"stream": {"service_name": match["service"]}, "values": []}
                         )
-                        stream["values"].append([str(record.time_unix_nano), str(value(record.body))])
+                        line = answer_with if answer_with is not None else str(value(record.body))
+                        stream["values"].append([str(record.time_unix_nano), line])
         _reply(handler, 200, {"status": "success", "data": {"resultType": "streams", "result": list(streams.values())}})
         return True
 
