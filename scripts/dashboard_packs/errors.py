@@ -180,10 +180,14 @@ def board() -> Board:
         ),
         timeseries(
             "Exceptions by environment",
-            "Exceptions per interval by service and deployment.environment.",
+            "Exceptions per interval by service and deployment environment: deployment.environment, or "
+            "deployment.environment.name (the current semantic conventions' name, which the Faro web SDK "
+            "and newer OTel SDKs send).",
+            # Both names: an app sends one or the other, and the legend shows whichever it has.
             logql(
-                f"sum by (service_name, deployment_environment) (count_over_time({GROUPED} [$__auto]))",
-                "{{service_name}} {{deployment_environment}}",
+                "sum by (service_name, deployment_environment, deployment_environment_name)"
+                f" (count_over_time({GROUPED} [$__auto]))",
+                "{{service_name}} {{deployment_environment}}{{deployment_environment_name}}",
             ),
             unit="short",
             width=8,

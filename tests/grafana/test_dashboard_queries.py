@@ -62,6 +62,9 @@ LOKI_METADATA = {
     "exception_message",
     "service_version",
     "http_route",
+    # deployment.environment's current name (Faro 2, newer SDKs): a label to group by, whether
+    # Loki's otlp_config makes it an index label or structured metadata.
+    "deployment_environment_name",
     # What the Faro web SDK's OTLP transport sends from browsers (docs/metrics.md, "Browser errors").
     "telemetry_sdk_language",
     "browser_name",
