@@ -58,10 +58,10 @@ FRONTEND_MAX_BODY = 1024 * 1024
 def _add_frontend(config: dict[str, Any], frontend: FrontendSettings, port: int) -> None:
     """An OTLP/HTTP receiver for browsers, feeding the logs and traces pipelines.
 
-    No Faro receiver exists for the pinned Collector release (contrib has none on the Go module
-    proxy), so the Faro web SDK sends with its OTLP transport. Browsers post cross-origin: the
-    receiver answers CORS preflights for the configured origins only, and keeps its own port so
-    that the apps' OTLP endpoints can stay private while this one faces the internet.
+    No Faro receiver can be built for the pinned Collector release (the Go module proxy answers 404
+    for contrib's faroreceiver), so the Faro web SDK sends with its OTLP transport. Browsers post
+    cross-origin: the receiver answers CORS preflights for the configured origins only, and keeps
+    its own port so that the apps' OTLP endpoints can stay private while this one faces the internet.
     """
     config["receivers"][FRONTEND_RECEIVER] = {
         "protocols": {
