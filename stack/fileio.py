@@ -1,12 +1,18 @@
-"""Writing files so that nothing is ever half-written: a temporary file, then a rename."""
+"""Files and JSON that others wrote, read bounded; files written so that nothing is ever half-written."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Any
+
+# The deepest JSON the stack reads from others: a Grafana dashboard nests about a dozen levels, an
+# archive's manifest four. The same bound as stack.yaml's (yamlio.MAX_DEPTH).
+MAX_JSON_DEPTH = 64
 
 
 def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644) -> None:
@@ -74,3 +80,35 @@ def read_bounded(path: Path, limit: int) -> bytes:
 
 def size_text(limit: int) -> str:
     return f"{limit // 1024**2} MiB" if limit % 1024**2 == 0 else f"{limit // 1024} KiB"
+
+
+class JsonTooDeep(ValueError):
+    """JSON nested deeper than MAX_JSON_DEPTH levels (a ValueError, like every other bad JSON)."""
+
+
+def parse_json(data: str | bytes) -> Any:
+    """JSON someone else wrote (a dashboard file, an archive's manifest or documents), as json.loads
+    reads it, with nesting bounded: every failure is a ValueError.
+
+    The decoder recurses once per level, so a few thousand `[` raised RecursionError, which is no
+    ValueError and reached the user as a crash (exit 3); and whatever walks the model afterwards
+    recurses too. Refused past MAX_JSON_DEPTH, checked without recursion.
+    """
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise JsonTooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise JsonTooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        inner: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                inner.extend(child for child in item.values() if isinstance(child, dict | list))
+            elif isinstance(item, list):
+                inner.extend(child for child in item if isinstance(child, dict | list))
+        level = inner
+    return value

@@ -9,6 +9,7 @@ from stack.backup.archive import ArchiveWriter
 from stack.backup.errors import BadArchive
 from stack.backup.spool import SectionSpool
 from stack.backup.steps import Step, StepContext, expect_ok
+from stack.fileio import parse_json
 
 SECTION = "alertmanager/api"
 SILENCES = "silences.json"
@@ -38,7 +39,7 @@ class AlertmanagerStep(Step):
         if raw is None:
             return
         try:
-            wanted = json.loads(raw)
+            wanted = parse_json(raw)
         except ValueError:
             raise BadArchive(f"{SECTION}/{SILENCES} is not valid JSON") from None
         ctx.on_phase("silences")

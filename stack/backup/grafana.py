@@ -25,6 +25,7 @@ from stack.backup.grafana_api import get, q, stack_client
 from stack.backup.spool import SectionSpool
 from stack.backup.steps import Step, StepContext, state_path
 from stack.backup.tempdirs import private_tempdir
+from stack.fileio import parse_json
 from stack.grafana.client import GrafanaClient
 from stack.polling import poll_until
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
@@ -364,7 +365,7 @@ class GrafanaStep(Step):
     def restore_online(self, ctx: StepContext, spool: SectionSpool) -> None:
         raw = spool.read_members(API)
         try:
-            documents = {name: json.loads(body) for name, body in raw.items()}
+            documents = {name: parse_json(body) for name, body in raw.items()}
         except ValueError as exc:
             raise BadArchive(f"{API}: a document is not valid JSON ({exc})") from None
         ctx.on_phase("API import")

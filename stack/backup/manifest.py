@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stack.backup.errors import BadArchive
+from stack.fileio import parse_json
 
 FORMAT = "stack-backup"
 FORMAT_VERSION = 1
@@ -110,7 +111,7 @@ class Manifest:
     def from_json(cls, raw: bytes) -> Manifest:
         """Parse and check a manifest; BadArchive names what is wrong with it."""
         try:
-            data = json.loads(raw)
+            data = parse_json(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadArchive(f"{MANIFEST_NAME} is not valid JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from stack.components.grafana import DATASOURCE_COMPONENTS, bundled_packs, unknown_pack_hint
 from stack.errors import SettingsError
-from stack.fileio import UnreadableFile, read_bounded
+from stack.fileio import JsonTooDeep, UnreadableFile, parse_json, read_bounded
 from stack.resources import bundled
 
 if TYPE_CHECKING:
@@ -49,11 +49,13 @@ def _read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: cannot be read: {exc}", hint="fix the file or remove it") from None
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as exc:
         raise SettingsError(
             f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})", hint="fix the file or remove it"
         ) from None
+    except JsonTooDeep as exc:
+        raise SettingsError(f"{path}: refused: {exc}", hint="a dashboard nests a dozen levels or so") from None
 
 
 def _folder_from(pack_dir: Path, default: Folder) -> Folder:

@@ -148,6 +148,17 @@ def _no_manifest(tmp: Path) -> Path:
     return build(tmp / "bad.tar.zst", GOOD, None)
 
 
+def _deep_manifest(tmp: Path) -> Path:
+    """A manifest of 100 000 nested arrays: json.loads raised RecursionError, a crash (exit 3)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in GOOD:
+            tar.addfile(info, io.BytesIO(data))
+        body = b"[" * 100_000 + b"]" * 100_000
+        tar.addfile(_file("manifest.json", body)[0], io.BytesIO(body))
+    return _write(tmp / "bad.tar.zst", zstandard.ZstdCompressor(write_checksum=True).compress(raw.getvalue()))
+
+
 def _no_version(tmp: Path) -> Path:
     return build(tmp / "bad.tar.zst", GOOD, manifest_for(GOOD, version=...))
 
@@ -263,6 +274,10 @@ BAD: dict[str, tuple[Callable[[Path], Path], str]] = {
     "size mismatch": (_size, "checksum mismatch"),
     "member missing": (_missing_member, "listed in the manifest is missing"),
     "no manifest": (_no_manifest, "no manifest.json"),
+    "manifest nested 100 000 deep": (
+        _deep_manifest,
+        "bad.tar.zst: manifest.json is not valid JSON (nested deeper than 64 levels)",
+    ),
     "no manifest version": (_no_version, "bad.tar.zst: manifest.json has no format version"),
     "unknown manifest version": (_unknown_version, "bad.tar.zst: unknown backup format version 99"),
     "absolute path": (_absolute, "has an absolute path"),

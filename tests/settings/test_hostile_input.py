@@ -3,6 +3,7 @@ the field, with exit 2, and nothing written (docs/hostile-input.md is the table 
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -243,4 +244,17 @@ def test_a_fifo_among_the_dashboards_is_refused_not_waited_on(tmp_path: Path) ->
     (tmp_path / "stack.yaml").write_text("dashboards:\n  dirs: [dash]\n")
     result = _stack(tmp_path, "validate", "--json")
     assert "board.json: is not a regular file" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("depth", [65, 200_000])
+def test_a_dashboard_nested_too_deep_is_refused(tmp_path: Path, depth: int) -> None:
+    # 200 000 levels raised RecursionError in json.loads: a crash (exit 3) of validate.
+    (tmp_path / "dash").mkdir()
+    (tmp_path / "dash" / "board.json").write_text("[" * depth + "]" * depth)
+    (tmp_path / "stack.yaml").write_text("dashboards:\n  dirs: [dash]\n")
+    result = _stack(tmp_path, "validate", "--json")
+    checks = {check["name"]: check for check in json.loads(result.stdout)}
+    assert checks["dashboards"]["status"] == "failed"
+    assert "board.json: refused: nested deeper than 64 levels" in checks["dashboards"]["detail"]
     assert "Traceback" not in result.stderr
