@@ -23,6 +23,10 @@ from pathlib import Path
 import pytest
 
 from stack.backup.retention import archives_of
+from stack.errors import RuntimeUnavailable
+from stack.paths import Paths
+from stack.project import load
+from stack.runtime.docker.runtime import DockerRuntime
 from tests.backup.test_backup_archive import GOOD, build
 from tests.conftest import require_tool
 from tests.support.engine import Engine
@@ -188,3 +192,39 @@ def test_doctor_with_an_alias_that_does_not_resolve_skips_the_running_stack_sayi
     assert f"Skipped running stack: {NOWHERE}" in done.stdout.splitlines()
     # Probed from here at the alias's HostName, as ssh resolves it.
     assert "reachable from here (nowhere.invalid)" in done.stdout
+
+
+def test_the_engine_api_over_an_alias_that_does_not_resolve_is_the_same_one_line(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The commands check the engine with the docker CLI first, so the tests above never reach the
+    # Engine API's own connection (archives, pulls): where issue 19 saw a BrokenPipe and "start Docker".
+    nowhere(project_dir, tmp_path, monkeypatch)
+    paths = Paths.discover(project_dir / "stack.yaml")
+    runtime = DockerRuntime(load(paths), paths, host="ssh://stack-nowhere")
+    with pytest.raises(RuntimeUnavailable) as caught:
+        runtime.engine.call(lambda api: api.version())
+    assert caught.value.one_line() == NOWHERE
+
+
+@pytest.mark.docker
+def test_the_engine_api_losing_its_ssh_server_mid_way_is_one_line_about_the_connection(
+    project_dir: Path, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project_dir / "stack.yaml").write_text("project: stack-gone\n")
+    paths = Paths.discover(project_dir / "stack.yaml")
+    with sshd(tmp_path, environment=engine.env()) as server:
+        ssh_config_on_path(tmp_path, monkeypatch, alias("stack-gone", server))
+        monkeypatch.delenv("DOCKER_HOST")
+        runtime = DockerRuntime(load(paths), paths, host="ssh://stack-gone")
+        api = runtime.engine.client.api
+        assert runtime.engine.call(lambda api: api.version())["ApiVersion"]
+    # The server is gone, and so is the connection the client kept (its ssh ends).
+    api.transport.close()
+    with pytest.raises(RuntimeUnavailable) as caught:
+        runtime.engine.call(lambda api: api.version())
+    assert caught.value.one_line() == (
+        f"cannot reach the Docker engine at ssh://stack-gone over SSH: ssh: connect to host 127.0.0.1 port "
+        f"{server.port}: Connection refused (hint: check the SSH connection: `ssh stack-gone docker version` "
+        "must work without a prompt (~/.ssh/config, key or agent))"
+    )
