@@ -4,8 +4,9 @@
 user would (`stack -c DIR/stack.yaml ...`), and reads what the engine really holds: containers, their
 ids and start times, volumes. `running_stack` brings it down with its volumes however the test ends.
 
-Images are the local ones of tests/support/images.py; components with no image here are disabled. Grafana,
-Loki and Tempo have no binary on this machine: a test that wants them uses stand-ins and says so.
+Images are the local ones of tests/support/images.py; the components of NO_IMAGE are disabled unless a test
+gives them an image. Grafana, Loki and Tempo have no binary on this machine: a test that wants them uses
+stand-ins and says so; a test that wants the Collector gives it `collector_image`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from tests.conftest import invoke
 from tests.support.engine import Engine
 from tests.support.images import alertmanager_image, collector_image, prometheus_image
 
-# Components with no image on this machine: disabled unless a test gives them one.
+# Disabled unless a test gives them an image: Grafana, Loki and Tempo have none here (stand-ins only),
+# and the Collector's (the stack's own build) goes only to the tests that want a Collector.
 NO_IMAGE = ("otel-collector", "loki", "tempo", "grafana")
 _serial = itertools.count(1)
 

@@ -1,6 +1,7 @@
 """`stack up`, re-`up`, `status`, `logs` and `down` on the real test engine (tests/support/engine.py), with images
-built from Debian's binaries (tests/support/images.py). Grafana, Loki, Tempo and the Collector have no image
-here: they are disabled in these tests.
+built from Debian's binaries (tests/support/images.py). Grafana, Loki and Tempo have no binary here, and
+the Collector's image goes only to the tests that want a Collector (tests/components/test_collector_docker.py):
+all four are disabled in these tests.
 
 The read-only tests share one stack, started once for the module (each `up` costs seconds of the
 suite's budget); the tests that change a stack start their own.
