@@ -4,7 +4,9 @@ Measures, on this machine:
   1. the warm rebuild of otelcol-contrib (Go caches full; `--cold` also times a build with empty Go
      caches in a scratch directory: minutes, and it downloads every module again);
   2. OTLP/HTTP ingest: metric points per second the Collector accepts, and per second Prometheus
-     appends (remote write), from several senders posting protobuf batches for a fixed time;
+     appends, from several senders posting protobuf batches for a fixed time; by remote write into
+     a Prometheus 2.x (Debian's), by Prometheus' own OTLP receiver into a 3.x first on PATH, as the
+     stack renders for each;
   3. the Collector's memory (RSS): idle after start, and the peak under that load;
   4. `stack smoke`'s metric latency (send -> queryable in Prometheus), p50 and p95 over BENCH_RUNS
      sends, against the seeds' target of 100 ms at p95.
@@ -144,7 +146,9 @@ def ingest(collector: realcollector.RunningCollector, prometheus: realbin.Server
     time.sleep(2)  # what is queued reaches Prometheus
     accepted = counter(collector.metrics_url, "otelcol_receiver_accepted_metric_points_total") - accepted_before
     appended = counter(f"{prometheus.url}/metrics", appended_query) - appended_before
-    print(f"ingest: {SENDERS} senders x {LOAD_SECONDS:.0f} s, {sum(sent)} points sent, {sum(refused)} requests refused")
+    path = "its OTLP receiver" if realbin.is_3x() else "remote write"
+    print(f"ingest into Prometheus {realbin.prometheus_version()} by {path}:")
+    print(f"  {SENDERS} senders x {LOAD_SECONDS:.0f} s, {sum(sent)} points sent, {sum(refused)} requests refused")
     print(f"  accepted by the Collector: {accepted / elapsed:,.0f} points/s")
     print(f"  appended by Prometheus:    {appended / elapsed:,.0f} samples/s (ratio {appended / max(accepted, 1):.2f})")
     print(f"collector memory: idle {idle / 2**20:.0f} MiB, peak under load {peak[0] / 2**20:.0f} MiB")
@@ -187,7 +191,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-collector-") as tmp:
         work = Path(tmp)
         config = work / "prometheus.yml"
-        config.write_text(yaml.safe_dump({"global": {"scrape_interval": "15s"}}))
+        config.write_text(yaml.safe_dump({"global": {"scrape_interval": "15s"}, **realbin.otlp_config()}))
         with realbin.prometheus(config, work / "data") as prometheus:
             ports = realcollector.Ports.free(prometheus=prometheus.port)
             settings = parse_settings({"components": {"tempo": {"enabled": False}, "loki": {"enabled": False}}})

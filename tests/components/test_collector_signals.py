@@ -1,7 +1,8 @@
 """Signals through the real Collector, on the config the stack renders.
 
 Metrics: an app instrumented with the OpenTelemetry SDK -> the real Collector -> a real Prometheus
-(Debian's, remote write). Traces and logs: the real Collector -> a recording OTLP receiver standing in
+(Debian's 2.x by remote write; a 3.x first on PATH by its own OTLP receiver, as the stack renders).
+Traces and logs: the real Collector -> a recording OTLP receiver standing in
 for Tempo (OTLP/gRPC) and Loki (OTLP/HTTP at /otlp), which cannot run here.
 """
 
@@ -58,7 +59,7 @@ class Pipeline:
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     workdir = tmp_path_factory.mktemp("signals")
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"}}))
+    config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"}, **realbin.otlp_config()}))
     with realbin.prometheus(config, workdir / "data") as prometheus, otlp_sink() as sink:
         ports = realcollector.Ports.free(
             prometheus=prometheus.port,

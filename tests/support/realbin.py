@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -31,6 +32,21 @@ def prometheus_version() -> str:
     found = version_in(done.stdout + done.stderr)
     assert found, done.stdout
     return found
+
+
+def is_3x() -> bool:
+    return int(prometheus_version().split(".")[0]) >= 3
+
+
+def otlp_config() -> dict[str, Any]:
+    """The `otlp` block of the config the stack renders for this Prometheus: none for a 2.x (remote
+    write), the promoted resource attributes for a 3.x (its own OTLP receiver)."""
+    from stack.components.prometheus import PROMOTED_RESOURCE_ATTRIBUTES
+
+    if not is_3x():
+        return {}
+    promoted = {"promote_resource_attributes": list(PROMOTED_RESOURCE_ATTRIBUTES)}
+    return {"otlp": {**promoted, "keep_identifying_resource_attributes": True}}
 
 
 def binary(*names: str) -> str:
@@ -88,6 +104,9 @@ def prometheus(config: Path, data_dir: Path, *extra_flags: str) -> Iterator[Serv
         "--web.enable-admin-api",
         "--web.enable-remote-write-receiver",
         "--enable-feature=exemplar-storage",
+        # The stack renders this for a 3.x (stack/components/prometheus.py): the Collector then sends
+        # metrics to Prometheus' own OTLP receiver instead of remote write.
+        *(["--web.enable-otlp-receiver"] if is_3x() and "--web.enable-otlp-receiver" not in extra_flags else []),
         *extra_flags,
     ]
     with log.open("wb") as out:
