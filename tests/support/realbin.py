@@ -23,19 +23,23 @@ from stack.net.ports import free_port
 
 
 @functools.cache
-def prometheus_version() -> str:
-    """The version of the Prometheus these tests run (Debian's, 2.x): what configs sent to it are
-    rendered for, as the process runtime renders for its binary."""
+def _version_of(exe: str) -> str:
     from stack.versions import version_in
 
-    done = subprocess.run([binary("prometheus"), "--version"], capture_output=True, text=True, check=True)
+    done = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
     found = version_in(done.stdout + done.stderr)
     assert found, done.stdout
     return found
 
 
-def is_3x() -> bool:
-    return int(prometheus_version().split(".")[0]) >= 3
+def prometheus_version() -> str:
+    """The version of the Prometheus these tests run (Debian's 2.x; a 3.x first on PATH where one
+    is): what configs sent to it are rendered for, as the process runtime renders for its binary."""
+    return _version_of(binary("prometheus"))
+
+
+def is_3x(exe: str | None = None) -> bool:
+    return int(_version_of(exe or binary("prometheus")).split(".")[0]) >= 3
 
 
 def otlp_config() -> dict[str, Any]:
@@ -106,7 +110,7 @@ def prometheus(config: Path, data_dir: Path, *extra_flags: str) -> Iterator[Serv
         "--enable-feature=exemplar-storage",
         # The stack renders this for a 3.x (stack/components/prometheus.py): the Collector then sends
         # metrics to Prometheus' own OTLP receiver instead of remote write.
-        *(["--web.enable-otlp-receiver"] if is_3x() and "--web.enable-otlp-receiver" not in extra_flags else []),
+        *(["--web.enable-otlp-receiver"] if is_3x(exe) and "--web.enable-otlp-receiver" not in extra_flags else []),
         *extra_flags,
     ]
     with log.open("wb") as out:
