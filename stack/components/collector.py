@@ -179,6 +179,11 @@ class Collector(Component):
             found.append((self.port_spec("frontend"), frontend.port))
         return found
 
+    def listening(self, settings: Settings) -> tuple[PortSpec, ...]:
+        if _frontend_settings(settings).enabled:
+            return self.ports
+        return tuple(spec for spec in self.ports if spec.name != "frontend")
+
     def port_host_ip(self, settings: Settings, spec: PortSpec) -> str:
         frontend = _frontend_settings(settings)
         if spec.name == "frontend" and frontend.address is not None:

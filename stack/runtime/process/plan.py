@@ -204,7 +204,8 @@ def plan_processes(
             files=files,
             dirs=[home / key for key in volumes],
             listen=[
-                (spec.name, listen_host(settings, name, spec.name), ports[name][spec.name]) for spec in component.ports
+                (spec.name, listen_host(settings, name, spec.name), ports[name][spec.name])
+                for spec in component.listening(settings)
             ],
             paths=paths,
             config_dir=config_dir,

@@ -4,6 +4,7 @@ real Prometheus: ready on its health port, its own metrics scraped, an app's met
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +44,11 @@ def test_the_process_runtime_runs_the_real_collector_from_the_cache(project: Pat
     found = runtime.binaries()["otel-collector"]
     assert Path(found.path) == built_binary()
     assert found.version == "0.160.0" and not found.version_differs
+    started = time.monotonic()
     runtime.up()
+    # Started and settled in moments: the watch waited out its 15 s cap for the frontend port, which
+    # the Collector does not listen on while the frontend is off.
+    assert time.monotonic() - started < 10
     states = {state.name: state.state for state in runtime.ps()}
     assert states == {"otel-collector": "running", "prometheus": "running"}
     assert runtime.http("otel-collector", "health", "/").status == 200

@@ -181,3 +181,16 @@ def test_prometheus_file_sd_directory_is_a_directory_of_its_own() -> None:
     config = yaml.safe_load(next(iter(plan.files.values())))
     file_sd = next(job for job in config["scrape_configs"] if job["job_name"] == "file_sd")
     assert file_sd["file_sd_configs"][0]["files"][0] == f"{ROOT}/prometheus/targets/*.yml"
+
+
+def test_a_process_is_watched_only_on_the_ports_it_listens_on() -> None:
+    # The Collector's frontend receiver is rendered only when `frontend` is on. Watched for anyway,
+    # its port never answered and `stack up` waited out the 15 s start-up cap on every run.
+    _, plans = _plans(Settings())
+    assert "frontend" not in {name for name, _, _ in plans["otel-collector"].listen}
+    assert {name for name, _, _ in plans["otel-collector"].listen} == {"otlp_grpc", "otlp_http", "health", "metrics"}
+    on = parse_settings(
+        {"components": {"otel-collector": {"frontend": {"enabled": True, "cors_origins": ["https://app.example.com"]}}}}
+    )
+    _, plans = _plans(on)
+    assert "frontend" in {name for name, _, _ in plans["otel-collector"].listen}
