@@ -22,6 +22,7 @@ from stack.grafana.push_folders import push_folders
 from stack.grafana.result import ProvisionResult
 from stack.grafana.token import ensure_token
 from stack.paths import Paths
+from stack.runtime.abilities import HasTopology
 from stack.runtime.base import Runtime
 from stack.secrets import GRAFANA_ADMIN_PASSWORD, SecretStore
 from stack.settings import Settings, parse_settings
@@ -99,8 +100,11 @@ def stack_dashboards(paths: Paths, settings: Settings, extra_dirs: list[Path] | 
 
 def stack_datasources(settings: Settings, runtime: Runtime | None = None) -> list[dict[str, Any]]:
     """The datasources of the enabled components, with URLs as Grafana sees them in this runtime."""
-    topology = getattr(runtime, "topology", None)
-    ctx = RenderContext(settings=settings, topology=topology) if topology is not None else RenderContext(settings)
+    ctx = (
+        RenderContext(settings=settings, topology=runtime.topology)
+        if isinstance(runtime, HasTopology)
+        else RenderContext(settings)
+    )
     return rendered_datasources(ctx)
 
 

@@ -3,8 +3,8 @@ typed runtime back, instead of probing attributes by name.
 
 Every runtime follows `Runtime` (base.py); these are the extras. A runtime has an ability by having
 the members, nothing to inherit or register (the process runtime has `Warns`, `ChecksStart`,
-`RendersItself` and `StopTimeout`; Docker `PullsImages` and `ChecksWhileListing`; Swarm
-`RendersItself` and `ShowsPlacement`).
+`RendersItself`, `StopTimeout` and `HasTopology`; Docker `PullsImages` and `ChecksWhileListing`;
+Swarm those two as well, with `RendersItself` and `ShowsPlacement`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from stack.components.base import Topology
     from stack.runtime.base import ServiceState
 
 
@@ -66,3 +67,12 @@ class ChecksWhileListing(Protocol):
     turn (Docker: both are child processes, and `status` pays for both every time)."""
 
     def checked_ps(self) -> list[ServiceState]: ...
+
+
+@runtime_checkable
+class HasTopology(Protocol):
+    """Renders for a topology of its own, not compose's service names (the process runtime: 127.0.0.1
+    and the ports given at `up`): what it rendered is what provisioning must compare with."""
+
+    @property
+    def topology(self) -> Topology: ...
