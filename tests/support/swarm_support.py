@@ -69,6 +69,7 @@ def swarm_settings(
     collector_port: int,
     prometheus_port: int | None = None,
     collector_extra: str = "",
+    alertmanager_extra: str = "",
     backend_label: str | None = None,
 ) -> str:
     """stack.yaml for a swarm of Prometheus, Alertmanager and the Collector (Grafana, Loki and Tempo
@@ -84,7 +85,7 @@ def swarm_settings(
         f"  docker_data_root: {engine.root / 'data'}\n"
         "  resolve_image: never\n" + (f"  backend_label: {backend_label}\n" if backend_label else "") + "components:\n"
         f"  prometheus: {prometheus}\n"
-        f"  alertmanager: {{image: {alertmanager_image(engine)}, port: {alertmanager_port}}}\n"
+        f"  alertmanager: {{image: {alertmanager_image(engine)}, port: {alertmanager_port}{alertmanager_extra}}}\n"
         f"  otel-collector: {{image: {collector_image}, port: {collector_port}, docker_logs: false,\n"
         f"                   otlp_grpc_port: null, otlp_http_port: null{collector_extra}}}\n"
         "  loki: {enabled: false}\n"

@@ -169,3 +169,28 @@ def test_the_backend_label_missing_is_one_line(project_dir: Path, engine: Engine
     assert up.exit_code == 1, up.output
     assert "no swarm node has the label stack.role=nowhere" in up.output
     assert "docker node update --label-add stack.role=nowhere" in up.output
+
+
+def test_a_service_that_never_converges_fails_up_with_its_task_error(
+    project_dir: Path, engine: Engine, swarm_node: str
+) -> None:
+    # A route to a receiver that does not exist: Alertmanager refuses its config and exits, every time.
+    swarm_settings(
+        project_dir,
+        engine,
+        collector_image=collector_image(engine),
+        alertmanager_port=free_port(),
+        collector_port=free_port(),
+        alertmanager_extra=", overrides: {route: {receiver: nowhere}}",
+    )
+    try:
+        up = invoke("up", "--timeout", "90")
+        assert up.exit_code == 1, up.output
+        # Swarm started it again (its restart policy) before it counts as failed, with the task's error
+        # and the reason in its log.
+        said = " ".join(up.output.split())
+        assert "alertmanager is not ready: failed: task: non-zero exit (1) on node" in said
+        assert 'undefined receiver \\"nowhere\\" used in route' in said
+        assert "Traceback" not in up.output
+    finally:
+        assert invoke("down", "--volumes", "--yes").exit_code == 0
