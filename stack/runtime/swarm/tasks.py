@@ -3,6 +3,7 @@ matter while Swarm replaces a service's tasks."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from stack.errors import StackError
@@ -57,6 +58,13 @@ def service_state(name: str, service: dict[str, Any] | None, tasks: list[dict[st
             exit_code = status.get("ContainerStatus", {}).get("ExitCode")
             node = task.get("NodeID", "")[:12]
             where = f" on node {node}" if node else ""
+            if state in FAILED_STATES and _failures(task, tasks, parse_time(service.get("UpdatedAt"))) < 2:
+                # Swarm replaces a failed task (restart_policy), and a start can fail once for the
+                # engine's own reasons (moby/moby#48783: "unable to remount dir as readonly"): only
+                # the same slot failing again is a service that will not converge.
+                return ServiceState(
+                    name=name, state="starting", image=image, error=f"restarted by Swarm after: {error or state}{where}"
+                )
             return ServiceState(
                 name=name,
                 state="failed" if state == "pending" else state,
@@ -67,6 +75,24 @@ def service_state(name: str, service: dict[str, Any] | None, tasks: list[dict[st
         if task.get("DesiredState") == "running":
             return ServiceState(name=name, state=state, image=image)
     return ServiceState(name=name, state="starting", image=image)
+
+
+def _slot(task: dict[str, Any]) -> Any:
+    """Which of the service's places a task fills: its slot (replicated) or its node (global)."""
+    return task.get("Slot") or task.get("NodeID")
+
+
+def _failures(task: dict[str, Any], tasks: list[dict[str, Any]], since: datetime | None) -> int:
+    """How many tasks of `task`'s slot failed since the service was last deployed (`since`): a
+    deploy is a fresh start, and Swarm keeps the tasks of earlier ones in its history."""
+    found = 0
+    for other in tasks:
+        if _slot(other) != _slot(task) or other.get("Status", {}).get("State") not in FAILED_STATES:
+            continue
+        created = parse_time(other.get("CreatedAt"))
+        if since is None or created is None or created >= since:
+            found += 1
+    return found
 
 
 def _sort_key(value: Any) -> Any:

@@ -155,11 +155,20 @@ def test_write_removes_configs_no_longer_rendered(paths: Paths) -> None:
     assert (out / "stack.yaml").exists()
 
 
-def _task(state: str, *, err: str = "", desired: str = "running", updated: str = "2026-01-01T00:00:01Z") -> dict:
+def _task(
+    state: str,
+    *,
+    err: str = "",
+    desired: str = "running",
+    updated: str = "2026-01-01T00:00:01Z",
+    created: str = "2026-01-01T00:00:01Z",
+    node: str = "node0123456789ab",
+) -> dict:
     return {
         "DesiredState": desired,
+        "CreatedAt": created,
         "UpdatedAt": updated,
-        "NodeID": "node0123456789ab",
+        "NodeID": node,
         "Status": {"State": state, "Err": err, "Timestamp": "2026-01-01T00:00:00Z"},
     }
 
@@ -171,10 +180,29 @@ def test_service_state_names_the_task_error() -> None:
     taken = "no suitable node (host-mode port already in use on 1 node)"
     state = service_state("alertmanager", SERVICE, [_task("pending", err=taken)])
     assert state.state == "failed" and taken in (state.error or "")
-    failed = service_state("alertmanager", SERVICE, [_task("failed", err="task: non-zero exit (1)")])
+    exits = [_task("failed", err="task: non-zero exit (1)", desired="shutdown") for _ in range(2)]
+    failed = service_state("alertmanager", SERVICE, exits)
     assert failed.state == "failed" and "non-zero exit (1) on node node01234567" in (failed.error or "")
     assert service_state("alertmanager", SERVICE, [_task("running")]).running
     assert service_state("alertmanager", None, []) == ServiceState(name="alertmanager", state="missing")
+
+
+def test_a_task_that_failed_once_is_still_starting_while_swarm_replaces_it() -> None:
+    # Seen on the test engine (moby/moby#48783): one start fails, Swarm's restart policy starts another
+    # 5 s later. `stack up` failed on it at once; only the same slot failing again is final.
+    remount = "starting container failed: unable to remount dir as readonly: device or resource busy"
+    service = {**SERVICE, "UpdatedAt": "2026-01-01T00:00:00.5Z"}
+    once = [_task("failed", err=remount, desired="shutdown", created="2026-01-01T00:00:01Z")]
+    state = service_state("prometheus", service, once)
+    assert state.state == "starting" and remount in (state.error or "")
+    again = [*once, _task("failed", err=remount, desired="shutdown", created="2026-01-01T00:00:07Z")]
+    assert service_state("prometheus", service, again).state == "failed"
+    # A failure before the last deploy does not count against the deployed service.
+    old = [_task("failed", err=remount, desired="shutdown", created="2025-12-31T23:59:00Z")]
+    assert service_state("prometheus", service, [*old, *once]).state == "starting"
+    # Each slot (each node, for a global service) has its own count.
+    other = [_task("failed", err=remount, desired="shutdown", created="2026-01-01T00:00:02Z", node="othernode0123")]
+    assert service_state("prometheus", service, [*once, *other]).state == "starting"
 
 
 def test_the_failed_state_is_one_line_for_readiness() -> None:
