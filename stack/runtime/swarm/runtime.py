@@ -199,7 +199,7 @@ class SwarmRuntime(DockerRuntime):
             if state in FAILED_UPDATES:
                 message = (services[name].get("UpdateStatus") or {}).get("Message", "")
                 raise SwarmError(
-                    f"the update of {name} failed and Swarm {state.replace('_', ' ')}: {message}",
+                    f"the update of {name} failed and Swarm {FAILED_UPDATES[state]}: {message}",
                     hint=f"stack logs {name}; the previous version runs on",
                 )
 

@@ -19,7 +19,12 @@ FAILED_STATES = frozenset({"failed", "rejected"})
 
 # Update states of a service (`UpdateStatus.State`) while Swarm replaces its tasks, and after it gave up.
 UPDATING = frozenset({"updating", "rollback_started"})
-FAILED_UPDATES = frozenset({"paused", "rollback_completed", "rollback_paused"})
+# ... and what Swarm did when it gave up, as the error says it.
+FAILED_UPDATES = {
+    "paused": "paused it",
+    "rollback_completed": "rolled it back",
+    "rollback_paused": "paused its rollback",
+}
 UPDATE_TIMEOUT = 300.0
 # A changed service whose update status stays as it was this long replaced no task (a label change).
 UPDATE_GRACE = 5.0

@@ -194,3 +194,33 @@ def test_a_service_that_never_converges_fails_up_with_its_task_error(
         assert "Traceback" not in up.output
     finally:
         assert invoke("down", "--volumes", "--yes").exit_code == 0
+
+
+def test_a_failed_update_is_rolled_back_and_named(project_dir: Path, engine: Engine, swarm_node: str) -> None:
+    settings = {
+        "collector_image": collector_image(engine),
+        "alertmanager_port": free_port(),
+        "collector_port": free_port(),
+    }
+    project = swarm_settings(project_dir, engine, **settings)
+    try:
+        up = invoke("up", "--timeout", "120")
+        assert up.exit_code == 0, up.output
+        # A config Alertmanager refuses: the new task exits, Swarm rolls the service back.
+        swarm_settings(project_dir, engine, **settings, alertmanager_extra=", overrides: {route: {receiver: nowhere}}")
+        changed = invoke("up", "--timeout", "120")
+        assert changed.exit_code == 1, changed.output
+        said = " ".join(changed.output.split())
+        assert "the update of alertmanager failed and Swarm rolled it back" in said, changed.output
+        assert "the previous version runs on" in said and "Traceback" not in said
+        state = engine.docker("service", "inspect", f"{project}_alertmanager", "--format", "{{.UpdateStatus.State}}")
+        assert state.stdout.strip() == "rollback_completed"
+        # The previous version runs on (its rolled-back task may still be starting), and becomes ready.
+
+        def alertmanager_ready() -> None:
+            status = json.loads(invoke("status", "--json").stdout)
+            assert {row["name"]: row["ready"] for row in status["components"]}["alertmanager"] is True
+
+        eventually(alertmanager_ready, timeout=60)
+    finally:
+        assert invoke("down", "--volumes", "--yes").exit_code == 0
