@@ -61,6 +61,18 @@ def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
+def set_addresses(process: LocalProcess, address: Address, keys: dict[str, str]) -> None:
+    """In each `config.*` YAML file, set each dotted key to the `host:port` of one of its own ports
+    here (`frontend.scheduler_address` -> `grpc`): where a component reaches itself."""
+    for path, content in list(process.files.items()):
+        if not path.name.startswith("config."):
+            continue
+        config = yaml.load(content, Loader=_LOADER)
+        for key, port in keys.items():
+            _set(config, key, address(port))
+        process.files[path] = dumps(config)
+
+
 def set_listen_hosts(process: LocalProcess, address: Address, keys: dict[str, str]) -> None:
     """In each `config.*` YAML file, set each dotted key to the host its port listens on here
     (`server.http_listen_address` -> `http`); a key mapped to "" listens on the loopback."""

@@ -194,3 +194,18 @@ def test_a_process_is_watched_only_on_the_ports_it_listens_on() -> None:
     )
     _, plans = _plans(on)
     assert "frontend" in {name for name, _, _ in plans["otel-collector"].listen}
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1", "::1", "0.0.0.0"])
+def test_loki_reaches_its_own_scheduler_where_its_grpc_listens(bind: str) -> None:
+    # Given another gRPC port than the image's 9096 (taken here, say).
+    settings = parse_settings({"bind_address": bind, "server": {"allow_plain_http": True}})
+    ports = assign_ports(settings, {}, set())
+    ports["loki"]["grpc"] = 19096
+    _, plans = _plans(settings, ports)
+    config = yaml.safe_load(plans["loki"].files[ROOT / "loki/rendered/etc/loki/config.yaml"])
+    host = config["server"]["grpc_listen_address"]
+    own = f"[{host}]:19096" if ":" in host else f"{host}:19096"
+    assert config["server"]["grpc_listen_port"] == 19096
+    assert config["frontend"]["scheduler_address"] == own
+    assert config["frontend_worker"]["scheduler_address"] == own
