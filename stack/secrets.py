@@ -104,17 +104,21 @@ def _read_pem(path: Path, key: str, marker: str) -> str:
     return text
 
 
-def compose_environment(settings: Settings, paths: Paths) -> dict[str, str]:
+def compose_environment(settings: Settings, paths: Paths, *, generate: bool = True) -> dict[str, str]:
     """The variables `docker compose` reads the project's secrets from (compose.yaml names only them).
 
-    The Grafana password is generated the first time; the TLS files of `server.tls.mode: files` are
-    read from the machine running `stack`, so they reach a remote engine without a copy on its disk.
+    The Grafana password is generated the first time (left out if not stored yet, with
+    `generate=False`); the TLS files of `server.tls.mode: files` are read from the machine running
+    `stack`, so they reach a remote engine without a copy on its disk.
     """
     from stack.components.proxy import TLS_CERT_ENV, TLS_KEY_ENV  # components import settings, not us
 
     env: dict[str, str] = {}
     if settings.component("grafana").enabled:
-        env[GRAFANA_PASSWORD_ENV] = SecretStore.for_paths(paths).ensure(GRAFANA_ADMIN_PASSWORD)
+        store = SecretStore.for_paths(paths)
+        password = store.ensure(GRAFANA_ADMIN_PASSWORD) if generate else store.get(GRAFANA_ADMIN_PASSWORD)
+        if password:
+            env[GRAFANA_PASSWORD_ENV] = password
     if settings.component("proxy").enabled and settings.server.tls.mode == "files":
         cert, key = tls_file_paths(settings, paths)
         env[TLS_CERT_ENV] = _read_pem(cert, "cert_file", "BEGIN CERTIFICATE")

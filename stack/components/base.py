@@ -170,6 +170,8 @@ class Component:
     state: dict[str, str] = {}
     # On Swarm: one task on every node (an agent), rather than one replica on the backend node.
     swarm_global: bool = False
+    # Set when it does not run on Swarm: (what is wrong, what to do instead), said in one line.
+    swarm_refusal: tuple[str, str] | None = None
     # The program that runs it as a local process (the process runtime).
     binary: BinarySpec
     # The URLs `up` lists for this component, and the port whose URL `status` shows (the readiness
@@ -250,6 +252,10 @@ class Component:
 
     def secrets(self, ctx: RenderContext) -> list[SecretMount]:
         """Secrets mounted at /run/secrets/<name> (values never in the rendered files)."""
+        return []
+
+    def swarm_constraints(self, ctx: RenderContext) -> list[str]:
+        """Placement constraints on Swarm beyond the backend label (agents, being global, have none)."""
         return []
 
     def stored_secrets(self) -> dict[str, str]:

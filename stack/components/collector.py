@@ -105,6 +105,7 @@ class Collector(Component):
         "--version",
         "`make collector` builds it from Go modules (needs Go), or download otelcol-contrib from "
         "https://github.com/open-telemetry/opentelemetry-collector-releases/releases",
+        own_build=True,
     )
     ports = (
         PortSpec("otlp_grpc", 4317, "otlp_grpc_port"),

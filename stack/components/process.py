@@ -35,6 +35,8 @@ class BinarySpec:
     get_it: str
     # Its config and flags are rendered for the version of the binary found (RenderContext.versions).
     renders_for_version: bool = False
+    # The stack builds it itself (`make collector`, stack.collector_build): that build comes before PATH.
+    own_build: bool = False
 
 
 class LocalProcess(Protocol):

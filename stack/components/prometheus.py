@@ -272,6 +272,10 @@ class Prometheus(Component):
             flags.append("--web.enable-otlp-receiver")
         return flags
 
+    def swarm_constraints(self, ctx: RenderContext) -> list[str]:
+        # Swarm discovery lists services and tasks, which only a manager's API answers.
+        return ["node.role == manager"] if self._swarm_discovery(ctx) else []
+
     def mounts(self, ctx: RenderContext) -> list[str]:
         if self._swarm_discovery(ctx):
             return [f"{ctx.settings.swarm.docker_socket}:{SWARM_SOCKET}:ro"]

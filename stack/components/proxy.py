@@ -127,6 +127,10 @@ def caddy_config(ctx: RenderContext) -> dict[str, Any]:
 class Proxy(Component):
     name = "proxy"
     title = "TLS proxy (Caddy)"
+    swarm_refusal = (
+        "the TLS proxy does not run on Swarm yet",
+        "set components.proxy.enabled: false and terminate TLS in front of the swarm, or use runtime: docker",
+    )
     binary = BinarySpec(
         (("caddy", ()),),
         "version",

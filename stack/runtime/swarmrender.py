@@ -64,14 +64,14 @@ def backend_constraint(settings: Settings) -> str:
 
 
 def _check_supported(settings: Settings) -> None:
-    if settings.component("proxy").enabled:
-        raise SettingsError(
-            "components.proxy: the TLS proxy does not run on Swarm yet",
-            hint="set components.proxy.enabled: false and terminate TLS in front of the swarm, or use runtime: docker",
-        )
+    for name in settings.enabled():
+        refusal = REGISTRY[name].swarm_refusal
+        if refusal:
+            raise SettingsError(f"components.{name}: {refusal[0]}", hint=refusal[1])
 
 
-def _deploy(name: str, service: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def _deploy(name: str, service: dict[str, Any], ctx: RenderContext) -> dict[str, Any]:
+    settings = ctx.settings
     component = REGISTRY[name]
     deploy: dict[str, Any] = dict(service.get("deploy", {}))
     # dnsrr: service names resolve to the tasks themselves (no virtual IP, which needs IPVS).
@@ -83,11 +83,7 @@ def _deploy(name: str, service: dict[str, Any], settings: Settings) -> dict[str,
     else:
         deploy["mode"] = "replicated"
         deploy["replicas"] = 1
-        constraints = [backend_constraint(settings)]
-        if name == "prometheus" and settings.swarm.docker_socket:
-            # Swarm discovery lists services and tasks, which only a manager's API answers.
-            constraints.append("node.role == manager")
-        deploy["placement"] = {"constraints": constraints}
+        deploy["placement"] = {"constraints": [backend_constraint(settings), *component.swarm_constraints(ctx)]}
     # stop-first everywhere: the backends hold their data in a volume one process at a time, and a
     # Collector publishes its ports in host mode, which a second task on the node cannot bind.
     policy = {"parallelism": 1, "order": "stop-first", "failure_action": "rollback", "monitor": MONITOR}
@@ -96,7 +92,7 @@ def _deploy(name: str, service: dict[str, Any], settings: Settings) -> dict[str,
     return deploy
 
 
-def _service(name: str, service: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def _service(name: str, service: dict[str, Any], ctx: RenderContext) -> dict[str, Any]:
     out = {key: value for key, value in service.items() if key not in ("restart", "depends_on", "container_name")}
     if "ports" in out:
         out["ports"] = [
@@ -115,7 +111,7 @@ def _service(name: str, service: dict[str, Any], settings: Settings) -> dict[str
     # Swarm's containers carry no compose label: name log lines by their Swarm service.
     options["labels"] = "com.docker.swarm.service.name"
     out["logging"] = {**out["logging"], "options": options}
-    out["deploy"] = _deploy(name, service, settings)
+    out["deploy"] = _deploy(name, service, ctx)
     return out
 
 
@@ -135,7 +131,7 @@ def render_swarm(settings: Settings, paths: Paths) -> SwarmProject:
             swarm_name = f"{settings.project}_{config.name}_{digest(config.content)}"
             configs[config.name] = {"file": f"./{relative}", "name": swarm_name, "labels": label}
     for name, service in compose["services"].items():
-        swarm.stack["services"][name] = _service(name, service, settings)
+        swarm.stack["services"][name] = _service(name, service, ctx)
     # Attachable: app services (or a one-off container) can join it, to be scraped or to send OTLP.
     swarm.stack["networks"] = {"default": {"driver": "overlay", "attachable": True, "labels": label}}
     if "volumes" in compose:

@@ -3,8 +3,11 @@ for and lists the stack asks the component instead of naming it."""
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
+import stack.runtime
 from stack.components import REGISTRY
 from stack.components.grafana import ADMIN_PASSWORD_SECRET
 from stack.lifecycle import endpoints, provisioned
@@ -58,3 +61,16 @@ def test_grafana_admin_password_is_the_grafana_components_secret() -> None:
 def test_only_grafana_is_provisioned_after_up() -> None:
     assert provisioned(["prometheus", "grafana"])
     assert not provisioned(["prometheus", "loki", "secrets"])
+
+
+def test_the_runtimes_name_no_component() -> None:
+    # What a component needs of a runtime (its secrets, its own build, where it may run on Swarm, whether
+    # it runs there at all) is said in its module and asked through the registry, so that adding or
+    # changing a component does not touch the runtimes (issue 15, item 1).
+
+    named = []
+    for path in sorted(Path(stack.runtime.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in REGISTRY:
+                named.append(f"{path.name}:{node.lineno} {node.value}")
+    assert named == []

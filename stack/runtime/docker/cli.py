@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from stack.errors import RuntimeUnavailable
 from stack.paths import Paths
 from stack.runtime.docker.errors import explain, process_hint, whales_error
-from stack.secrets import GRAFANA_ADMIN_PASSWORD, GRAFANA_PASSWORD_ENV, SecretStore, compose_environment
+from stack.secrets import compose_environment
 from stack.settings import Settings
 from stack.tools import ToolResult
 from stack.tools import run as run_tool
@@ -65,16 +65,7 @@ class DockerCli:
     def secrets(self) -> dict[str, str]:
         """The variables compose reads the project's secrets from (only those already stored: the
         Grafana password is generated when the project is rendered)."""
-        found: dict[str, str] = {}
-        if self.settings.component("grafana").enabled:
-            password = SecretStore.for_paths(self.paths).get(GRAFANA_ADMIN_PASSWORD)
-            if password:
-                found[GRAFANA_PASSWORD_ENV] = password
-        if self.settings.component("proxy").enabled:
-            found.update(
-                {k: v for k, v in compose_environment(self.settings, self.paths).items() if k != GRAFANA_PASSWORD_ENV}
-            )
-        return found
+        return compose_environment(self.settings, self.paths, generate=False)
 
     def _secrets_for(self, argv: list[str]) -> dict[str, str]:
         """What a command gets besides our environment: the secrets for compose, nothing for the rest."""

@@ -98,12 +98,13 @@ def find(component: str, bin_dir: Path | None) -> tuple[str, tuple[str, ...]] | 
     The Collector's own build (`make collector`, in the cache) comes before PATH: it holds exactly
     the components the rendered config uses.
     """
-    names = spec(component).names
+    found = spec(component)
+    names = found.names
     if bin_dir is not None:
         for name, prefix in names:
             if _executable(bin_dir / name):
                 return str((bin_dir / name).resolve()), prefix
-    if component == "otel-collector":
+    if found.own_build:
         from stack.collector_build import built_binary
 
         built = built_binary()
