@@ -22,7 +22,7 @@ from stack.paths import Paths
 from stack.project import load
 from tests.conftest import invoke
 from tests.support.engine import Engine
-from tests.support.images import collector_image
+from tests.support.images import alertmanager_image, collector_image
 from tests.support.swarm_support import eventually, one_node_swarm, query, swarm_settings
 
 pytestmark = pytest.mark.docker
@@ -223,4 +223,41 @@ def test_a_failed_update_is_rolled_back_and_named(project_dir: Path, engine: Eng
 
         eventually(alertmanager_ready, timeout=60)
     finally:
+        assert invoke("down", "--volumes", "--yes").exit_code == 0
+
+
+def test_an_app_service_that_opts_in_by_label_is_scraped_through_swarm_discovery(
+    project_dir: Path, engine: Engine, swarm_node: str
+) -> None:
+    prometheus_port = free_port()
+    project = swarm_settings(
+        project_dir,
+        engine,
+        collector_image=collector_image(engine),
+        alertmanager_port=free_port(),
+        collector_port=free_port(),
+        prometheus_port=prometheus_port,
+    )
+    hostname = engine.docker("info", "--format", "{{.Name}}").stdout.strip()
+    app = f"{project}-app"
+    try:
+        up = invoke("up", "--timeout", "120")
+        assert up.exit_code == 0, up.output
+        # An app as docs/scaling.md says to run one: on the stack's network, with the scrape labels
+        # (Alertmanager's image stands in: it serves /metrics on 9093).
+        engine.docker(
+            "service", "create", "--detach", "--no-resolve-image", "--name", app,
+            "--network", f"{project}_default",
+            "--label", "dev.stack.scrape=true", "--label", "dev.stack.port=9093",
+            alertmanager_image(engine),
+        )  # fmt: skip
+
+        def scraped() -> None:
+            found = query(prometheus_port, f'up{{job="{app}"}} == 1')
+            assert [sample["metric"]["node"] for sample in found] == [hostname]
+
+        # Swarm discovery refreshes every 60 s (Prometheus' default).
+        eventually(scraped, timeout=150)
+    finally:
+        engine.docker("service", "rm", app, check=False)
         assert invoke("down", "--volumes", "--yes").exit_code == 0
