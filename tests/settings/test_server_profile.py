@@ -7,7 +7,6 @@ import http.server
 import json
 import os
 import socket
-import ssl
 import subprocess
 import threading
 import time
@@ -31,8 +30,8 @@ from stack.yamlio import loads
 from tests.conftest import invoke
 from tests.support import DATA
 from tests.support.realbin import binary
+from tests.support.tls import TLS, https_get
 
-TLS = DATA / "tls"
 SERVER = {"profile": "server", "server": {"hostname": "grafana.example.com"}}
 
 
@@ -248,22 +247,6 @@ class _Upstream(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _https_get(port: int, path: str, *, sni: str = "grafana.test") -> tuple[int, dict[str, str], bytes]:
-    context = ssl.create_default_context(cafile=str(TLS / "cert.pem"))
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=sni) as sock,
-    ):
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    return int(lines[0].split()[1]), headers, body
-
-
 def _http_get(port: int, path: str, host: str) -> tuple[int, dict[str, str]]:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
@@ -334,11 +317,11 @@ def test_real_caddy_serves_grafana_over_tls_and_hides_its_metrics(tmp_path: Path
     config = _caddy_config(project.configs["proxy"][0].content, ports, upstream.server_address[1])
     try:
         with _caddy(config, tmp_path, ports["health"]):
-            status, headers, body = _https_get(ports["https"], "/api/health")
+            status, headers, body = https_get(ports["https"], "/api/health")
             assert (status, body) == (200, b'{"database":"ok"}')
             assert headers["strict-transport-security"] == "max-age=31536000"
             assert _Upstream.seen[-1]["x-forwarded-proto"] == "https"
-            assert _https_get(ports["https"], "/metrics")[0] == 404
+            assert https_get(ports["https"], "/metrics")[0] == 404
             assert [seen["path"] for seen in _Upstream.seen] == ["/api/health"]
             # Caddy's own metrics, where Prometheus scrapes them: the internal health listener.
             scraped = requests.get(f"http://127.0.0.1:{ports['health']}/metrics", timeout=5)

@@ -10,37 +10,17 @@ serves Grafana over HTTPS with the user's certificate. The proxy listens on 127.
 
 from __future__ import annotations
 
-import socket
-import ssl
 from pathlib import Path
 
 import pytest
 
 from stack.net.ports import free_port
-from tests.support import DATA
 from tests.support.engine import Engine
 from tests.support.enginestack import prometheus_and_alertmanager, running_stack
 from tests.support.images import caddy_image, grafana_standin_image
+from tests.support.tls import HOSTNAME, TLS, https_get
 
 pytestmark = pytest.mark.docker
-
-TLS = DATA / "tls"
-HOSTNAME = "grafana.test"  # the name in tests/support/data/tls/cert.pem
-
-
-def https_get(port: int, path: str) -> tuple[int, dict[str, str]]:
-    """GET over TLS from 127.0.0.1:PORT as a browser asks HOSTNAME, trusting only the test certificate."""
-    context = ssl.create_default_context(cafile=str(TLS / "cert.pem"))
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=HOSTNAME) as sock,
-    ):
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOSTNAME}\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    lines = data.partition(b"\r\n\r\n")[0].decode().split("\r\n")
-    return int(lines[0].split()[1]), {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
 
 
 def test_up_with_the_tls_proxy_serves_the_grafana_standin_over_https(engine: Engine, tmp_path: Path) -> None:
@@ -62,7 +42,7 @@ def test_up_with_the_tls_proxy_serves_the_grafana_standin_over_https(engine: Eng
         assert f"https://{HOSTNAME}:{https}/" in up.output
         proxy = stack.containers()["proxy"]["State"]
         assert proxy["Health"]["Status"] == "healthy", proxy
-        status, headers = https_get(https, "/api/health")
+        status, headers, _ = https_get(https, "/api/health")
         assert status == 200
         assert headers["strict-transport-security"] == "max-age=31536000"
         # Grafana answers /metrics without authentication: never through the public proxy.
