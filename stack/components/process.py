@@ -63,25 +63,25 @@ def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
-def set_addresses(process: LocalProcess, address: Address, keys: dict[str, str]) -> None:
-    """In each `config.*` YAML file, set each dotted key to the `host:port` of one of its own ports
-    here (`frontend.scheduler_address` -> `grpc`): where a component reaches itself."""
+def _set_in_configs(process: LocalProcess, values: dict[str, Any]) -> None:
+    """In each `config.*` YAML file of the process, set each dotted key to its value."""
     for path, content in list(process.files.items()):
         if not path.name.startswith("config."):
             continue
         config = yaml.load(content, Loader=_LOADER)
-        for key, port in keys.items():
-            _set(config, key, address(port))
+        for key, value in values.items():
+            _set(config, key, value)
         process.files[path] = dumps(config)
+
+
+def set_addresses(process: LocalProcess, address: Address, keys: dict[str, str]) -> None:
+    """In each `config.*` YAML file, set each dotted key to the `host:port` of one of its own ports
+    here (`frontend.scheduler_address` -> `grpc`): where a component reaches itself."""
+    _set_in_configs(process, {key: address(port) for key, port in keys.items()})
 
 
 def set_listen_hosts(process: LocalProcess, address: Address, keys: dict[str, str]) -> None:
     """In each `config.*` YAML file, set each dotted key to the host its port listens on here
     (`server.http_listen_address` -> `http`); a key mapped to "" listens on the loopback."""
-    for path, content in list(process.files.items()):
-        if not path.name.startswith("config."):
-            continue
-        config = yaml.load(content, Loader=_LOADER)
-        for key, port in keys.items():
-            _set(config, key, address(port).rpartition(":")[0] if port else LOOPBACK)
-        process.files[path] = dumps(config)
+    hosts = {key: address(port).rpartition(":")[0] if port else LOOPBACK for key, port in keys.items()}
+    _set_in_configs(process, hosts)
